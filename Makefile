@@ -1,0 +1,53 @@
+# The README's commands. Each one sets up what it needs first, so a fresh clone works.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 5000
+HOST ?= 127.0.0.1
+export FLASK_APP := app
+
+.PHONY: run test test-postgres serve bench lint install install-test db-upgrade clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+# Reinstall whenever pyproject.toml changes (stamp files remember what was installed).
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[test,dev]'
+	touch $@ $(VENV)/.installed
+
+install: $(VENV)/.installed
+install-test: $(VENV)/.installed-test
+
+db-upgrade: install
+	KEYSTEAD_ENV=$${KEYSTEAD_ENV:-development} $(BIN)/flask db upgrade
+
+# Development server with embedded defaults: SQLite in instance/, a generated secret key,
+# origin http://localhost:$(PORT).
+run: install
+	KEYSTEAD_ENV=development KEYSTEAD_ORIGIN=$${KEYSTEAD_ORIGIN:-http://localhost:$(PORT)} \
+		$(BIN)/flask db upgrade
+	KEYSTEAD_ENV=development KEYSTEAD_ORIGIN=$${KEYSTEAD_ORIGIN:-http://localhost:$(PORT)} \
+		$(BIN)/flask run --host $(HOST) --port $(PORT) --debug
+
+# Production serving: migrations, then gunicorn. Configure with KEYSTEAD_* variables.
+serve: install
+	$(BIN)/flask db upgrade
+	$(BIN)/gunicorn --workers $${WORKERS:-2} --bind $${BIND:-127.0.0.1:$(PORT)} 'app:create_app()'
+
+test: install-test
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: install-test
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
+lint: install-test
+	$(BIN)/ruff check .
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache

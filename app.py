@@ -1,0 +1,155 @@
+"""Keystead's one way in: ``create_app()`` builds the Flask app from layered configuration,
+wires extensions, blueprints, the error handlers and the CLI commands.
+
+Serve with ``gunicorn 'app:create_app()'`` (see the README) or ``make run`` in development.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import click
+from flask import Flask, Response, jsonify, render_template, request, send_from_directory
+from sqlalchemy.exc import SQLAlchemyError
+from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from core import audit, web
+from core import config as settings
+from core import db as database
+from core.errors import AppError, MethodNotAllowed, NotFound, PayloadTooLarge, RateLimited
+from core.security import install_rate_limits
+
+ROOT = Path(__file__).resolve().parent
+log = logging.getLogger("keystead")
+
+
+def create_app(test_config: dict[str, Any] | None = None) -> Flask:
+    app = Flask(
+        __name__,
+        instance_path=os.environ.get("KEYSTEAD_INSTANCE_PATH", str(ROOT / "instance")),
+        instance_relative_config=True,
+        template_folder=str(ROOT / "templates"),
+        static_folder=str(ROOT / "static"),
+    )
+    _configure(app, test_config)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+
+    if app.config["TRUSTED_PROXY_COUNT"]:
+        count = app.config["TRUSTED_PROXY_COUNT"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count)  # type: ignore[method-assign]
+
+    database.init_app(app)
+    web.init_app(app)
+    audit.connect()
+
+    from webauthn.views import api as webauthn_api
+    from webauthn.views import pages as webauthn_pages
+
+    app.register_blueprint(webauthn_pages)
+    app.register_blueprint(webauthn_api)
+    app.add_url_rule("/api/openapi.json", "openapi", _openapi)
+    install_rate_limits(app)
+    _register_error_handlers(app)
+    _register_commands(app)
+
+    @app.context_processor
+    def _page_globals() -> dict[str, Any]:
+        return {"rp_name": app.config["RP_NAME"]}
+
+    return app
+
+
+def _configure(app: Flask, test_config: dict[str, Any] | None) -> None:
+    app.config.from_mapping(settings.defaults())
+    app.config.from_pyfile("config.py", silent=True)
+    app.config.from_mapping(settings.from_environment(os.environ))
+    if test_config:
+        app.config.from_mapping(test_config)
+    settings.finalise(app.config, app.instance_path)
+    app.config["TESTING"] = bool(app.config.get("TESTING"))
+    # Flask's own signed-cookie session is unused (sign-in state is server-side); keep its
+    # cookie, should anything ever touch it, as strict as ours.
+    app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax")
+
+
+def _openapi() -> Response:
+    return send_from_directory(ROOT / "static", "openapi.json", mimetype="application/json")
+
+
+# ---- errors: one place maps every failure to JSON (API) or a page (everything else) ---------
+
+
+def _wants_json() -> bool:
+    return request.path.startswith("/api/") or request.mimetype == "application/json"
+
+
+def _answer(error: AppError) -> tuple[Response | str, int]:
+    if _wants_json():
+        return jsonify(error=error.code, message=error.message), error.status
+    page = render_template("error.html", status=error.status, error=error.code,
+                           message=error.message)
+    return page, error.status
+
+
+def _register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(AppError)
+    def _app_error(error: AppError) -> tuple[Response | str, int]:
+        db_session = database.session()
+        if error.keep_changes:
+            db_session.commit()
+        else:
+            db_session.rollback()
+        if error.detail:
+            log.info("%s %s: %s (%s)", request.method, request.path, error.code, error.detail)
+        return _answer(error)
+
+    @app.errorhandler(HTTPException)
+    def _http_error(error: HTTPException) -> tuple[Response | str, int]:
+        database.session().rollback()
+        mapped: AppError
+        if error.code == 404:
+            mapped = NotFound()
+        elif error.code == 405:
+            mapped = MethodNotAllowed()
+        elif error.code == 413:
+            mapped = PayloadTooLarge()
+        elif error.code == 429:
+            mapped = RateLimited()
+        else:
+            mapped = AppError(error.description)
+            mapped.status = error.code or 400
+            mapped.code = (error.name or "error").lower().replace(" ", "_")
+        return _answer(mapped)
+
+    @app.errorhandler(SQLAlchemyError)
+    def _database_error(error: SQLAlchemyError) -> tuple[Response | str, int]:
+        database.session().rollback()
+        log.exception("database error on %s %s", request.method, request.path)
+        unavailable = AppError("The service is busy; try again in a moment.")
+        unavailable.status, unavailable.code = 503, "unavailable"
+        return _answer(unavailable)
+
+
+# ---- CLI -----------------------------------------------------------------------------------
+
+
+def _register_commands(app: Flask) -> None:
+    @app.cli.group("db")
+    def db_group() -> None:
+        """Database schema (Alembic migrations)."""
+
+    @db_group.command("upgrade")
+    @click.argument("revision", default="head")
+    def upgrade(revision: str) -> None:
+        """Apply migrations up to REVISION (default: head)."""
+        database.upgrade(app, revision)
+        click.echo(f"database at {revision}: {database.describe(app)}")
+
+    @app.cli.command("config-table")
+    def config_table() -> None:
+        """Print the configuration reference as a Markdown table (the README's)."""
+        click.echo(settings.markdown_table())

@@ -1,0 +1,193 @@
+"""Every configuration key, its default and what it does, in one place.
+
+Layers, later ones winning (see ``app.create_app``): these defaults → ``instance/config.py`` →
+``KEYSTEAD_<KEY>`` environment variables (values parsed as JSON where they parse, so
+``KEYSTEAD_CHALLENGE_TTL=60`` is an int and ``KEYSTEAD_RATELIMIT_ENABLED=false`` a bool) → the
+test mapping. The README's configuration table is generated from ``SETTINGS`` by a test, so a key
+documented here is a key documented there.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+log = logging.getLogger(__name__)
+
+ENV_PREFIX = "KEYSTEAD_"
+
+
+@dataclass(frozen=True)
+class Setting:
+    default: Any
+    doc: str
+
+
+SETTINGS: dict[str, Setting] = {
+    "ENV": Setting(
+        "production",
+        "`development` (what `make run` sets: a secret key generated once into `instance/`, the dev "
+        "mailbox) or `production` (`SECRET_KEY` required).",
+    ),
+    "SECRET_KEY": Setting(
+        None,
+        "Key for signing and keyed hashes (fake credential ids, token hashes). Required in "
+        "production; generated into `instance/secret_key` in development.",
+    ),
+    "RP_ID": Setting(
+        "localhost",
+        "WebAuthn relying-party id: the registrable domain passkeys are bound to. Never taken from "
+        "the Host header.",
+    ),
+    "RP_NAME": Setting("Keystead", "Name shown by browsers in the passkey dialog and on pages."),
+    "ORIGIN": Setting(
+        "http://localhost:5000",
+        "The origin users browse (scheme://host[:port]); cookies are `Secure` when it is https.",
+    ),
+    "ALLOWED_ORIGINS": Setting(
+        None,
+        "JSON list of origins accepted in ceremonies and in the `Origin` header of state-changing "
+        "requests; exact matches only. Default: `[ORIGIN]`.",
+    ),
+    "SQLALCHEMY_DATABASE_URI": Setting(
+        None,
+        "Any SQLAlchemy URL (PostgreSQL: `postgresql+psycopg://user@host/db`). Default: SQLite "
+        "file `instance/keystead.db` (WAL, busy timeout).",
+    ),
+    "CHALLENGE_TTL": Setting(
+        300, "Seconds a ceremony challenge stays valid; also sent to browsers as `timeout` (ms)."
+    ),
+    "USER_VERIFICATION": Setting(
+        "required",
+        "`required` (passkey alone is enough to sign in, so the authenticator must verify the "
+        "user: PIN or biometrics) or `preferred`.",
+    ),
+    "RESIDENT_KEY": Setting(
+        "required",
+        "`required` (every new passkey is discoverable, so usernameless sign-in and autofill work) "
+        "or `preferred` (also accepts older security keys without resident-key storage).",
+    ),
+    "SESSION_LIFETIME": Setting(
+        1209600, "Seconds a sign-in session lasts at most (default 14 days)."
+    ),
+    "SESSION_IDLE_TIMEOUT": Setting(
+        259200, "Seconds of inactivity after which a sign-in session ends (default 3 days)."
+    ),
+    "SESSION_COOKIE_NAME": Setting("keystead_session", "Cookie holding the opaque session id."),
+    "BROWSER_COOKIE_NAME": Setting(
+        "keystead_browser",
+        "Cookie holding the opaque browser id that binds pending ceremonies to this browser.",
+    ),
+    "RATELIMIT_ENABLED": Setting(
+        True, "Rate limits on ceremony endpoints; `false` only for load tests."
+    ),
+    "RATELIMIT_STORAGE_URI": Setting(
+        "memory://",
+        "Flask-Limiter storage; `redis://127.0.0.1:6379/0` to share limits between workers.",
+    ),
+    "RATELIMIT_CEREMONY": Setting(
+        "30 per minute;300 per hour",
+        "Per-IP limit on each ceremony begin/complete endpoint.",
+    ),
+    "TRUSTED_PROXY_COUNT": Setting(
+        0,
+        "Number of reverse proxies in front of Keystead whose `X-Forwarded-For` is trusted for the "
+        "client IP. 0 (default) ignores the header, so it cannot be spoofed.",
+    ),
+    "MAX_CONTENT_LENGTH": Setting(65536, "Largest accepted request body in bytes (413 beyond)."),
+}
+
+
+def defaults() -> dict[str, Any]:
+    return {key: setting.default for key, setting in SETTINGS.items()}
+
+
+def parse_env_value(raw: str) -> Any:
+    """Environment values are JSON where they parse as JSON (numbers, booleans, lists), else
+    plain strings, the same rule as Flask's ``from_prefixed_env``."""
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return raw
+
+
+def from_environment(environ: dict[str, str] | os._Environ[str]) -> dict[str, Any]:
+    """``KEYSTEAD_<KEY>`` variables for known keys; unknown ones are logged, not fatal, so a
+    typo is visible in the log without taking the server down."""
+    values: dict[str, Any] = {}
+    for name, raw in environ.items():
+        if not name.startswith(ENV_PREFIX):
+            continue
+        key = name[len(ENV_PREFIX):]
+        if key in SETTINGS:
+            values[key] = parse_env_value(raw)
+        else:
+            log.warning("Ignoring unknown configuration variable %s", name)
+    return values
+
+
+class ConfigError(RuntimeError):
+    """Configuration that cannot work; start-up stops with this message."""
+
+
+def finalise(config: dict[str, Any], instance_path: str) -> None:
+    """Derive and check the values that depend on others, in place."""
+    if config["ENV"] not in ("development", "production"):
+        raise ConfigError("ENV must be 'development' or 'production'")
+    if not config.get("SECRET_KEY"):
+        if config["ENV"] != "development":
+            raise ConfigError(
+                "SECRET_KEY is required outside development: set KEYSTEAD_SECRET_KEY"
+            )
+        config["SECRET_KEY"] = _development_secret(Path(instance_path))
+    if not config.get("SQLALCHEMY_DATABASE_URI"):
+        config["SQLALCHEMY_DATABASE_URI"] = "sqlite:///" + str(
+            Path(instance_path) / "keystead.db"
+        )
+    origin = normalise_origin(config["ORIGIN"])
+    config["ORIGIN"] = origin
+    allowed = config.get("ALLOWED_ORIGINS") or [origin]
+    if isinstance(allowed, str):
+        allowed = [allowed]
+    config["ALLOWED_ORIGINS"] = [normalise_origin(o) for o in allowed]
+    if config["USER_VERIFICATION"] not in ("required", "preferred"):
+        raise ConfigError("USER_VERIFICATION must be 'required' or 'preferred'")
+    if config["RESIDENT_KEY"] not in ("required", "preferred"):
+        raise ConfigError("RESIDENT_KEY must be 'required' or 'preferred'")
+    for key in ("CHALLENGE_TTL", "SESSION_LIFETIME", "SESSION_IDLE_TIMEOUT", "TRUSTED_PROXY_COUNT"):
+        if not isinstance(config[key], int) or isinstance(config[key], bool) or config[key] < 0:
+            raise ConfigError(f"{key} must be a non-negative whole number")
+    config["SESSION_COOKIE_SECURE"] = origin.startswith("https://")
+
+
+def normalise_origin(origin: str) -> str:
+    parts = urlsplit(origin)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.path not in ("", "/"):
+        raise ConfigError(f"not an origin (scheme://host[:port]): {origin!r}")
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
+def _development_secret(instance: Path) -> str:
+    """A key generated once and kept in instance/, so development sessions survive restarts."""
+    instance.mkdir(parents=True, exist_ok=True)
+    path = instance / "secret_key"
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_urlsafe(48))
+    return path.read_text().strip()
+
+
+def markdown_table() -> str:
+    """The README's configuration table."""
+    rows = ["| Key (env `KEYSTEAD_<KEY>`) | Default | What it does |", "| --- | --- | --- |"]
+    for key, setting in SETTINGS.items():
+        default = "—" if setting.default is None else f"`{json.dumps(setting.default)}`"
+        rows.append(f"| `{key}` | {default} | {setting.doc} |")
+    return "\n".join(rows)

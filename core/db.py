@@ -1,0 +1,127 @@
+"""Engine, sessions and the declarative base.
+
+One engine per app (``init_app``), one SQLAlchemy session per app context (``session()``), closed
+at teardown. Services receive the session as an argument and flush; views commit once.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from flask import Flask, current_app, g
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Session
+from sqlalchemy.pool import StaticPool
+
+ENGINE_KEY = "keystead.engine"
+
+
+class UTCDateTime(sa.types.TypeDecorator[datetime]):
+    """Aware UTC datetimes in Python, naive UTC in the database: SQLite keeps no time zone, so
+    every backend stores the same thing and comparisons never mix aware and naive values."""
+
+    impl = sa.DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = sa.MetaData(
+        naming_convention={
+            "ix": "ix_%(column_0_label)s",
+            "uq": "uq_%(table_name)s_%(column_0_name)s",
+            "ck": "ck_%(table_name)s_%(constraint_name)s",
+            "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+            "pk": "pk_%(table_name)s",
+        }
+    )
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def make_engine(uri: str) -> Engine:
+    if uri.startswith("sqlite"):
+        kwargs: dict[str, Any] = {"connect_args": {"check_same_thread": False, "timeout": 30}}
+        if uri in ("sqlite://", "sqlite:///:memory:"):
+            kwargs["poolclass"] = StaticPool
+        engine = sa.create_engine(uri, **kwargs)
+
+        @sa.event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+            # WAL lets readers run beside the writer; the busy timeout makes a writer wait for
+            # another instead of failing; foreign keys are off by default in SQLite.
+            cursor = dbapi_conn.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.close()
+
+        return engine
+    return sa.create_engine(uri, pool_pre_ping=True, pool_size=10, max_overflow=10)
+
+
+def init_app(app: Flask) -> None:
+    app.extensions[ENGINE_KEY] = make_engine(app.config["SQLALCHEMY_DATABASE_URI"])
+    app.teardown_appcontext(_close_session)
+
+
+def engine() -> Engine:
+    return current_app.extensions[ENGINE_KEY]
+
+
+def session() -> Session:
+    """The session of the current app context, created on first use."""
+    if "db_session" not in g:
+        g.db_session = Session(engine(), expire_on_commit=False, autoflush=True)
+    return g.db_session
+
+
+def _close_session(_exc: BaseException | None) -> None:
+    db_session = g.pop("db_session", None)
+    if db_session is not None:
+        db_session.close()
+
+
+# ---- migrations ----------------------------------------------------------------------------
+
+MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+
+
+def alembic_config(uri: str) -> Any:
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.set_main_option("sqlalchemy.url", uri.replace("%", "%%"))
+    return cfg
+
+
+def upgrade(app: Flask, revision: str = "head") -> None:
+    """Bring the app's database to ``revision`` with Alembic (creating the SQLite folder)."""
+    from alembic import command
+
+    uri = app.config["SQLALCHEMY_DATABASE_URI"]
+    if uri.startswith("sqlite:///"):
+        Path(uri[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+    command.upgrade(alembic_config(uri), revision)
+
+
+def describe(app: Flask) -> str:
+    return sa.engine.make_url(app.config["SQLALCHEMY_DATABASE_URI"]).render_as_string(
+        hide_password=True
+    )

@@ -1,0 +1,79 @@
+"""The one tree of errors a request can end with. Each carries its machine-readable code, its
+HTTP status and a message safe to show anyone; ``app.py`` maps them to JSON or an HTML page."""
+
+from __future__ import annotations
+
+
+class AppError(Exception):
+    status = 400
+    code = "bad_request"
+    message = "The request could not be processed."
+    # A failed check that must still leave a trace (a flagged clone, its audit event) sets this,
+    # so the error handler commits the flushed changes instead of rolling them back.
+    keep_changes = False
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        detail: str | None = None,
+        keep_changes: bool | None = None,
+    ) -> None:
+        self.message = message or self.message
+        if keep_changes is not None:
+            self.keep_changes = keep_changes
+        # Never shown to the client; logged, so an operator can tell why a check failed.
+        self.detail = detail
+        super().__init__(detail or self.message)
+
+
+class InvalidInput(AppError):
+    status, code, message = 400, "invalid_input", "The request is malformed."
+
+
+class RegistrationFailed(AppError):
+    status, code, message = 400, "registration_failed", "The passkey could not be registered."
+
+
+class AuthenticationFailed(AppError):
+    status, code, message = 401, "authentication_failed", "Sign-in failed."
+
+
+class NotSignedIn(AppError):
+    status, code, message = 401, "not_signed_in", "Sign in first."
+
+
+class CsrfFailed(AppError):
+    status, code, message = 403, "csrf_failed", "The request did not come from an allowed origin."
+
+
+class NotFound(AppError):
+    status, code, message = 404, "not_found", "Not found."
+
+
+class MethodNotAllowed(AppError):
+    status, code, message = 405, "method_not_allowed", "Method not allowed."
+
+
+class UsernameTaken(AppError):
+    status, code, message = 409, "username_taken", "That username is taken."
+
+
+class LastDevice(AppError):
+    status, code, message = (
+        409,
+        "last_device",
+        "This is the last active device of the ID; add another before removing it.",
+    )
+
+
+class PayloadTooLarge(AppError):
+    status, code, message = 413, "payload_too_large", "The request body is too large."
+
+
+class UnsupportedMediaType(AppError):
+    status, code, message = 415, "unsupported_media_type", "Send JSON (application/json)."
+
+
+class RateLimited(AppError):
+    status, code, message = 429, "rate_limited", "Too many requests; wait a moment and try again."

@@ -1,0 +1,73 @@
+"""The ID (user), its sign-in sessions and its audit trail."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from flask_login import UserMixin
+from sqlalchemy.orm import Mapped, mapped_column
+
+from core.db import Base, UTCDateTime, utcnow
+
+
+class User(UserMixin, Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # What authenticators store and return as userHandle: random, never the row id or the name.
+    user_handle: Mapped[bytes] = mapped_column(sa.LargeBinary(64), unique=True)
+    username: Mapped[str] = mapped_column(sa.String(64))
+    # Lower-cased username: uniqueness ignores case.
+    username_key: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    email: Mapped[str] = mapped_column(sa.String(254))
+    display_name: Mapped[str] = mapped_column(sa.String(128))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "username": self.username,
+            "email": self.email,
+            "display_name": self.display_name,
+        }
+
+
+class LoginSession(Base):
+    """A signed-in browser. The cookie holds an opaque token; only its hash is stored, so a
+    database leak does not hand out sessions. Revoking sets ``revoked_at``."""
+
+    __tablename__ = "login_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[bytes] = mapped_column(sa.LargeBinary(32), unique=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    # The device (credential) used to sign in; devices live in webauthn/, referenced by table.
+    device_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("devices.id", ondelete="SET NULL"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    user_agent: Mapped[str] = mapped_column(sa.String(512), default="")
+    ip: Mapped[str] = mapped_column(sa.String(64), default="")
+
+
+class AuditEvent(Base):
+    """One line of an ID's audit trail. ``device_id`` is kept without a foreign key so the trail
+    outlives removed devices; ``data`` holds what is needed to read it later (device name...)."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[str] = mapped_column(sa.String(64))
+    device_id: Mapped[int | None] = mapped_column(sa.Integer)
+    ip: Mapped[str] = mapped_column(sa.String(64), default="")
+    user_agent: Mapped[str] = mapped_column(sa.String(512), default="")
+    data: Mapped[dict[str, Any]] = mapped_column(sa.JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -1,0 +1,85 @@
+"""Security helpers shared by every feature: tokens and their hashes, keyed hashes, the
+allowed-origin check, the rate limiter, and the client facts a request carries."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+
+from typing import Any, Callable, TypeVar
+
+from flask import Flask
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass(frozen=True)
+class ClientInfo:
+    """What services may know about the caller, extracted once at the HTTP edge."""
+
+    ip: str
+    user_agent: str
+    # Hash of the opaque browser cookie: binds pending ceremonies to this browser.
+    browser: bytes
+
+
+def new_token(nbytes: int = 32) -> str:
+    """An opaque URL-safe secret of ``nbytes`` random bytes."""
+    return secrets.token_urlsafe(nbytes)
+
+
+def token_hash(token: str) -> bytes:
+    """Tokens carry ≥256 bits of entropy, so a plain SHA-256 is enough to make the stored value
+    useless to whoever reads the database."""
+    return hashlib.sha256(token.encode("utf-8")).digest()
+
+
+def keyed_hash(key: str | bytes, purpose: str, value: str | bytes) -> bytes:
+    """HMAC-SHA256 of ``value`` under ``key``, separated by ``purpose`` so one use of the key can
+    never be replayed as another."""
+    if isinstance(key, str):
+        key = key.encode("utf-8")
+    if isinstance(value, str):
+        value = value.encode("utf-8")
+    return hmac.new(key, purpose.encode("ascii") + b"\x00" + value, hashlib.sha256).digest()
+
+
+def origin_allowed(origin: str | None, allowed: list[str]) -> bool:
+    """Exact match of a request's ``Origin`` against the configured list (no subdomain or
+    scheme leniency), compared in constant time per candidate."""
+    if not origin:
+        return False
+    candidate = origin.lower().encode("utf-8")
+    return any(hmac.compare_digest(candidate, a.encode("utf-8")) for a in allowed)
+
+
+def rate_limited(view: F) -> F:
+    """Marks a view for the per-IP ceremony limit; ``install_rate_limits`` applies it. Marking
+    instead of decorating with a module-level limiter keeps one limiter (and its storage) per
+    app, so apps in one process (tests, a live server) never share counters."""
+    view.ceremony_rate_limited = True  # type: ignore[attr-defined]
+    return view
+
+
+def install_rate_limits(app: Flask) -> Limiter:
+    """One Flask-Limiter per app, keyed by the client IP after ProxyFix (TRUSTED_PROXY_COUNT),
+    so a spoofed X-Forwarded-For is ignored unless a trusted proxy set it."""
+    limiter = Limiter(
+        key_func=get_remote_address,
+        app=app,
+        headers_enabled=True,
+        storage_uri=app.config["RATELIMIT_STORAGE_URI"],
+        enabled=bool(app.config["RATELIMIT_ENABLED"]),
+    )
+    for endpoint, view in list(app.view_functions.items()):
+        if getattr(view, "ceremony_rate_limited", False):
+            app.view_functions[endpoint] = limiter.limit(
+                lambda: str(app.config["RATELIMIT_CEREMONY"]), scope=endpoint
+            )(view)
+    app.extensions["keystead.limiter"] = limiter
+    return limiter

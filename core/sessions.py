@@ -1,0 +1,97 @@
+"""Server-side sign-in sessions: started at sign-in with a new token (so a session id is never
+carried over from before sign-in), looked up per request, revocable one by one or per device."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from core.models import LoginSession, User
+from core.security import ClientInfo, new_token, token_hash
+
+# Writing last_seen_at on every request would turn every read into a write; a minute of
+# precision is enough for the idle timeout and the sessions list.
+LAST_SEEN_RESOLUTION = timedelta(seconds=60)
+
+
+@dataclass(frozen=True)
+class SessionPolicy:
+    lifetime: int
+    idle_timeout: int
+
+
+@dataclass(frozen=True)
+class StartedSession:
+    token: str
+    session: LoginSession
+
+
+def start(
+    db: Session,
+    *,
+    user_id: int,
+    device_id: int | None,
+    client: ClientInfo,
+    policy: SessionPolicy,
+    now: datetime,
+    previous_token: str | None = None,
+) -> StartedSession:
+    """A fresh session for a sign-in; the browser's previous session (if any) ends with it."""
+    if previous_token:
+        revoke_token(db, previous_token, now)
+    token = new_token()
+    login_session = LoginSession(
+        token_hash=token_hash(token),
+        user_id=user_id,
+        device_id=device_id,
+        created_at=now,
+        last_seen_at=now,
+        expires_at=now + timedelta(seconds=policy.lifetime),
+        user_agent=client.user_agent[:512],
+        ip=client.ip[:64],
+    )
+    db.add(login_session)
+    db.flush()
+    return StartedSession(token, login_session)
+
+
+def lookup(
+    db: Session, token: str, *, policy: SessionPolicy, now: datetime
+) -> tuple[LoginSession, User] | None:
+    """The live session behind ``token`` and its user, or None if it is unknown, revoked,
+    expired or idle for too long."""
+    row = db.execute(
+        sa.select(LoginSession, User)
+        .join(User, User.id == LoginSession.user_id)
+        .where(LoginSession.token_hash == token_hash(token))
+    ).first()
+    if row is None:
+        return None
+    login_session, user = row
+    idle_limit = login_session.last_seen_at + timedelta(seconds=policy.idle_timeout)
+    if login_session.revoked_at is not None or now >= login_session.expires_at or now >= idle_limit:
+        return None
+    if now - login_session.last_seen_at >= LAST_SEEN_RESOLUTION:
+        login_session.last_seen_at = now
+    return login_session, user
+
+
+def revoke_token(db: Session, token: str, now: datetime) -> None:
+    db.execute(
+        sa.update(LoginSession)
+        .where(LoginSession.token_hash == token_hash(token), LoginSession.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+
+
+def revoke_device_sessions(db: Session, device_id: int, now: datetime) -> int:
+    """Ends every session signed in with ``device_id``; returns how many were live."""
+    result = db.execute(
+        sa.update(LoginSession)
+        .where(LoginSession.device_id == device_id, LoginSession.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+    return result.rowcount or 0

@@ -1,0 +1,183 @@
+"""The HTTP edge shared by every blueprint: JSON parsing, the client facts services get, the
+Origin (CSRF) check, security headers, the browser and session cookies, and Flask-Login's
+loader over server-side sessions. Services never see ``request``; they get what this module
+extracts."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from flask import Flask, Response, current_app, g, request
+from flask_login import LoginManager, current_user
+
+from core import db as database
+from core import sessions
+from core.db import utcnow
+from core.errors import CsrfFailed, InvalidInput, NotSignedIn, UnsupportedMediaType
+from core.models import LoginSession, User
+from core.security import ClientInfo, new_token, origin_allowed, token_hash
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+login_manager = LoginManager()
+
+PAGE_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
+    "frame-ancestors 'none'"
+)
+
+
+def init_app(app: Flask) -> None:
+    login_manager.init_app(app)
+    # No Flask cookie session at all: sign-in state lives in the server-side session table.
+    login_manager.session_protection = None
+    login_manager.request_loader(_load_user_from_session_cookie)
+    app.before_request(_check_origin)
+    app.after_request(_finish_response)
+
+
+def session_policy() -> sessions.SessionPolicy:
+    config = current_app.config
+    return sessions.SessionPolicy(config["SESSION_LIFETIME"], config["SESSION_IDLE_TIMEOUT"])
+
+
+# ---- request parsing -----------------------------------------------------------------------
+
+
+def json_body() -> dict[str, Any]:
+    """The request's JSON object; 415 for another content type, 400 for anything malformed."""
+    if request.mimetype != "application/json":
+        raise UnsupportedMediaType()
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        raise InvalidInput("The body must be a JSON object.")
+    return data
+
+
+def optional_str(data: dict[str, Any], key: str) -> str | None:
+    value = data.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise InvalidInput(f"'{key}' must be a string.")
+    return value
+
+
+def required_str(data: dict[str, Any], key: str) -> str:
+    value = optional_str(data, key)
+    if value is None:
+        raise InvalidInput(f"'{key}' is required.")
+    return value
+
+
+def client_info() -> ClientInfo:
+    """Who is calling: IP (after ProxyFix), user agent and the hashed browser id, created on
+    first use and set as a cookie by ``_finish_response``."""
+    if "client_info" not in g:
+        name = current_app.config["BROWSER_COOKIE_NAME"]
+        browser_token = request.cookies.get(name)
+        if not browser_token or len(browser_token) > 128:
+            browser_token = new_token()
+            g.new_browser_token = browser_token
+        g.client_info = ClientInfo(
+            ip=request.remote_addr or "",
+            user_agent=(request.user_agent.string or "")[:512],
+            browser=token_hash(browser_token),
+        )
+    return g.client_info
+
+
+def now() -> datetime:
+    return utcnow()
+
+
+# ---- sign-in state -------------------------------------------------------------------------
+
+
+def _load_user_from_session_cookie(_request: Any) -> User | None:
+    token = request.cookies.get(current_app.config["SESSION_COOKIE_NAME"])
+    if not token or len(token) > 128:
+        return None
+    found = sessions.lookup(database.session(), token, policy=session_policy(), now=utcnow())
+    if found is None:
+        return None
+    login_session, user = found
+    g.login_session = login_session
+    return user
+
+
+def signed_in_user() -> User:
+    if not current_user.is_authenticated:
+        raise NotSignedIn()
+    return current_user._get_current_object()  # type: ignore[no-any-return]
+
+
+def current_login_session() -> LoginSession | None:
+    _ = current_user.is_authenticated  # loads the session
+    return g.get("login_session")
+
+
+def current_session_token() -> str | None:
+    return request.cookies.get(current_app.config["SESSION_COOKIE_NAME"])
+
+
+def set_session_cookie(response: Response, token: str) -> None:
+    config = current_app.config
+    response.set_cookie(
+        config["SESSION_COOKIE_NAME"],
+        token,
+        max_age=config["SESSION_LIFETIME"],
+        httponly=True,
+        secure=config["SESSION_COOKIE_SECURE"],
+        samesite="Lax",
+        path="/",
+    )
+
+
+def clear_session_cookie(response: Response) -> None:
+    config = current_app.config
+    response.delete_cookie(
+        config["SESSION_COOKIE_NAME"],
+        httponly=True,
+        secure=config["SESSION_COOKIE_SECURE"],
+        samesite="Lax",
+        path="/",
+    )
+
+
+# ---- hooks ---------------------------------------------------------------------------------
+
+
+def _check_origin() -> None:
+    """CSRF defence for every state-changing request: browsers send ``Origin`` on them, and it
+    must be one of ours. Cookies are SameSite=Lax as well, but Lax alone lets a top-level form
+    POST from a sibling site through."""
+    if request.method in SAFE_METHODS:
+        return
+    if not origin_allowed(request.headers.get("Origin"), current_app.config["ALLOWED_ORIGINS"]):
+        raise CsrfFailed()
+
+
+def _finish_response(response: Response) -> Response:
+    headers = response.headers
+    headers.setdefault("X-Content-Type-Options", "nosniff")
+    headers.setdefault("Referrer-Policy", "no-referrer")
+    if response.mimetype == "text/html":
+        headers.setdefault("Content-Security-Policy", PAGE_CSP)
+        headers.setdefault("X-Frame-Options", "DENY")
+    if request.path.startswith("/api/"):
+        headers.setdefault("Cache-Control", "no-store")
+    new_browser_token = g.pop("new_browser_token", None)
+    if new_browser_token:
+        config = current_app.config
+        response.set_cookie(
+            config["BROWSER_COOKIE_NAME"],
+            new_browser_token,
+            max_age=400 * 24 * 3600,
+            httponly=True,
+            secure=config["SESSION_COOKIE_SECURE"],
+            samesite="Lax",
+            path="/",
+        )
+    return response

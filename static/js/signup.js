@@ -1,0 +1,86 @@
+// /signup: username, email, display name → the browser's create dialog → /account.
+
+import {
+  ApiError, api, createCredential, defaultDeviceName, explain, isSupported,
+} from "./webauthn.js";
+import {
+  LEAVING, clearErrorOnInput, clearStatus, setFieldError, setStatus, usernameProblem, whileBusy,
+} from "./ui.js";
+
+const form = document.getElementById("signup-form");
+const fields = {
+  username: document.getElementById("username"),
+  email: document.getElementById("email"),
+  display_name: document.getElementById("display_name"),
+  device_name: document.getElementById("device_name"),
+};
+const createButton = document.getElementById("create-id");
+
+const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
+
+function validate() {
+  const problems = [];
+  const username = fields.username.value.trim();
+  const usernameIssue = usernameProblem(username);
+  problems.push([fields.username, usernameIssue === "Enter your username." ? "Choose a username." : usernameIssue]);
+
+  const email = fields.email.value.trim();
+  problems.push([fields.email, !email ? "Enter your email address."
+    : EMAIL.test(email) && email.length <= 254 ? "" : "Enter an email address like name@example.com."]);
+
+  let first = null;
+  for (const [input, message] of problems) {
+    setFieldError(input, message);
+    if (message && !first) first = input;
+  }
+  return first;
+}
+
+form.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  clearStatus();
+  const invalid = validate();
+  if (invalid) {
+    invalid.focus();
+    setStatus("Please correct the highlighted fields.", "error");
+    return;
+  }
+
+  const account = {
+    username: fields.username.value.trim(),
+    email: fields.email.value.trim(),
+  };
+  const displayName = fields.display_name.value.trim();
+  if (displayName) account.display_name = displayName;
+  const deviceName = fields.device_name.value.trim() || defaultDeviceName();
+
+  await whileBusy(createButton, async () => {
+    try {
+      const options = await api("/api/register/begin", { body: account });
+      setStatus("Follow your browser's prompt to create a passkey…", "progress");
+      const credential = await createCredential(options);
+      setStatus("Saving your passkey…", "progress");
+      await api("/api/register/complete", { body: { ...credential, device_name: deviceName } });
+      setStatus("Your ID is ready. Taking you to your account…", "success");
+      window.location.assign("/account");
+      return LEAVING;
+    } catch (error) {
+      setStatus(explain(error), "error");
+      if (error instanceof ApiError && error.code === "username_taken") {
+        setFieldError(fields.username, "That username is taken. Try another one.");
+        fields.username.focus();
+        fields.username.select();
+      }
+      return undefined;
+    }
+  });
+});
+
+clearErrorOnInput(...Object.values(fields));
+
+if (!isSupported()) {
+  setStatus(explain(new Error("unsupported")), "error");
+} else {
+  if (!fields.device_name.value) fields.device_name.value = defaultDeviceName();
+  createButton.disabled = false;
+}

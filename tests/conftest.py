@@ -1,0 +1,181 @@
+"""Fixtures in the shape of Flask's tutorial: ``app``, ``client``, ``db``, plus ``authenticator``
+and ``auth`` (sign up / sign in helpers over the real JSON API).
+
+The suite runs on a SQLite file by default and on any database named by
+``KEYSTEAD_TEST_DATABASE_URL``. The schema is built once per run by the Alembic migrations (so
+they are exercised on every run) and every table is emptied before each test.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+from flask.testing import FlaskClient
+
+from app import create_app
+from core import db as database
+from core.db import Base
+from tests.softauthn import SoftAuthenticator
+
+ORIGIN = "http://localhost:5000"
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    url = os.environ.get("KEYSTEAD_TEST_DATABASE_URL")
+    if not url:
+        url = "sqlite:///" + str(tmp_path_factory.mktemp("db") / "keystead-test.db")
+    return url
+
+
+@pytest.fixture(scope="session")
+def migrated(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> str:
+    app = create_app(base_config(database_url, tmp_path_factory.mktemp("instance")))
+    engine = sa.create_engine(database_url)
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(sa.text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+    engine.dispose()
+    database.upgrade(app)
+    return database_url
+
+
+def base_config(database_url: str, instance: Path) -> dict[str, Any]:
+    return {
+        "TESTING": True,
+        "ENV": "production",
+        "SECRET_KEY": "test-secret-key-not-for-production",
+        "RP_ID": "localhost",
+        "RP_NAME": "Keystead Test",
+        "ORIGIN": ORIGIN,
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "RATELIMIT_ENABLED": False,
+    }
+
+
+def empty_tables(app: Flask) -> None:
+    engine = app.extensions[database.ENGINE_KEY]
+    tables = list(reversed(Base.metadata.sorted_tables))
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            names = ", ".join(t.name for t in tables)
+            conn.execute(sa.text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        else:
+            for table in tables:
+                conn.execute(table.delete())
+
+
+@pytest.fixture
+def config_overrides() -> dict[str, Any]:
+    """Override in a test module (or parametrize) to change configuration."""
+    return {}
+
+
+@pytest.fixture
+def app(migrated: str, tmp_path: Path, config_overrides: dict[str, Any]) -> Iterator[Flask]:
+    app = create_app({**base_config(migrated, tmp_path), **config_overrides})
+    empty_tables(app)
+    yield app
+    app.extensions[database.ENGINE_KEY].dispose()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    """A browser at ORIGIN: it sends the Origin header browsers send on state-changing calls."""
+    return app.test_client()
+
+
+@pytest.fixture
+def authenticator() -> SoftAuthenticator:
+    return SoftAuthenticator(origin=ORIGIN)
+
+
+class Api:
+    """The JSON API as a browser page calls it."""
+
+    def __init__(self, client: FlaskClient, origin: str = ORIGIN) -> None:
+        self.client = client
+        self.origin = origin
+
+    def post(self, path: str, body: Any = None, **kwargs: Any) -> Any:
+        headers = {"Origin": self.origin, **kwargs.pop("headers", {})}
+        return self.client.post(path, json=body if body is not None else {}, headers=headers,
+                                **kwargs)
+
+    def patch(self, path: str, body: Any) -> Any:
+        return self.client.patch(path, json=body, headers={"Origin": self.origin})
+
+    def delete(self, path: str) -> Any:
+        return self.client.delete(path, headers={"Origin": self.origin})
+
+    def get(self, path: str) -> Any:
+        return self.client.get(path)
+
+    # -- ceremonies --
+    def sign_up(
+        self,
+        authenticator: SoftAuthenticator,
+        username: str = "alice",
+        email: str | None = None,
+        device_name: str = "Alice's laptop",
+        **knobs: Any,
+    ) -> Any:
+        begin = self.post(
+            "/api/register/begin",
+            {"username": username, "email": email or f"{username}@example.com"},
+        )
+        assert begin.status_code == 200, begin.get_json()
+        body = authenticator.create(begin.get_json(), **knobs)
+        return self.post("/api/register/complete", {**body, "device_name": device_name})
+
+    def sign_in(
+        self,
+        authenticator: SoftAuthenticator,
+        username: str | None = "alice",
+        **knobs: Any,
+    ) -> Any:
+        begin = self.post(
+            "/api/authenticate/begin", {} if username is None else {"username": username}
+        )
+        assert begin.status_code == 200, begin.get_json()
+        body = authenticator.get(begin.get_json(), **knobs)
+        return self.post("/api/authenticate/complete", body)
+
+    def add_device(
+        self, authenticator: SoftAuthenticator, device_name: str = "Second key", **knobs: Any
+    ) -> Any:
+        begin = self.post("/api/devices/register/begin", {"device_name": device_name})
+        assert begin.status_code == 200, begin.get_json()
+        body = authenticator.create(begin.get_json(), **knobs)
+        return self.post("/api/devices/register/complete", {**body, "device_name": device_name})
+
+
+@pytest.fixture
+def api(client: FlaskClient) -> Api:
+    return Api(client)
+
+
+@pytest.fixture
+def signed_in(api: Api, authenticator: SoftAuthenticator) -> Api:
+    """alice, signed up (and so signed in) with ``authenticator``."""
+    response = api.sign_up(authenticator)
+    assert response.status_code == 201, response.get_json()
+    return api
+
+
+def snapshot(app: Flask) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of the tables that hold lasting state, to assert an attack changed nothing.
+    Challenges are left out: consuming one is the point of a failed attempt."""
+    engine = app.extensions[database.ENGINE_KEY]
+    tables = ("users", "devices", "login_sessions")
+    with engine.connect() as conn:
+        return {
+            name: sorted(tuple(row) for row in conn.execute(sa.text(f"SELECT * FROM {name}")))
+            for name in tables
+        }

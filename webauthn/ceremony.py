@@ -1,0 +1,339 @@
+"""Ceremony checks: python-fido2's ``Fido2Server`` plus the relying-party checks of WebAuthn
+Level 3 §7.1 and §7.2 that it leaves to us. Plain Python: no Flask, no database.
+
+fido2 checks the clientData type, the challenge, the origin (through our exact allow-list),
+the rpIdHash, UP, UV when required and the signature. We add: the top-level credential type,
+crossOrigin/topOrigin, rawId vs the attested credential id, credential-id length, the algorithm
+against what we offered, BE/BS consistency, userHandle ownership and the sign counter.
+"""
+
+from __future__ import annotations
+
+import binascii
+import hmac
+import struct
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+from fido2 import cbor
+from cryptography.exceptions import InvalidSignature
+from fido2.cose import CoseKey, UnsupportedKey
+from fido2.server import Fido2Server
+from fido2.utils import websafe_encode
+from fido2.webauthn import (
+    AttestedCredentialData,
+    AuthenticationResponse,
+    AuthenticatorData,
+    CollectedClientData,
+    PublicKeyCredentialDescriptor,
+    PublicKeyCredentialParameters,
+    PublicKeyCredentialRpEntity,
+    PublicKeyCredentialType,
+    PublicKeyCredentialUserEntity,
+    RegistrationResponse,
+    ResidentKeyRequirement,
+    UserVerificationRequirement,
+)
+
+from core.errors import AuthenticationFailed, InvalidInput, RegistrationFailed
+
+MAX_CREDENTIAL_ID_LENGTH = 1023
+# ES256, EdDSA, RS256: what passkey providers and security keys use; nothing weaker offered.
+DEFAULT_ALGORITHMS = (-7, -8, -257)
+PUBLIC_KEY = "public-key"
+
+
+@dataclass(frozen=True)
+class RelyingParty:
+    id: str
+    name: str
+    origins: frozenset[str]
+    user_verification: str = "required"
+    resident_key: str = "required"
+    timeout_ms: int = 300_000
+    algorithms: tuple[int, ...] = DEFAULT_ALGORITHMS
+
+    @cached_property
+    def server(self) -> Fido2Server:
+        server = Fido2Server(
+            PublicKeyCredentialRpEntity(id=self.id, name=self.name),
+            attestation="none",
+            verify_origin=self.origin_allowed,
+        )
+        server.allowed_algorithms = [
+            PublicKeyCredentialParameters(type=PublicKeyCredentialType.PUBLIC_KEY, alg=alg)
+            for alg in self.algorithms
+        ]
+        server.timeout = self.timeout_ms
+        return server
+
+    def origin_allowed(self, origin: str) -> bool:
+        # fido2's default accepts any https origin under the RP ID; we accept exactly the
+        # configured ones.
+        encoded = origin.encode("utf-8")
+        return any(hmac.compare_digest(encoded, o.encode("utf-8")) for o in self.origins)
+
+    def fido2_state(self, challenge: bytes) -> dict[str, Any]:
+        return {
+            "challenge": websafe_encode(challenge),
+            "user_verification": UserVerificationRequirement(self.user_verification),
+        }
+
+
+@dataclass(frozen=True)
+class NewCredential:
+    credential_id: bytes
+    public_key: bytes  # COSE_Key, CBOR-encoded
+    alg: int
+    sign_count: int
+    aaguid: bytes
+    backup_eligible: bool
+    backed_up: bool
+    user_verified: bool
+    transports: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class StoredCredential:
+    credential_id: bytes
+    public_key: bytes
+    aaguid: bytes
+    sign_count: int
+    backup_eligible: bool
+    user_handle: bytes
+
+
+@dataclass(frozen=True)
+class Assertion:
+    sign_count: int
+    backed_up: bool
+    user_verified: bool
+
+
+class CounterRegression(AuthenticationFailed):
+    """The authenticator's signature counter did not move forward: WebAuthn §7.2 step 22 says
+    this signals a possibly cloned authenticator."""
+
+
+# ---- options -------------------------------------------------------------------------------
+
+
+def registration_options(
+    rp: RelyingParty,
+    *,
+    challenge: bytes,
+    user_handle: bytes,
+    username: str,
+    display_name: str,
+    exclude: Sequence[bytes],
+) -> dict[str, Any]:
+    options, _state = rp.server.register_begin(
+        PublicKeyCredentialUserEntity(id=user_handle, name=username, display_name=display_name),
+        credentials=[_descriptor(c) for c in exclude],
+        resident_key_requirement=ResidentKeyRequirement(rp.resident_key),
+        user_verification=UserVerificationRequirement(rp.user_verification),
+        challenge=challenge,
+    )
+    return dict(options)
+
+
+def authentication_options(
+    rp: RelyingParty, *, challenge: bytes, allow: Sequence[tuple[bytes, Sequence[str]]]
+) -> dict[str, Any]:
+    options, _state = rp.server.authenticate_begin(
+        credentials=[_descriptor(cid, transports) for cid, transports in allow],
+        user_verification=UserVerificationRequirement(rp.user_verification),
+        challenge=challenge,
+    )
+    return dict(options)
+
+
+def _descriptor(credential_id: bytes, transports: Sequence[str] | None = None) -> Any:
+    return PublicKeyCredentialDescriptor(
+        type=PublicKeyCredentialType.PUBLIC_KEY,
+        id=credential_id,
+        transports=list(transports) if transports else None,
+    )
+
+
+# ---- parsing (malformed input → InvalidInput, before anything is consumed) -----------------
+
+_PARSE_ERRORS = (
+    KeyError,
+    TypeError,
+    ValueError,
+    IndexError,
+    AttributeError,
+    struct.error,
+    binascii.Error,
+    UnicodeDecodeError,
+)
+
+
+def parse_registration(data: Any) -> RegistrationResponse:
+    _require_mapping(data)
+    try:
+        response = RegistrationResponse.from_dict(data)
+        auth_data = response.response.attestation_object.auth_data
+        if auth_data.credential_data is None:
+            raise ValueError("no attested credential data")
+        _ = response.response.client_data.challenge
+    except _PARSE_ERRORS as exc:
+        raise InvalidInput("Malformed registration response.", detail=str(exc)) from exc
+    return response
+
+
+def parse_authentication(data: Any) -> AuthenticationResponse:
+    _require_mapping(data)
+    try:
+        response = AuthenticationResponse.from_dict(data)
+        _ = response.response.authenticator_data.counter
+        _ = response.response.client_data.challenge
+        if not isinstance(response.response.signature, bytes):
+            raise ValueError("signature")
+    except _PARSE_ERRORS as exc:
+        raise InvalidInput("Malformed authentication response.", detail=str(exc)) from exc
+    return response
+
+
+def _require_mapping(data: Any) -> None:
+    if not isinstance(data, Mapping):
+        raise InvalidInput("Expected a JSON object.")
+    response = data.get("response")
+    if not isinstance(response, Mapping):
+        raise InvalidInput("Malformed response: 'response' must be an object.")
+
+
+def client_challenge(client_data: CollectedClientData) -> bytes:
+    return client_data.challenge
+
+
+# ---- checks shared by both ceremonies ------------------------------------------------------
+
+
+def _check_common(
+    rp: RelyingParty, raw: Mapping[str, Any], client_data: CollectedClientData, fail: type
+) -> None:
+    if raw.get("type") != PUBLIC_KEY:
+        raise fail(detail="credential type is not public-key")
+    if not isinstance(client_data.origin, str) or not rp.origin_allowed(client_data.origin):
+        raise fail(detail=f"origin not allowed: {client_data.origin!r}")
+    # First-party ceremonies only: a response made inside a cross-origin frame must not count.
+    if client_data._data.get("crossOrigin", False) is not False:
+        raise fail(detail="crossOrigin is set")
+    if "topOrigin" in client_data._data:
+        raise fail(detail="topOrigin is present")
+
+
+def _check_backup_flags(auth_data: AuthenticatorData, fail: type) -> None:
+    # §6.1: BS may only be set when BE is.
+    if auth_data.is_backed_up() and not auth_data.is_backup_eligible():
+        raise fail(detail="BS set without BE")
+
+
+# ---- registration (§7.1) -------------------------------------------------------------------
+
+
+def verify_registration(
+    rp: RelyingParty,
+    response: RegistrationResponse,
+    raw: Mapping[str, Any],
+    *,
+    challenge: bytes,
+) -> NewCredential:
+    client_data = response.response.client_data
+    _check_common(rp, raw, client_data, RegistrationFailed)
+    try:
+        auth_data = rp.server.register_complete(rp.fido2_state(challenge), response)
+    except ValueError as exc:
+        raise RegistrationFailed(detail=str(exc)) from exc
+    credential = auth_data.credential_data
+    if credential is None:  # parse_registration already refused this
+        raise RegistrationFailed(detail="no attested credential")
+    if not hmac.compare_digest(credential.credential_id, response.raw_id):
+        raise RegistrationFailed(detail="rawId differs from the attested credential id")
+    if not 1 <= len(credential.credential_id) <= MAX_CREDENTIAL_ID_LENGTH:
+        raise RegistrationFailed(detail="credential id length out of range")
+    alg = credential.public_key.get(3)
+    if alg not in rp.algorithms or isinstance(credential.public_key, UnsupportedKey):
+        raise RegistrationFailed(detail=f"algorithm {alg!r} was not offered")
+    if not _key_usable(credential.public_key):
+        raise RegistrationFailed(detail="public key is malformed")
+    _check_backup_flags(auth_data, RegistrationFailed)
+    transports = raw.get("response", {}).get("transports") or []
+    if not isinstance(transports, list) or not all(isinstance(t, str) for t in transports):
+        transports = []
+    return NewCredential(
+        credential_id=bytes(credential.credential_id),
+        public_key=cbor.encode(dict(credential.public_key)),
+        alg=int(alg),
+        sign_count=auth_data.counter,
+        aaguid=bytes(credential.aaguid),
+        backup_eligible=auth_data.is_backup_eligible(),
+        backed_up=auth_data.is_backed_up(),
+        user_verified=auth_data.is_user_verified(),
+        transports=tuple(t[:32] for t in transports[:8]),
+    )
+
+
+# ---- authentication (§7.2) -----------------------------------------------------------------
+
+
+def verify_authentication(
+    rp: RelyingParty,
+    response: AuthenticationResponse,
+    raw: Mapping[str, Any],
+    *,
+    challenge: bytes,
+    stored: StoredCredential,
+    user_handle_required: bool,
+) -> Assertion:
+    """Checks an assertion made with ``stored``; raises ``CounterRegression`` (after every other
+    check passed, so only a genuine signature can flag a device) or ``AuthenticationFailed``."""
+    client_data = response.response.client_data
+    auth_data = response.response.authenticator_data
+    _check_common(rp, raw, client_data, AuthenticationFailed)
+    user_handle = response.response.user_handle
+    if user_handle is None:
+        if user_handle_required:
+            raise AuthenticationFailed(detail="userHandle missing in a usernameless sign-in")
+    elif not hmac.compare_digest(user_handle, stored.user_handle):
+        raise AuthenticationFailed(detail="userHandle does not belong to the credential's owner")
+    attested = AttestedCredentialData.create(
+        stored.aaguid, stored.credential_id, CoseKey.parse(cbor.decode(stored.public_key))
+    )
+    try:
+        rp.server.authenticate_complete(rp.fido2_state(challenge), [attested], response)
+    except ValueError as exc:
+        raise AuthenticationFailed(detail=str(exc)) from exc
+    _check_backup_flags(auth_data, AuthenticationFailed)
+    if auth_data.is_backup_eligible() != stored.backup_eligible:
+        raise AuthenticationFailed(detail="BE differs from the registered value")
+    check_sign_count(stored.sign_count, auth_data.counter)
+    return Assertion(
+        sign_count=auth_data.counter,
+        backed_up=auth_data.is_backed_up(),
+        user_verified=auth_data.is_user_verified(),
+    )
+
+
+def _key_usable(key: CoseKey) -> bool:
+    """With attestation "none" no signature is checked at registration, so a malformed key
+    would only show at sign-in. A key that can judge a signature (and rejects a dummy one) is
+    well-formed; one that raises anything else is not."""
+    try:
+        key.verify(b"keystead key probe", b"\x30\x06\x02\x01\x01\x02\x01\x01" + b"\x00" * 56)
+    except InvalidSignature:
+        return True
+    except Exception:  # noqa: BLE001 - any other failure means the key cannot be loaded
+        return False
+    return False
+
+
+def check_sign_count(stored: int, received: int) -> None:
+    """§7.2 step 22: if either counter is non-zero, the new one must be greater. Authenticators
+    that always send 0 (many passkey providers) pass."""
+    if (stored != 0 or received != 0) and received <= stored:
+        raise CounterRegression(detail=f"sign counter {received} not above stored {stored}")

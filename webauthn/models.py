@@ -1,0 +1,56 @@
+"""Devices (credentials bound to an ID) and pending ceremony challenges."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from core.db import Base, UTCDateTime, utcnow
+
+MAX_CREDENTIAL_ID_LENGTH = 1023  # WebAuthn L3 §7.1 step 25 (credentialId length ≤ 1023 bytes)
+
+
+class Device(Base):
+    __tablename__ = "devices"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    # Unique across all IDs: the same credential can never be registered to two IDs.
+    credential_id: Mapped[bytes] = mapped_column(
+        sa.LargeBinary(MAX_CREDENTIAL_ID_LENGTH), unique=True
+    )
+    # The COSE_Key as the authenticator sent it.
+    public_key: Mapped[bytes] = mapped_column(sa.LargeBinary)
+    alg: Mapped[int] = mapped_column(sa.Integer)
+    sign_count: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    aaguid: Mapped[bytes] = mapped_column(sa.LargeBinary(16))
+    name: Mapped[str] = mapped_column(sa.String(64))
+    transports: Mapped[list[str]] = mapped_column(sa.JSON, default=list)
+    backup_eligible: Mapped[bool] = mapped_column(sa.Boolean, default=False)
+    backed_up: Mapped[bool] = mapped_column(sa.Boolean, default=False)
+    status: Mapped[str] = mapped_column(sa.String(16), default="active")
+    # Set when a sign-in showed a sign counter that did not increase: a possible clone.
+    flagged: Mapped[bool] = mapped_column(sa.Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Challenge(Base):
+    """A pending ceremony. Found by its challenge bytes together with its purpose and the browser
+    that began it, and deleted when found: a second use finds nothing."""
+
+    __tablename__ = "challenges"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    challenge: Mapped[bytes] = mapped_column(sa.LargeBinary(32), unique=True)
+    purpose: Mapped[str] = mapped_column(sa.String(32))
+    browser: Mapped[bytes] = mapped_column(sa.LargeBinary(32))
+    user_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    state: Mapped[dict[str, Any]] = mapped_column(sa.JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)

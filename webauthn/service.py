@@ -1,0 +1,530 @@
+"""Use cases of the passkey feature: sign up, sign in, add, rename and remove devices.
+
+Each ties storage, the pure ceremony checks and events together. Services flush and never
+commit (the views commit once), with one documented exception: the challenge store commits
+the consumption of a challenge before verification (see ``webauthn.challenges``).
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from core import events, sessions
+from core.errors import (
+    AuthenticationFailed,
+    InvalidInput,
+    LastDevice,
+    NotFound,
+    RegistrationFailed,
+    UsernameTaken,
+)
+from core.models import User
+from core.security import ClientInfo, keyed_hash
+from webauthn import challenges
+from webauthn.aaguids import authenticator_name, format_aaguid
+from webauthn.ceremony import (
+    CounterRegression,
+    RelyingParty,
+    StoredCredential,
+    authentication_options,
+    parse_authentication,
+    parse_registration,
+    registration_options,
+    verify_authentication,
+    verify_registration,
+)
+from webauthn.models import Device
+
+USERNAME_RE = re.compile(r"^[A-Za-z0-9._-]{3,64}$")
+EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
+DEVICE_NAME_MAX = 64
+DEFAULT_DEVICE_NAME = "Passkey"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What the passkey use cases need from configuration, built once per app."""
+
+    rp: RelyingParty
+    challenge_ttl: int
+    secret_key: str
+    sessions: sessions.SessionPolicy
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> Settings:
+        return cls(
+            rp=RelyingParty(
+                id=config["RP_ID"],
+                name=config["RP_NAME"],
+                origins=frozenset(config["ALLOWED_ORIGINS"]),
+                user_verification=config["USER_VERIFICATION"],
+                resident_key=config["RESIDENT_KEY"],
+                timeout_ms=config["CHALLENGE_TTL"] * 1000,
+            ),
+            challenge_ttl=config["CHALLENGE_TTL"],
+            secret_key=config["SECRET_KEY"],
+            sessions=sessions.SessionPolicy(
+                config["SESSION_LIFETIME"], config["SESSION_IDLE_TIMEOUT"]
+            ),
+        )
+
+
+@dataclass(frozen=True)
+class SignIn:
+    """A completed sign-in or sign-up: who, with which device, and the new session's token."""
+
+    user: User
+    device: Device
+    session_token: str
+
+
+# ---- validation of user-supplied values (domain rules, shared by every entry point) ---------
+
+
+def normalise_username(username: str) -> str:
+    username = username.strip()
+    if not USERNAME_RE.fullmatch(username):
+        raise InvalidInput("A username is 3 to 64 letters, digits, '.', '_' or '-'.")
+    return username
+
+
+def normalise_email(email: str) -> str:
+    email = email.strip()
+    if len(email) > 254 or not EMAIL_RE.fullmatch(email):
+        raise InvalidInput("Enter a valid email address.")
+    return email
+
+
+def normalise_display_name(display_name: str | None, username: str) -> str:
+    display_name = (display_name or "").strip()
+    if len(display_name) > 128 or any(ch in display_name for ch in "\x00\r\n"):
+        raise InvalidInput("A display name is at most 128 characters on one line.")
+    return display_name or username
+
+
+def normalise_device_name(name: str | None, *, required: bool = False) -> str:
+    name = " ".join((name or "").split())
+    if not name:
+        if required:
+            raise InvalidInput("A device name cannot be empty.")
+        return DEFAULT_DEVICE_NAME
+    if len(name) > DEVICE_NAME_MAX:
+        raise InvalidInput(f"A device name is at most {DEVICE_NAME_MAX} characters.")
+    return name
+
+
+def _find_user(db: Session, username: str) -> User | None:
+    return db.scalar(sa.select(User).where(User.username_key == username.lower()))
+
+
+# ---- sign up -------------------------------------------------------------------------------
+
+
+def begin_registration(
+    db: Session,
+    settings: Settings,
+    *,
+    username: str,
+    email: str,
+    display_name: str | None,
+    client: ClientInfo,
+    now: datetime,
+) -> dict[str, Any]:
+    username = normalise_username(username)
+    email = normalise_email(email)
+    display_name = normalise_display_name(display_name, username)
+    if _find_user(db, username) is not None:
+        raise UsernameTaken()
+    user_handle = secrets.token_bytes(32)
+    challenge = challenges.issue(
+        db,
+        purpose=challenges.REGISTER,
+        browser=client.browser,
+        ttl=settings.challenge_ttl,
+        now=now,
+        state={
+            "username": username,
+            "email": email,
+            "display_name": display_name,
+            "user_handle": user_handle.hex(),
+        },
+    )
+    return registration_options(
+        settings.rp,
+        challenge=challenge,
+        user_handle=user_handle,
+        username=username,
+        display_name=display_name,
+        exclude=[],
+    )
+
+
+def complete_registration(
+    db: Session,
+    settings: Settings,
+    raw: Mapping[str, Any],
+    *,
+    device_name: str | None,
+    client: ClientInfo,
+    now: datetime,
+    previous_session_token: str | None,
+) -> SignIn:
+    device_name = normalise_device_name(device_name)
+    response = parse_registration(raw)
+    pending = challenges.consume(
+        db,
+        challenge=response.response.client_data.challenge,
+        purpose=challenges.REGISTER,
+        browser=client.browser,
+        now=now,
+    )
+    if pending is None:
+        raise RegistrationFailed(detail="no pending registration for this challenge and browser")
+    credential = verify_registration(
+        settings.rp, response, raw, challenge=pending.challenge
+    )
+    state = pending.state
+    if _find_user(db, state["username"]) is not None:
+        raise UsernameTaken()
+    _require_unregistered(db, credential.credential_id)
+    user = User(
+        user_handle=bytes.fromhex(state["user_handle"]),
+        username=state["username"],
+        username_key=state["username"].lower(),
+        email=state["email"],
+        display_name=state["display_name"],
+        created_at=now,
+    )
+    db.add(user)
+    _flush_unique(db)
+    device = _new_device(user, credential, device_name, now)
+    db.add(device)
+    _flush_unique(db)
+    events.user_registered.send(
+        None, db=db, user_id=user.id, device_id=device.id, client=client, username=user.username
+    )
+    events.device_added.send(
+        None, db=db, user_id=user.id, device_id=device.id, client=client, device_name=device.name
+    )
+    started = sessions.start(
+        db,
+        user_id=user.id,
+        device_id=device.id,
+        client=client,
+        policy=settings.sessions,
+        now=now,
+        previous_token=previous_session_token,
+    )
+    return SignIn(user, device, started.token)
+
+
+def _new_device(user: User, credential: Any, name: str, now: datetime) -> Device:
+    return Device(
+        user_id=user.id,
+        credential_id=credential.credential_id,
+        public_key=credential.public_key,
+        alg=credential.alg,
+        sign_count=credential.sign_count,
+        aaguid=credential.aaguid,
+        name=name,
+        transports=list(credential.transports),
+        backup_eligible=credential.backup_eligible,
+        backed_up=credential.backed_up,
+        status="active",
+        flagged=False,
+        created_at=now,
+        last_used_at=now,
+    )
+
+
+def _require_unregistered(db: Session, credential_id: bytes) -> None:
+    """A credential id is unique across all IDs (§7.1 step 26)."""
+    if db.scalar(sa.select(Device.id).where(Device.credential_id == credential_id)) is not None:
+        raise RegistrationFailed(
+            "This passkey or security key is already registered.",
+            detail="credential id already registered",
+        )
+
+
+def _flush_unique(db: Session) -> None:
+    """Flush; a unique-constraint race lost to a concurrent request reads as the same error the
+    pre-check gives."""
+    try:
+        db.flush()
+    except IntegrityError as exc:
+        db.rollback()
+        if "username" in str(exc.orig).lower():
+            raise UsernameTaken() from exc
+        raise RegistrationFailed(
+            "This passkey or security key is already registered.", detail=str(exc.orig)
+        ) from exc
+
+
+# ---- sign in -------------------------------------------------------------------------------
+
+
+def begin_authentication(
+    db: Session, settings: Settings, *, username: str | None, client: ClientInfo, now: datetime
+) -> dict[str, Any]:
+    """Options for username-first (``username`` given) or usernameless sign-in.
+
+    An unknown username, or an ID with no active device, gets the same shape of answer as a real
+    one: credential ids derived from a keyed hash of the username, stable across calls, so the
+    answer tells nobody which IDs exist."""
+    user_id: int | None = None
+    allow: list[tuple[bytes, list[str]]] = []
+    if username is not None:
+        username = username.strip()
+        if not username or len(username) > 254:
+            raise InvalidInput("Enter your username.")
+        user = _find_user(db, username)
+        if user is not None:
+            user_id = user.id
+            allow = [
+                (d.credential_id, list(d.transports or []))
+                for d in db.scalars(
+                    sa.select(Device)
+                    .where(Device.user_id == user.id, Device.status == "active")
+                    .order_by(Device.id)
+                )
+            ]
+        if not allow:
+            allow = _decoy_credentials(settings.secret_key, username)
+    challenge = challenges.issue(
+        db,
+        purpose=challenges.AUTHENTICATE,
+        browser=client.browser,
+        ttl=settings.challenge_ttl,
+        now=now,
+        user_id=user_id,
+        state={"username_first": username is not None},
+    )
+    return authentication_options(settings.rp, challenge=challenge, allow=allow)
+
+
+def _decoy_credentials(secret_key: str, username: str) -> list[tuple[bytes, list[str]]]:
+    key = username.lower()
+    seed = keyed_hash(secret_key, "decoy-credentials", key)
+    count = 1 + seed[0] % 2
+    return [
+        (keyed_hash(secret_key, f"decoy-credential-{i}", key), ["hybrid", "internal"])
+        for i in range(count)
+    ]
+
+
+def complete_authentication(
+    db: Session,
+    settings: Settings,
+    raw: Mapping[str, Any],
+    *,
+    client: ClientInfo,
+    now: datetime,
+    previous_session_token: str | None,
+) -> SignIn:
+    response = parse_authentication(raw)
+    pending = challenges.consume(
+        db,
+        challenge=response.response.client_data.challenge,
+        purpose=challenges.AUTHENTICATE,
+        browser=client.browser,
+        now=now,
+    )
+    if pending is None:
+        raise AuthenticationFailed(detail="no pending sign-in for this challenge and browser")
+    row = db.execute(
+        sa.select(Device, User)
+        .join(User, User.id == Device.user_id)
+        .where(Device.credential_id == response.raw_id)
+    ).first()
+    if row is None:
+        raise AuthenticationFailed(detail="unknown credential")
+    device, user = row
+    username_first = bool(pending.state.get("username_first"))
+    if username_first and device.user_id != pending.user_id:
+        # A credential of one ID can never complete a sign-in begun for another.
+        raise AuthenticationFailed(detail="credential belongs to another ID")
+    if device.status != "active":
+        events.sign_in_failed.send(
+            None, db=db, user_id=user.id, device_id=device.id, client=client,
+            reason="device_blocked", device_name=device.name,
+        )
+        raise AuthenticationFailed(detail="device is blocked", keep_changes=True)
+    stored = StoredCredential(
+        credential_id=device.credential_id,
+        public_key=device.public_key,
+        aaguid=device.aaguid,
+        sign_count=device.sign_count,
+        backup_eligible=device.backup_eligible,
+        user_handle=user.user_handle,
+    )
+    try:
+        assertion = verify_authentication(
+            settings.rp,
+            response,
+            raw,
+            challenge=pending.challenge,
+            stored=stored,
+            user_handle_required=not username_first,
+        )
+    except CounterRegression as exc:
+        device.flagged = True
+        events.device_flagged.send(
+            None, db=db, user_id=user.id, device_id=device.id, client=client,
+            device_name=device.name, stored_count=device.sign_count,
+            received_count=response.response.authenticator_data.counter,
+        )
+        exc.keep_changes = True
+        raise
+    device.sign_count = assertion.sign_count
+    device.backed_up = assertion.backed_up
+    device.last_used_at = now
+    events.signed_in.send(
+        None, db=db, user_id=user.id, device_id=device.id, client=client, device_name=device.name
+    )
+    started = sessions.start(
+        db,
+        user_id=user.id,
+        device_id=device.id,
+        client=client,
+        policy=settings.sessions,
+        now=now,
+        previous_token=previous_session_token,
+    )
+    return SignIn(user, device, started.token)
+
+
+def sign_out(db: Session, *, user: User | None, session_token: str | None, client: ClientInfo,
+             device_id: int | None, now: datetime) -> None:
+    if session_token:
+        sessions.revoke_token(db, session_token, now)
+    if user is not None:
+        events.signed_out.send(None, db=db, user_id=user.id, device_id=device_id, client=client)
+
+
+# ---- devices -------------------------------------------------------------------------------
+
+
+def device_json(device: Device, current_device_id: int | None) -> dict[str, Any]:
+    return {
+        "id": device.id,
+        "name": device.name,
+        "created_at": device.created_at.isoformat(),
+        "last_used_at": device.last_used_at.isoformat() if device.last_used_at else None,
+        "status": device.status,
+        "aaguid": format_aaguid(device.aaguid),
+        "authenticator": authenticator_name(device.aaguid),
+        "backup_eligible": device.backup_eligible,
+        "backed_up": device.backed_up,
+        "flagged": device.flagged,
+        "current": device.id == current_device_id,
+    }
+
+
+def list_devices(db: Session, user: User) -> list[Device]:
+    return list(db.scalars(sa.select(Device).where(Device.user_id == user.id).order_by(Device.id)))
+
+
+def begin_add_device(
+    db: Session, settings: Settings, *, user: User, client: ClientInfo, now: datetime
+) -> dict[str, Any]:
+    devices = list_devices(db, user)
+    challenge = challenges.issue(
+        db,
+        purpose=challenges.ADD_DEVICE,
+        browser=client.browser,
+        ttl=settings.challenge_ttl,
+        now=now,
+        user_id=user.id,
+    )
+    return registration_options(
+        settings.rp,
+        challenge=challenge,
+        user_handle=user.user_handle,
+        username=user.username,
+        display_name=user.display_name,
+        exclude=[d.credential_id for d in devices],
+    )
+
+
+def complete_add_device(
+    db: Session,
+    settings: Settings,
+    raw: Mapping[str, Any],
+    *,
+    user: User,
+    device_name: str | None,
+    client: ClientInfo,
+    now: datetime,
+) -> Device:
+    device_name = normalise_device_name(device_name)
+    response = parse_registration(raw)
+    pending = challenges.consume(
+        db,
+        challenge=response.response.client_data.challenge,
+        purpose=challenges.ADD_DEVICE,
+        browser=client.browser,
+        now=now,
+    )
+    if pending is None or pending.user_id != user.id:
+        raise RegistrationFailed(detail="no pending device registration for this ID and browser")
+    credential = verify_registration(settings.rp, response, raw, challenge=pending.challenge)
+    _require_unregistered(db, credential.credential_id)
+    device = _new_device(user, credential, device_name, now)
+    device.last_used_at = None
+    db.add(device)
+    _flush_unique(db)
+    events.device_added.send(
+        None, db=db, user_id=user.id, device_id=device.id, client=client, device_name=device.name
+    )
+    return device
+
+
+def _own_device(db: Session, user: User, device_id: int) -> Device:
+    device = db.scalar(sa.select(Device).where(Device.id == device_id, Device.user_id == user.id))
+    if device is None:
+        raise NotFound("No such device.")
+    return device
+
+
+def rename_device(
+    db: Session, *, user: User, device_id: int, name: str, client: ClientInfo
+) -> Device:
+    name = normalise_device_name(name, required=True)
+    device = _own_device(db, user, device_id)
+    old_name, device.name = device.name, name
+    events.device_renamed.send(
+        None, db=db, user_id=user.id, device_id=device.id, client=client,
+        old_name=old_name, device_name=name,
+    )
+    return device
+
+
+def remove_device(
+    db: Session, *, user: User, device_id: int, client: ClientInfo, now: datetime
+) -> None:
+    """Removes a device and ends its sessions. The last active device stays: an ID without one
+    could only come back through recovery."""
+    device = _own_device(db, user, device_id)
+    if device.status == "active":
+        others = db.scalar(
+            sa.select(sa.func.count(Device.id)).where(
+                Device.user_id == user.id, Device.status == "active", Device.id != device.id
+            )
+        )
+        if not others:
+            raise LastDevice()
+    sessions.revoke_device_sessions(db, device.id, now)
+    events.device_removed.send(
+        None, db=db, user_id=user.id, device_id=device.id, client=client, device_name=device.name
+    )
+    db.delete(device)
+    db.flush()

@@ -1,0 +1,268 @@
+"""Sign-in pages and the passkey JSON API. Each view parses, calls one service function,
+commits, and answers."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_login import current_user
+
+from core import db as database
+from core.security import rate_limited
+from core.web import (
+    clear_session_cookie,
+    client_info,
+    current_login_session,
+    current_session_token,
+    json_body,
+    now,
+    optional_str,
+    required_str,
+    set_session_cookie,
+    signed_in_user,
+)
+from webauthn import service
+from webauthn.service import Settings
+
+pages = Blueprint("pages", __name__)
+api = Blueprint("webauthn_api", __name__, url_prefix="/api")
+
+SETTINGS_KEY = "keystead.webauthn_settings"
+
+
+def settings() -> Settings:
+    cached = current_app.extensions.get(SETTINGS_KEY)
+    if cached is None:
+        cached = current_app.extensions[SETTINGS_KEY] = Settings.from_config(current_app.config)
+    return cached
+
+
+def _current_device_id() -> int | None:
+    login_session = current_login_session()
+    return login_session.device_id if login_session else None
+
+
+def _signed_in_answer(result: service.SignIn, status: int) -> Response:
+    response = jsonify(
+        user=result.user.to_json(),
+        device=service.device_json(result.device, result.device.id),
+    )
+    response.status_code = status
+    set_session_cookie(response, result.session_token)
+    return response
+
+
+def _device_name(data: dict) -> str | None:
+    return optional_str(data, "device_name")
+
+
+# ---- pages ---------------------------------------------------------------------------------
+
+
+def _safe_next(target: str | None) -> str:
+    """Only same-site paths: an open redirect after sign-in would be a phishing aid."""
+    if not target:
+        return url_for("pages.account")
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return url_for("pages.account")
+    return target
+
+
+@pages.get("/")
+@pages.get("/signin")
+def signin() -> Response | str:
+    next_url = _safe_next(request.args.get("next"))
+    if current_user.is_authenticated:
+        return redirect(next_url)
+    return render_template("webauthn/signin.html", next_url=next_url)
+
+
+@pages.get("/signup")
+def signup() -> Response | str:
+    if current_user.is_authenticated:
+        return redirect(url_for("pages.account"))
+    return render_template("webauthn/signup.html")
+
+
+@pages.get("/account")
+def account() -> Response | str:
+    if not current_user.is_authenticated:
+        return redirect(url_for("pages.signin", next="/account"))
+    user = signed_in_user()
+    current = _current_device_id()
+    devices = [service.device_json(d, current) for d in service.list_devices(database.session(), user)]
+    return render_template("webauthn/account.html", user=user.to_json(), devices=devices)
+
+
+# ---- sign up -------------------------------------------------------------------------------
+
+
+@api.post("/register/begin")
+@rate_limited
+def register_begin() -> Response:
+    data = json_body()
+    options = service.begin_registration(
+        database.session(),
+        settings(),
+        username=required_str(data, "username"),
+        email=required_str(data, "email"),
+        display_name=optional_str(data, "display_name"),
+        client=client_info(),
+        now=now(),
+    )
+    database.session().commit()
+    return jsonify(options)
+
+
+@api.post("/register/complete")
+@rate_limited
+def register_complete() -> Response:
+    data = json_body()
+    result = service.complete_registration(
+        database.session(),
+        settings(),
+        data,
+        device_name=_device_name(data),
+        client=client_info(),
+        now=now(),
+        previous_session_token=current_session_token(),
+    )
+    database.session().commit()
+    return _signed_in_answer(result, 201)
+
+
+# ---- sign in -------------------------------------------------------------------------------
+
+
+@api.post("/authenticate/begin")
+@rate_limited
+def authenticate_begin() -> Response:
+    data = json_body()
+    options = service.begin_authentication(
+        database.session(),
+        settings(),
+        username=optional_str(data, "username"),
+        client=client_info(),
+        now=now(),
+    )
+    database.session().commit()
+    return jsonify(options)
+
+
+@api.post("/authenticate/complete")
+@rate_limited
+def authenticate_complete() -> Response:
+    data = json_body()
+    result = service.complete_authentication(
+        database.session(),
+        settings(),
+        data,
+        client=client_info(),
+        now=now(),
+        previous_session_token=current_session_token(),
+    )
+    database.session().commit()
+    return _signed_in_answer(result, 200)
+
+
+@api.post("/logout")
+def logout() -> Response:
+    user = signed_in_user() if current_user.is_authenticated else None
+    service.sign_out(
+        database.session(),
+        user=user,
+        session_token=current_session_token(),
+        client=client_info(),
+        device_id=_current_device_id(),
+        now=now(),
+    )
+    database.session().commit()
+    response = Response(status=204)
+    clear_session_cookie(response)
+    return response
+
+
+# ---- the signed-in ID and its devices ------------------------------------------------------
+
+
+def _devices_json() -> list[dict]:
+    user = signed_in_user()
+    current = _current_device_id()
+    return [service.device_json(d, current) for d in service.list_devices(database.session(), user)]
+
+
+@api.get("/me")
+def me() -> Response:
+    user = signed_in_user()
+    return jsonify(user=user.to_json(), devices=_devices_json())
+
+
+@api.get("/devices")
+def devices() -> Response:
+    return jsonify(devices=_devices_json())
+
+
+@api.post("/devices/register/begin")
+@rate_limited
+def add_device_begin() -> Response:
+    json_body()
+    options = service.begin_add_device(
+        database.session(), settings(), user=signed_in_user(), client=client_info(), now=now()
+    )
+    database.session().commit()
+    return jsonify(options)
+
+
+@api.post("/devices/register/complete")
+@rate_limited
+def add_device_complete() -> Response:
+    data = json_body()
+    device = service.complete_add_device(
+        database.session(),
+        settings(),
+        data,
+        user=signed_in_user(),
+        device_name=_device_name(data),
+        client=client_info(),
+        now=now(),
+    )
+    database.session().commit()
+    return jsonify(device=service.device_json(device, _current_device_id())), 201
+
+
+@api.patch("/devices/<int:device_id>")
+def rename_device(device_id: int) -> Response:
+    data = json_body()
+    device = service.rename_device(
+        database.session(),
+        user=signed_in_user(),
+        device_id=device_id,
+        name=required_str(data, "name"),
+        client=client_info(),
+    )
+    database.session().commit()
+    return jsonify(device=service.device_json(device, _current_device_id()))
+
+
+@api.delete("/devices/<int:device_id>")
+def remove_device(device_id: int) -> Response:
+    service.remove_device(
+        database.session(),
+        user=signed_in_user(),
+        device_id=device_id,
+        client=client_info(),
+        now=now(),
+    )
+    database.session().commit()
+    return Response(status=204)
