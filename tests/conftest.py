@@ -72,9 +72,10 @@ def empty_tables(app: Flask) -> None:
 
 
 @pytest.fixture
-def config_overrides() -> dict[str, Any]:
-    """Override in a test module (or parametrize) to change configuration."""
-    return {}
+def config_overrides(request: pytest.FixtureRequest) -> dict[str, Any]:
+    """Configuration for the ``app`` fixture on top of ``base_config``: parametrize it
+    indirectly (``@pytest.mark.parametrize("config_overrides", [{...}], indirect=True)``)."""
+    return dict(getattr(request, "param", {}))
 
 
 @pytest.fixture
