@@ -149,6 +149,18 @@ def _register_commands(app: Flask) -> None:
         database.upgrade(app, revision)
         click.echo(f"database at {revision}: {database.describe(app)}")
 
+    @app.cli.command("purge")
+    def purge() -> None:
+        """Delete expired challenges and sessions that ended over 30 days ago (for cron)."""
+        from core.sessions import purge_ended
+        from webauthn.challenges import purge_expired
+
+        db_session = database.session()
+        now = database.utcnow()
+        challenges, ended = purge_expired(db_session, now), purge_ended(db_session, now)
+        db_session.commit()
+        click.echo(f"deleted {challenges} expired challenges, {ended} ended sessions")
+
     @app.cli.command("config-table")
     def config_table() -> None:
         """Print the configuration reference as a Markdown table (the README's)."""

@@ -95,3 +95,17 @@ def revoke_device_sessions(db: Session, device_id: int, now: datetime) -> int:
         .values(revoked_at=now)
     )
     return result.rowcount or 0
+
+
+# Ended sessions are kept this long (the account's session history), then deleted.
+ENDED_SESSION_RETENTION = timedelta(days=30)
+
+
+def purge_ended(db: Session, now: datetime) -> int:
+    cutoff = now - ENDED_SESSION_RETENTION
+    result = db.execute(
+        sa.delete(LoginSession).where(
+            sa.or_(LoginSession.expires_at <= cutoff, LoginSession.revoked_at <= cutoff)
+        )
+    )
+    return result.rowcount or 0

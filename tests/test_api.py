@@ -263,3 +263,17 @@ def test_openapi_document_is_served(api: Api):
     response = api.get("/api/openapi.json")
     assert response.status_code == 200
     assert response.get_json()["openapi"].startswith("3.")
+
+
+def test_purge_deletes_expired_challenges_and_old_sessions(app, signed_in: Api, monkeypatch):
+    from datetime import timedelta
+
+    import core.db
+
+    signed_in.post("/api/authenticate/begin", {})
+    signed_in.post("/api/logout")
+    later = core.db.utcnow() + timedelta(days=31)
+    monkeypatch.setattr(core.db, "utcnow", lambda: later)
+    result = app.test_cli_runner().invoke(args=["purge"])
+    assert result.exit_code == 0, result.output
+    assert "deleted 1 expired challenges, 1 ended sessions" in result.output

@@ -150,3 +150,28 @@ def test_browser_cookie_binding_ceremonies_is_httponly(api: Api):
     assert "HttpOnly" in header and "SameSite=Lax" in header
     # The challenge lives on the server: no cookie carries ceremony state.
     assert all("session=" not in h for h in response.headers.getlist("Set-Cookie"))
+
+
+def test_redis_storage_shares_limits_between_workers(migrated, tmp_path):
+    """Two apps stand for two gunicorn workers: with Redis they count one allowance."""
+    import secrets
+    import socket
+
+    from app import create_app
+    from tests.conftest import base_config
+
+    try:
+        socket.create_connection(("127.0.0.1", 6379), timeout=1).close()
+    except OSError:
+        pytest.skip("no Redis on 127.0.0.1:6379")
+    config = {**base_config(migrated, tmp_path), "RATELIMIT_ENABLED": True,
+              "RATELIMIT_CEREMONY": "2 per minute", "TRUSTED_PROXY_COUNT": 1,
+              "RATELIMIT_STORAGE_URI": "redis://127.0.0.1:6379/0"}
+    workers = [create_app(config).test_client() for _ in range(2)]
+    ip = f"192.0.2.{secrets.randbelow(250) + 1}-{secrets.token_hex(4)}"
+    headers = {"Origin": "http://localhost:5000", "X-Forwarded-For": ip}
+    statuses = [
+        workers[i % 2].post("/api/authenticate/begin", json={}, headers=headers).status_code
+        for i in range(3)
+    ]
+    assert statuses == [200, 200, 429]

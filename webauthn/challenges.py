@@ -35,6 +35,11 @@ class PendingCeremony:
     state: dict[str, Any]
 
 
+# Expired challenges are useless but harmless; one begin in this many sweeps them, so the table
+# stays small without a scheduler. `flask --app app purge` does the same on demand.
+PURGE_EVERY = 100
+
+
 def issue(
     db: Session,
     *,
@@ -46,6 +51,8 @@ def issue(
     state: dict[str, Any] | None = None,
 ) -> bytes:
     challenge = secrets.token_bytes(32)
+    if secrets.randbelow(PURGE_EVERY) == 0:
+        purge_expired(db, now)
     db.add(
         Challenge(
             challenge=challenge,
