@@ -90,8 +90,9 @@ def _wants_json() -> bool:
 def _answer(error: AppError) -> tuple[Response | str, int]:
     if _wants_json():
         return jsonify(error=error.code, message=error.message), error.status
-    page = render_template("error.html", status=error.status, error=error.code,
-                           message=error.message)
+    page = render_template(
+        "error.html", status=error.status, error=error.code, message=error.message
+    )
     return page, error.status
 
 

@@ -32,8 +32,8 @@ class Setting:
 SETTINGS: dict[str, Setting] = {
     "ENV": Setting(
         "production",
-        "`development` (what `make run` sets: a secret key generated once into `instance/`, the dev "
-        "mailbox) or `production` (`SECRET_KEY` required).",
+        "`development` (what `make run` sets: a secret key generated once into `instance/`, "
+        "the debugger) or `production` (`SECRET_KEY` required).",
     ),
     "SECRET_KEY": Setting(
         None,
@@ -124,7 +124,7 @@ def from_environment(environ: dict[str, str] | os._Environ[str]) -> dict[str, An
     for name, raw in environ.items():
         if not name.startswith(ENV_PREFIX):
             continue
-        key = name[len(ENV_PREFIX):]
+        key = name[len(ENV_PREFIX) :]
         if key in SETTINGS:
             values[key] = parse_env_value(raw)
         else:
@@ -142,14 +142,10 @@ def finalise(config: dict[str, Any], instance_path: str) -> None:
         raise ConfigError("ENV must be 'development' or 'production'")
     if not config.get("SECRET_KEY"):
         if config["ENV"] != "development":
-            raise ConfigError(
-                "SECRET_KEY is required outside development: set KEYSTEAD_SECRET_KEY"
-            )
+            raise ConfigError("SECRET_KEY is required outside development: set KEYSTEAD_SECRET_KEY")
         config["SECRET_KEY"] = _development_secret(Path(instance_path))
     if not config.get("SQLALCHEMY_DATABASE_URI"):
-        config["SQLALCHEMY_DATABASE_URI"] = "sqlite:///" + str(
-            Path(instance_path) / "keystead.db"
-        )
+        config["SQLALCHEMY_DATABASE_URI"] = "sqlite:///" + str(Path(instance_path) / "keystead.db")
     origin = normalise_origin(config["ORIGIN"])
     config["ORIGIN"] = origin
     allowed = config.get("ALLOWED_ORIGINS") or [origin]

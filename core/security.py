@@ -6,14 +6,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
-
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
 from flask import Flask
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
-
 
 F = TypeVar("F", bound=Callable[..., Any])
 

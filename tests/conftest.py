@@ -106,8 +106,9 @@ class Api:
 
     def post(self, path: str, body: Any = None, **kwargs: Any) -> Any:
         headers = {"Origin": self.origin, **kwargs.pop("headers", {})}
-        return self.client.post(path, json=body if body is not None else {}, headers=headers,
-                                **kwargs)
+        return self.client.post(
+            path, json=body if body is not None else {}, headers=headers, **kwargs
+        )
 
     def patch(self, path: str, body: Any) -> Any:
         return self.client.patch(path, json=body, headers={"Origin": self.origin})

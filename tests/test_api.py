@@ -59,7 +59,8 @@ def test_session_cookie_is_secure_when_the_origin_is_https(migrated, tmp_path):
 
 def test_usernames_are_unique_ignoring_case(signed_in: Api):
     response = checked(
-        "POST", "/api/register/begin",
+        "POST",
+        "/api/register/begin",
         signed_in.post("/api/register/begin", {"username": "ALICE", "email": "a@example.com"}),
     )
     assert response.status_code == 409
@@ -161,7 +162,8 @@ def test_idle_and_expired_sessions_end(app, signed_in: Api, monkeypatch):
 
     real_now = utcnow()
     monkeypatch.setattr(
-        core.web, "utcnow",
+        core.web,
+        "utcnow",
         lambda: real_now + timedelta(seconds=app.config["SESSION_IDLE_TIMEOUT"] + 1),
     )
     assert signed_in.get("/api/me").status_code == 401
@@ -197,8 +199,12 @@ def test_add_rename_and_remove_devices(app, signed_in: Api, authenticator):
 
     # Remove the first device (the one this session used): its sessions end with it.
     first_id = listing[0]["id"]
-    assert checked("DELETE", f"/api/devices/{first_id}",
-                   signed_in.delete(f"/api/devices/{first_id}")).status_code == 204
+    assert (
+        checked(
+            "DELETE", f"/api/devices/{first_id}", signed_in.delete(f"/api/devices/{first_id}")
+        ).status_code
+        == 204
+    )
     assert signed_in.get("/api/me").status_code == 401
     # The second device signs in and is now the last one: it cannot be removed.
     assert signed_in.sign_in(second).status_code == 200

@@ -16,7 +16,9 @@ def test_environment_overrides_instance_config_and_defaults(tmp_path, monkeypatc
     monkeypatch.setenv("KEYSTEAD_CHALLENGE_TTL", "60")
     monkeypatch.setenv("KEYSTEAD_SECRET_KEY", "s" * 32)
     monkeypatch.setenv("KEYSTEAD_RATELIMIT_ENABLED", "false")
-    monkeypatch.setenv("KEYSTEAD_ALLOWED_ORIGINS", '["http://localhost:5000", "https://id.example.com"]')
+    monkeypatch.setenv(
+        "KEYSTEAD_ALLOWED_ORIGINS", '["http://localhost:5000", "https://id.example.com"]'
+    )
     app = create_app()
     assert app.config["RP_NAME"] == "From instance"
     assert app.config["CHALLENGE_TTL"] == 60
@@ -52,13 +54,16 @@ def test_development_generates_a_secret_key_once(tmp_path, monkeypatch):
     assert (tmp_path / "secret_key").stat().st_mode & 0o077 == 0
 
 
-@pytest.mark.parametrize("bad", [
-    {"ORIGIN": "localhost:5000"},
-    {"ORIGIN": "http://localhost:5000/path"},
-    {"USER_VERIFICATION": "discouraged"},
-    {"CHALLENGE_TTL": -1},
-    {"ENV": "staging"},
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"ORIGIN": "localhost:5000"},
+        {"ORIGIN": "http://localhost:5000/path"},
+        {"USER_VERIFICATION": "discouraged"},
+        {"CHALLENGE_TTL": -1},
+        {"ENV": "staging"},
+    ],
+)
 def test_impossible_configuration_stops_start_up(tmp_path, monkeypatch, bad):
     monkeypatch.setenv("KEYSTEAD_INSTANCE_PATH", str(tmp_path))
     with pytest.raises(config.ConfigError):

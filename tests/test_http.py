@@ -45,7 +45,9 @@ def test_sign_in_never_redirects_off_site(api: Api, authenticator):
         assert response.headers["Location"] == "/account", target
 
 
-@pytest.mark.parametrize("path", ["/", "/api/me", "/api/openapi.json", "/nowhere", "/static/css/keystead.css"])
+@pytest.mark.parametrize(
+    "path", ["/", "/api/me", "/api/openapi.json", "/nowhere", "/static/css/keystead.css"]
+)
 def test_every_response_has_nosniff_and_no_referrer(api: Api, path):
     response = api.get(path)
     assert response.headers["X-Content-Type-Options"] == "nosniff"
@@ -65,8 +67,15 @@ def test_wrong_method_is_a_json_405(api: Api):
 
 
 @pytest.mark.parametrize(
-    "origin", [None, "http://evil.example", "http://localhost:5001", "https://localhost:5000",
-               "null", "http://localhost:5000.evil.example"],
+    "origin",
+    [
+        None,
+        "http://evil.example",
+        "http://localhost:5001",
+        "https://localhost:5000",
+        "null",
+        "http://localhost:5000.evil.example",
+    ],
 )
 def test_state_changing_requests_need_an_allowed_origin(app, signed_in: Api, origin):
     headers = {} if origin is None else {"Origin": origin}
@@ -86,21 +95,32 @@ def test_allowed_origins_may_list_several_exact_origins(migrated, tmp_path):
     from app import create_app
     from tests.conftest import base_config, empty_tables
 
-    app = create_app({**base_config(migrated, tmp_path),
-                      "ALLOWED_ORIGINS": ["http://localhost:5000", "http://localhost:5050"]})
+    app = create_app(
+        {
+            **base_config(migrated, tmp_path),
+            "ALLOWED_ORIGINS": ["http://localhost:5000", "http://localhost:5050"],
+        }
+    )
     empty_tables(app)
     client = app.test_client()
-    ok = client.post("/api/authenticate/begin", json={}, headers={"Origin": "http://localhost:5050"})
+    ok = client.post(
+        "/api/authenticate/begin", json={}, headers={"Origin": "http://localhost:5050"}
+    )
     assert ok.status_code == 200
-    bad = client.post("/api/authenticate/begin", json={}, headers={"Origin": "http://localhost:5051"})
+    bad = client.post(
+        "/api/authenticate/begin", json={}, headers={"Origin": "http://localhost:5051"}
+    )
     assert bad.status_code == 403
 
 
-@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded",
-                                          "multipart/form-data; boundary=x"])
+@pytest.mark.parametrize(
+    "content_type",
+    ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x"],
+)
 def test_json_endpoints_refuse_other_content_types(api: Api, content_type):
     response = api.client.post(
-        "/api/authenticate/begin", data='{"username": "alice"}',
+        "/api/authenticate/begin",
+        data='{"username": "alice"}',
         headers={"Origin": "http://localhost:5000", "Content-Type": content_type},
     )
     assert response.status_code == 415
@@ -109,16 +129,19 @@ def test_json_endpoints_refuse_other_content_types(api: Api, content_type):
 
 def test_bodies_over_64_kib_are_refused(api: Api):
     response = api.client.post(
-        "/api/authenticate/begin", data='{"username": "' + "a" * 70_000 + '"}',
+        "/api/authenticate/begin",
+        data='{"username": "' + "a" * 70_000 + '"}',
         headers={"Origin": "http://localhost:5000", "Content-Type": "application/json"},
     )
     assert response.status_code == 413
     assert response.get_json()["error"] == "payload_too_large"
 
 
-@pytest.mark.parametrize("config_overrides",
-                         [{"RATELIMIT_ENABLED": True, "RATELIMIT_CEREMONY": "3 per minute"}],
-                         indirect=True)
+@pytest.mark.parametrize(
+    "config_overrides",
+    [{"RATELIMIT_ENABLED": True, "RATELIMIT_CEREMONY": "3 per minute"}],
+    indirect=True,
+)
 def test_ceremony_endpoints_are_rate_limited_per_ip(api: Api):
     statuses = [api.post("/api/authenticate/begin", {}).status_code for _ in range(4)]
     assert statuses == [200, 200, 200, 429]
@@ -128,13 +151,17 @@ def test_ceremony_endpoints_are_rate_limited_per_ip(api: Api):
     spoofed = api.post("/api/authenticate/begin", {}, headers={"X-Forwarded-For": "203.0.113.9"})
     assert spoofed.status_code == 429
     # Each endpoint has its own allowance.
-    assert api.post("/api/register/begin", {"username": "erin", "email": "e@example.com"}).status_code == 200
+    assert (
+        api.post("/api/register/begin", {"username": "erin", "email": "e@example.com"}).status_code
+        == 200
+    )
 
 
-@pytest.mark.parametrize("config_overrides",
-                         [{"RATELIMIT_ENABLED": True, "RATELIMIT_CEREMONY": "2 per minute",
-                           "TRUSTED_PROXY_COUNT": 1}],
-                         indirect=True)
+@pytest.mark.parametrize(
+    "config_overrides",
+    [{"RATELIMIT_ENABLED": True, "RATELIMIT_CEREMONY": "2 per minute", "TRUSTED_PROXY_COUNT": 1}],
+    indirect=True,
+)
 def test_behind_a_trusted_proxy_the_forwarded_ip_is_the_client(api: Api):
     for ip in ("198.51.100.1", "198.51.100.2"):
         statuses = [
@@ -164,9 +191,13 @@ def test_redis_storage_shares_limits_between_workers(migrated, tmp_path):
         socket.create_connection(("127.0.0.1", 6379), timeout=1).close()
     except OSError:
         pytest.skip("no Redis on 127.0.0.1:6379")
-    config = {**base_config(migrated, tmp_path), "RATELIMIT_ENABLED": True,
-              "RATELIMIT_CEREMONY": "2 per minute", "TRUSTED_PROXY_COUNT": 1,
-              "RATELIMIT_STORAGE_URI": "redis://127.0.0.1:6379/0"}
+    config = {
+        **base_config(migrated, tmp_path),
+        "RATELIMIT_ENABLED": True,
+        "RATELIMIT_CEREMONY": "2 per minute",
+        "TRUSTED_PROXY_COUNT": 1,
+        "RATELIMIT_STORAGE_URI": "redis://127.0.0.1:6379/0",
+    }
     workers = [create_app(config).test_client() for _ in range(2)]
     ip = f"192.0.2.{secrets.randbelow(250) + 1}-{secrets.token_hex(4)}"
     headers = {"Origin": "http://localhost:5000", "X-Forwarded-For": ip}

@@ -18,7 +18,9 @@ def test_migrated_schema_matches_the_models(migrated):
         context = MigrationContext.configure(conn, opts={"compare_type": True})
         diff = compare_metadata(context, Base.metadata)
     engine.dispose()
-    assert diff == [], "models and migrations differ: add a migration (alembic revision --autogenerate)"
+    assert diff == [], (
+        "models and migrations differ: add a migration (alembic revision --autogenerate)"
+    )
 
 
 def test_migrations_downgrade_and_upgrade_cleanly(tmp_path):

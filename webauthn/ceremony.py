@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import binascii
 import hmac
+import re
 import struct
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
-from fido2 import cbor
 from cryptography.exceptions import InvalidSignature
+from fido2 import cbor
 from fido2.cose import CoseKey, UnsupportedKey
 from fido2.server import Fido2Server
 from fido2.utils import websafe_encode
@@ -169,41 +170,125 @@ _PARSE_ERRORS = (
     struct.error,
     binascii.Error,
     UnicodeDecodeError,
+    # json.loads and fido2's CBOR decoder recurse: deeply nested clientDataJSON or CBOR.
+    RecursionError,
 )
+
+# Strict base64url (padding tolerated). fido2 decodes leniently: it drops characters outside
+# the alphabet ("!!" becomes b"") and turns a number into that many zero bytes (bytes(n): a
+# 1e9 in rawId allocates a gigabyte), so the JSON shape is checked before fido2 sees it.
+_BASE64URL = re.compile(r"[A-Za-z0-9_-]*={0,2}")
 
 
 def parse_registration(data: Any) -> RegistrationResponse:
-    _require_mapping(data)
+    _require_shape(data, ("clientDataJSON", "attestationObject"))
     try:
         response = RegistrationResponse.from_dict(data)
-        auth_data = response.response.attestation_object.auth_data
-        if auth_data.credential_data is None:
+        attestation = response.response.attestation_object
+        if _cbor_end(attestation, 0) != len(attestation):
+            raise ValueError("attestationObject: trailing bytes")
+        _check_authenticator_data_encoding(attestation.auth_data)
+        if attestation.auth_data.credential_data is None:
             raise ValueError("no attested credential data")
-        _ = response.response.client_data.challenge
+        _check_client_data(response.response.client_data)
     except _PARSE_ERRORS as exc:
         raise InvalidInput("Malformed registration response.", detail=str(exc)) from exc
     return response
 
 
 def parse_authentication(data: Any) -> AuthenticationResponse:
-    _require_mapping(data)
+    _require_shape(data, ("clientDataJSON", "authenticatorData", "signature"), ("userHandle",))
     try:
         response = AuthenticationResponse.from_dict(data)
-        _ = response.response.authenticator_data.counter
-        _ = response.response.client_data.challenge
-        if not isinstance(response.response.signature, bytes):
-            raise ValueError("signature")
+        _check_authenticator_data_encoding(response.response.authenticator_data)
+        _check_client_data(response.response.client_data)
     except _PARSE_ERRORS as exc:
         raise InvalidInput("Malformed authentication response.", detail=str(exc)) from exc
     return response
 
 
-def _require_mapping(data: Any) -> None:
+def _require_shape(data: Any, required: Sequence[str], optional: Sequence[str] = ()) -> None:
+    """The JSON types of RegistrationResponseJSON / AuthenticationResponseJSON: "id" and
+    "rawId" base64url, "type" a string (its value is a check, not a parse error), the binary
+    members of "response" base64url (optional ones may be null or absent)."""
     if not isinstance(data, Mapping):
         raise InvalidInput("Expected a JSON object.")
+    if not isinstance(data.get("type"), str):
+        raise InvalidInput("Malformed response: 'type' must be a string.")
     response = data.get("response")
     if not isinstance(response, Mapping):
         raise InvalidInput("Malformed response: 'response' must be an object.")
+    members = [(data, "id"), (data, "rawId")] + [(response, key) for key in required]
+    members += [(response, key) for key in optional if response.get(key) is not None]
+    for container, key in members:
+        value = container.get(key)
+        if not isinstance(value, str) or not _BASE64URL.fullmatch(value):
+            raise InvalidInput(f"Malformed response: '{key}' must be base64url.")
+
+
+def _check_client_data(client_data: CollectedClientData) -> None:
+    for key in ("type", "challenge", "origin"):
+        if not isinstance(client_data._data.get(key), str):
+            raise ValueError(f"clientDataJSON: '{key}' must be a string")
+    if not _BASE64URL.fullmatch(client_data._data["challenge"]):
+        raise ValueError("clientDataJSON: challenge is not base64url")
+
+
+_MAX_CBOR_DEPTH = 16
+
+
+def _cbor_end(data: bytes, pos: int, depth: int = 0) -> int:
+    """Where the CBOR item at ``pos`` ends, walking it strictly. fido2's decoder silently
+    shortens a byte or text string cut off by the end of the data, so a truncated attestation
+    object or COSE key would parse and only fail later, as a failed check instead of
+    malformed input. Only what WebAuthn uses: no tags, floats or indefinite lengths."""
+    if depth > _MAX_CBOR_DEPTH:
+        raise ValueError("CBOR nested too deeply")
+    if pos >= len(data):
+        raise ValueError("truncated CBOR")
+    major, info = data[pos] >> 5, data[pos] & 0x1F
+    pos += 1
+    if major == 7:
+        if info >= 24:
+            raise ValueError("unsupported CBOR simple value")
+        return pos
+    if info < 24:
+        value = info
+    elif info <= 27:
+        size = 1 << (info - 24)
+        if pos + size > len(data):
+            raise ValueError("truncated CBOR")
+        value, pos = int.from_bytes(data[pos : pos + size], "big"), pos + size
+    else:
+        raise ValueError("unsupported CBOR length")
+    if major in (0, 1):
+        return pos
+    if major in (2, 3):
+        if pos + value > len(data):
+            raise ValueError("truncated CBOR")
+        return pos + value
+    if major in (4, 5):
+        for _ in range(value * (2 if major == 5 else 1)):
+            pos = _cbor_end(data, pos, depth + 1)
+        return pos
+    raise ValueError("unsupported CBOR tag")
+
+
+def _check_authenticator_data_encoding(auth_data: bytes) -> None:
+    """rpIdHash, flags, counter, then the attested credential (its COSE key strictly walked)
+    and extensions when their flags say so, and nothing after."""
+    if len(auth_data) < 37:
+        raise ValueError("authenticator data too short")
+    flags, pos = auth_data[32], 37
+    if flags & AuthenticatorData.FLAG.AT:
+        if pos + 18 > len(auth_data):
+            raise ValueError("truncated attested credential data")
+        id_length = int.from_bytes(auth_data[pos + 16 : pos + 18], "big")
+        pos = _cbor_end(auth_data, pos + 18 + id_length)
+    if flags & AuthenticatorData.FLAG.ED:
+        pos = _cbor_end(auth_data, pos)
+    if pos != len(auth_data):
+        raise ValueError("authenticator data: wrong length")
 
 
 def client_challenge(client_data: CollectedClientData) -> bytes:

@@ -189,9 +189,7 @@ def complete_registration(
     )
     if pending is None:
         raise RegistrationFailed(detail="no pending registration for this challenge and browser")
-    credential = verify_registration(
-        settings.rp, response, raw, challenge=pending.challenge
-    )
+    credential = verify_registration(settings.rp, response, raw, challenge=pending.challenge)
     state = pending.state
     if _find_user(db, state["username"]) is not None:
         raise UsernameTaken()
@@ -354,8 +352,13 @@ def complete_authentication(
         raise AuthenticationFailed(detail="credential belongs to another ID")
     if device.status != "active":
         events.sign_in_failed.send(
-            None, db=db, user_id=user.id, device_id=device.id, client=client,
-            reason="device_blocked", device_name=device.name,
+            None,
+            db=db,
+            user_id=user.id,
+            device_id=device.id,
+            client=client,
+            reason="device_blocked",
+            device_name=device.name,
         )
         raise AuthenticationFailed(detail="device is blocked", keep_changes=True)
     stored = StoredCredential(
@@ -378,8 +381,13 @@ def complete_authentication(
     except CounterRegression as exc:
         device.flagged = True
         events.device_flagged.send(
-            None, db=db, user_id=user.id, device_id=device.id, client=client,
-            device_name=device.name, stored_count=device.sign_count,
+            None,
+            db=db,
+            user_id=user.id,
+            device_id=device.id,
+            client=client,
+            device_name=device.name,
+            stored_count=device.sign_count,
             received_count=response.response.authenticator_data.counter,
         )
         exc.keep_changes = True
@@ -402,8 +410,15 @@ def complete_authentication(
     return SignIn(user, device, started.token)
 
 
-def sign_out(db: Session, *, user: User | None, session_token: str | None, client: ClientInfo,
-             device_id: int | None, now: datetime) -> None:
+def sign_out(
+    db: Session,
+    *,
+    user: User | None,
+    session_token: str | None,
+    client: ClientInfo,
+    device_id: int | None,
+    now: datetime,
+) -> None:
     if session_token:
         sessions.revoke_token(db, session_token, now)
     if user is not None:
@@ -502,8 +517,13 @@ def rename_device(
     device = _own_device(db, user, device_id)
     old_name, device.name = device.name, name
     events.device_renamed.send(
-        None, db=db, user_id=user.id, device_id=device.id, client=client,
-        old_name=old_name, device_name=name,
+        None,
+        db=db,
+        user_id=user.id,
+        device_id=device.id,
+        client=client,
+        old_name=old_name,
+        device_name=name,
     )
     return device
 

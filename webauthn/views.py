@@ -101,7 +101,9 @@ def account() -> Response | str:
         return redirect(url_for("pages.signin", next="/account"))
     user = signed_in_user()
     current = _current_device_id()
-    devices = [service.device_json(d, current) for d in service.list_devices(database.session(), user)]
+    devices = [
+        service.device_json(d, current) for d in service.list_devices(database.session(), user)
+    ]
     return render_template("webauthn/account.html", user=user.to_json(), devices=devices)
 
 

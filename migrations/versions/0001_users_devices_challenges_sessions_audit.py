@@ -7,10 +7,10 @@ Create Date: 2026-11-25 07:57:37.838648
 
 from __future__ import annotations
 
-from alembic import op
 import sqlalchemy as sa
-import core.db
+from alembic import op
 
+import core.db
 
 revision = '0001'
 down_revision = None

@@ -50,8 +50,11 @@ def live_server(migrated: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
     port = _free_port()
     origin = f"http://localhost:{port}"
     app = create_app(
-        {**base_config(migrated, tmp_path_factory.mktemp("live")), "ORIGIN": origin,
-         "RP_NAME": "Keystead"}
+        {
+            **base_config(migrated, tmp_path_factory.mktemp("live")),
+            "ORIGIN": origin,
+            "RP_NAME": "Keystead",
+        }
     )
     server = make_server("127.0.0.1", port, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
