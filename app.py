@@ -126,6 +126,15 @@ def _register_error_handlers(app: Flask) -> None:
             mapped.code = (error.name or "error").lower().replace(" ", "_")
         return _answer(mapped)
 
+    @app.errorhandler(Exception)
+    def _unexpected(error: Exception) -> tuple[Response | str, int]:
+        # A bug, not bad input: log it whole, answer without details, change nothing.
+        database.session().rollback()
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        internal = AppError("Something went wrong on our side; nothing was changed.")
+        internal.status, internal.code = 500, "internal_error"
+        return _answer(internal)
+
     @app.errorhandler(SQLAlchemyError)
     def _database_error(error: SQLAlchemyError) -> tuple[Response | str, int]:
         database.session().rollback()

@@ -34,6 +34,7 @@ def init_app(app: Flask) -> None:
     login_manager.session_protection = None
     login_manager.request_loader(_load_user_from_session_cookie)
     app.before_request(_check_origin)
+    app.before_request(_check_api_content_type)
     app.after_request(_finish_response)
 
 
@@ -157,6 +158,16 @@ def _check_origin() -> None:
         return
     if not origin_allowed(request.headers.get("Origin"), current_app.config["ALLOWED_ORIGINS"]):
         raise CsrfFailed()
+
+
+def _check_api_content_type() -> None:
+    """The API speaks JSON only: a body of any other type is refused before a view runs, so
+    no endpoint can be driven by a form or a text/plain request (the classic CSRF shapes)."""
+    if request.method in SAFE_METHODS or not request.path.startswith("/api/"):
+        return
+    has_body = bool(request.content_length) or request.headers.get("Transfer-Encoding")
+    if (has_body or request.mimetype) and request.mimetype != "application/json":
+        raise UnsupportedMediaType()
 
 
 def _finish_response(response: Response) -> Response:

@@ -206,3 +206,30 @@ def test_redis_storage_shares_limits_between_workers(migrated, tmp_path):
         for i in range(3)
     ]
     assert statuses == [200, 200, 429]
+
+
+def test_logout_refuses_a_form_body(signed_in: Api):
+    response = signed_in.client.post(
+        "/api/logout",
+        data="x=1",
+        headers={
+            "Origin": "http://localhost:5000",
+            "Content-Type": "application/x-www-form-urlencoded",
+        },
+    )
+    assert response.status_code == 415
+    assert signed_in.get("/api/me").status_code == 200
+
+
+def test_an_unexpected_error_is_a_json_500_without_details(app, api: Api, monkeypatch):
+    from webauthn import service
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("secret internals")
+
+    monkeypatch.setattr(service, "begin_authentication", broken)
+    app.config["PROPAGATE_EXCEPTIONS"] = False
+    response = api.post("/api/authenticate/begin", {})
+    assert response.status_code == 500
+    assert response.get_json()["error"] == "internal_error"
+    assert "secret" not in response.get_data(as_text=True)
