@@ -22,6 +22,7 @@ function openRename(row) {
   const input = form.querySelector(".rename-input");
   const button = row.querySelector(".rename");
   row.querySelector(".device__title").hidden = true;
+  row.classList.add("is-renaming");
   form.hidden = false;
   button.setAttribute("aria-expanded", "true");
   input.value = nameOf(row);
@@ -34,6 +35,7 @@ function closeRename(row, { focus = true } = {}) {
   const form = row.querySelector(".rename-form");
   const button = row.querySelector(".rename");
   form.hidden = true;
+  row.classList.remove("is-renaming");
   row.querySelector(".device__title").hidden = false;
   button.setAttribute("aria-expanded", "false");
   if (focus) button.focus();

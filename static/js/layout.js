@@ -21,7 +21,8 @@ for (const button of document.querySelectorAll("[data-action='signout']")) {
 
 // ---- Times -----------------------------------------------------------------
 // The server renders <time datetime="2025-06-01T10:00:00+00:00">2025-06-01</time>.
-// data-format="relative" shows "5 minutes ago"; anything else a local date and time.
+// data-format="relative" shows "5 minutes ago" for the last month and a date before
+// that; "date" a local date; anything else a local date and time.
 // Either way the exact local time goes in the title (a tooltip).
 
 function parseInstant(value) {
@@ -62,7 +63,8 @@ export function localiseTimes(root = document) {
     const date = parseInstant(element.getAttribute("datetime"));
     if (!date) continue;
     const style = element.dataset.format;
-    element.textContent = style === "relative" ? relative(date)
+    const recent = Math.abs(Date.now() - date.getTime()) < 30 * 24 * 3600 * 1000;
+    element.textContent = style === "relative" ? (recent ? relative(date) : DATE.format(date))
       : style === "date" ? DATE.format(date)
         : MEDIUM.format(date);
     element.title = FULL.format(date);
