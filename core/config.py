@@ -21,6 +21,8 @@ from urllib.parse import urlsplit
 log = logging.getLogger(__name__)
 
 ENV_PREFIX = "KEYSTEAD_"
+# Read before configuration exists (where instance/ is), so not a configuration key.
+BOOTSTRAP_VARIABLES = frozenset({"KEYSTEAD_INSTANCE_PATH"})
 
 
 @dataclass(frozen=True)
@@ -122,7 +124,7 @@ def from_environment(environ: dict[str, str] | os._Environ[str]) -> dict[str, An
     typo is visible in the log without taking the server down."""
     values: dict[str, Any] = {}
     for name, raw in environ.items():
-        if not name.startswith(ENV_PREFIX):
+        if not name.startswith(ENV_PREFIX) or name in BOOTSTRAP_VARIABLES:
             continue
         key = name[len(ENV_PREFIX) :]
         if key in SETTINGS:
@@ -159,6 +161,8 @@ def finalise(config: dict[str, Any], instance_path: str) -> None:
     for key in ("CHALLENGE_TTL", "SESSION_LIFETIME", "SESSION_IDLE_TIMEOUT", "TRUSTED_PROXY_COUNT"):
         if not isinstance(config[key], int) or isinstance(config[key], bool) or config[key] < 0:
             raise ConfigError(f"{key} must be a non-negative whole number")
+    if config["CHALLENGE_TTL"] < 10:
+        raise ConfigError("CHALLENGE_TTL below 10 seconds leaves no time to touch a key")
     config["SESSION_COOKIE_SECURE"] = origin.startswith("https://")
 
 

@@ -50,7 +50,11 @@ def json_body() -> dict[str, Any]:
     """The request's JSON object; 415 for another content type, 400 for anything malformed."""
     if request.mimetype != "application/json":
         raise UnsupportedMediaType()
-    data = request.get_json(silent=True)
+    try:
+        data = request.get_json(silent=True)
+    except RecursionError:
+        # json.loads recurses: a deeply nested body is malformed input, not a server error.
+        data = None
     if not isinstance(data, dict):
         raise InvalidInput("The body must be a JSON object.")
     return data

@@ -26,7 +26,7 @@ def test_environment_overrides_instance_config_and_defaults(tmp_path, monkeypatc
     assert app.config["ALLOWED_ORIGINS"] == ["http://localhost:5000", "https://id.example.com"]
     assert app.config["SQLALCHEMY_DATABASE_URI"] == f"sqlite:///{tmp_path}/keystead.db"
     # Test overrides win over everything.
-    assert create_app({"CHALLENGE_TTL": 7}).config["CHALLENGE_TTL"] == 7
+    assert create_app({"CHALLENGE_TTL": 17}).config["CHALLENGE_TTL"] == 17
 
 
 def test_unknown_keystead_variables_are_logged_not_fatal(tmp_path, monkeypatch, caplog):
@@ -61,6 +61,7 @@ def test_development_generates_a_secret_key_once(tmp_path, monkeypatch):
         {"ORIGIN": "http://localhost:5000/path"},
         {"USER_VERIFICATION": "discouraged"},
         {"CHALLENGE_TTL": -1},
+        {"CHALLENGE_TTL": 0},
         {"ENV": "staging"},
     ],
 )

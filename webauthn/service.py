@@ -285,16 +285,17 @@ def begin_authentication(
         if not username or len(username) > 254:
             raise InvalidInput("Enter your username.")
         user = _find_user(db, username)
-        if user is not None:
-            user_id = user.id
-            allow = [
-                (d.credential_id, list(d.transports or []))
-                for d in db.scalars(
-                    sa.select(Device)
-                    .where(Device.user_id == user.id, Device.status == "active")
-                    .order_by(Device.id)
-                )
-            ]
+        user_id = user.id if user is not None else None
+        # The same query runs for an unknown username (matching nothing), so the two answers
+        # also cost the same.
+        allow = [
+            (d.credential_id, list(d.transports or []))
+            for d in db.scalars(
+                sa.select(Device)
+                .where(Device.user_id == user_id, Device.status == "active")
+                .order_by(Device.id)
+            )
+        ]
         if not allow:
             allow = _decoy_credentials(settings.secret_key, username)
     challenge = challenges.issue(
@@ -309,14 +310,32 @@ def begin_authentication(
     return authentication_options(settings.rp, challenge=challenge, allow=allow)
 
 
+# Shapes real credentials come in (id length, transports the browser reported): platform
+# passkeys, synced passkeys, security keys. Decoys pick among them so their values, not only
+# their keys, look like a real ID's.
+_DECOY_ID_LENGTHS = (16, 20, 32, 48, 64)
+_DECOY_TRANSPORTS = (
+    ["hybrid", "internal"],
+    ["internal"],
+    ["usb"],
+    ["nfc", "usb"],
+    ["hybrid", "internal"],
+)
+
+
 def _decoy_credentials(secret_key: str, username: str) -> list[tuple[bytes, list[str]]]:
+    """1–3 made-up credentials for ``username``: derived from a keyed hash, so the same name
+    always gets the same answer and nobody without the key can tell them from real ones."""
     key = username.lower()
     seed = keyed_hash(secret_key, "decoy-credentials", key)
-    count = 1 + seed[0] % 2
-    return [
-        (keyed_hash(secret_key, f"decoy-credential-{i}", key), ["hybrid", "internal"])
-        for i in range(count)
-    ]
+    decoys = []
+    for i in range(1 + seed[0] % 3):
+        material = keyed_hash(secret_key, f"decoy-credential-{i}", key)
+        material += keyed_hash(secret_key, f"decoy-credential-{i}-more", key)
+        length = _DECOY_ID_LENGTHS[seed[1 + i] % len(_DECOY_ID_LENGTHS)]
+        transports = _DECOY_TRANSPORTS[seed[4 + i] % len(_DECOY_TRANSPORTS)]
+        decoys.append((material[:length], list(transports)))
+    return decoys
 
 
 def complete_authentication(
@@ -350,17 +369,6 @@ def complete_authentication(
     if username_first and device.user_id != pending.user_id:
         # A credential of one ID can never complete a sign-in begun for another.
         raise AuthenticationFailed(detail="credential belongs to another ID")
-    if device.status != "active":
-        events.sign_in_failed.send(
-            None,
-            db=db,
-            user_id=user.id,
-            device_id=device.id,
-            client=client,
-            reason="device_blocked",
-            device_name=device.name,
-        )
-        raise AuthenticationFailed(detail="device is blocked", keep_changes=True)
     stored = StoredCredential(
         credential_id=device.credential_id,
         public_key=device.public_key,
@@ -379,19 +387,35 @@ def complete_authentication(
             user_handle_required=not username_first,
         )
     except CounterRegression as exc:
-        device.flagged = True
-        events.device_flagged.send(
+        if device.status == "active":
+            device.flagged = True
+            events.device_flagged.send(
+                None,
+                db=db,
+                user_id=user.id,
+                device_id=device.id,
+                client=client,
+                device_name=device.name,
+                stored_count=device.sign_count,
+                received_count=response.response.authenticator_data.counter,
+            )
+            exc.keep_changes = True
+            raise
+        assertion = None
+    if device.status != "active":
+        # Recorded only after the signature verified: without the key nobody can write to an
+        # ID's audit trail by replaying a blocked device's (public) credential id.
+        events.sign_in_failed.send(
             None,
             db=db,
             user_id=user.id,
             device_id=device.id,
             client=client,
+            reason="device_blocked",
             device_name=device.name,
-            stored_count=device.sign_count,
-            received_count=response.response.authenticator_data.counter,
         )
-        exc.keep_changes = True
-        raise
+        raise AuthenticationFailed(detail="device is blocked", keep_changes=True)
+    assert assertion is not None
     device.sign_count = assertion.sign_count
     device.backed_up = assertion.backed_up
     device.last_used_at = now
@@ -449,8 +473,17 @@ def list_devices(db: Session, user: User) -> list[Device]:
 
 
 def begin_add_device(
-    db: Session, settings: Settings, *, user: User, client: ClientInfo, now: datetime
+    db: Session,
+    settings: Settings,
+    *,
+    user: User,
+    device_name: str | None,
+    client: ClientInfo,
+    now: datetime,
 ) -> dict[str, Any]:
+    """Options to add a device; ``device_name`` is kept with the challenge and used unless
+    the completing request names the device itself."""
+    state = {} if device_name is None else {"device_name": normalise_device_name(device_name)}
     devices = list_devices(db, user)
     challenge = challenges.issue(
         db,
@@ -459,6 +492,7 @@ def begin_add_device(
         ttl=settings.challenge_ttl,
         now=now,
         user_id=user.id,
+        state=state,
     )
     return registration_options(
         settings.rp,
@@ -480,7 +514,8 @@ def complete_add_device(
     client: ClientInfo,
     now: datetime,
 ) -> Device:
-    device_name = normalise_device_name(device_name)
+    if device_name is not None:
+        device_name = normalise_device_name(device_name)
     response = parse_registration(raw)
     pending = challenges.consume(
         db,
@@ -491,6 +526,8 @@ def complete_add_device(
     )
     if pending is None or pending.user_id != user.id:
         raise RegistrationFailed(detail="no pending device registration for this ID and browser")
+    if device_name is None:
+        device_name = normalise_device_name(pending.state.get("device_name"))
     credential = verify_registration(settings.rp, response, raw, challenge=pending.challenge)
     _require_unregistered(db, credential.credential_id)
     device = _new_device(user, credential, device_name, now)

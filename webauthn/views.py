@@ -218,9 +218,14 @@ def devices() -> Response:
 @api.post("/devices/register/begin")
 @rate_limited
 def add_device_begin() -> Response:
-    json_body()
+    data = json_body()
     options = service.begin_add_device(
-        database.session(), settings(), user=signed_in_user(), client=client_info(), now=now()
+        database.session(),
+        settings(),
+        user=signed_in_user(),
+        device_name=_device_name(data),
+        client=client_info(),
+        now=now(),
     )
     database.session().commit()
     return jsonify(options)
