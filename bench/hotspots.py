@@ -4,14 +4,17 @@
 
 Reads py-spy's ``raw`` format (collapsed stacks, ``frame;frame;... count``) and prints the
 functions with the largest inclusive share (time in the function and everything it calls) and
-self share (time in the function's own code), as a percentage of all samples. ``--match``
-keeps only frames whose file contains one of the given strings (e.g. the project's packages).
+self share (time in the function's own code), as a percentage of all samples, after the self
+time summed by top-level package (gunicorn, flask, sqlalchemy, fido2, the project's own...).
+``--match`` keeps only frames whose file contains one of the given strings, e.g. ``"(webauthn/"``
+for the project's package (the parenthesis leaves out ``fido2/webauthn.py``).
 """
 
 from __future__ import annotations
 
 import argparse
 import re
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -26,9 +29,19 @@ def frame_key(frame: str) -> str:
     return f"{match['func']} ({match['file']})"
 
 
-def load(paths: list[Path]) -> tuple[Counter[str], Counter[str], int]:
+def package(key: str) -> str:
+    """The top-level package (or module) of a frame key: ``sqlalchemy``, ``webauthn``, ..."""
+    if "<sqlalchemy generated" in key:  # SQLAlchemy's generated wrappers name no file
+        return "sqlalchemy"
+    match = FRAME.match(key)
+    path = match["file"] if match else key
+    return path.split("/", 1)[0].removesuffix(".py") if "/" in path else path.removesuffix(".py")
+
+
+def load(paths: list[Path]) -> tuple[Counter[str], Counter[str], Counter[str], int]:
     inclusive: Counter[str] = Counter()
     own: Counter[str] = Counter()
+    packages: Counter[str] = Counter()
     total = 0
     for path in paths:
         for line in path.read_text(errors="replace").splitlines():
@@ -41,7 +54,8 @@ def load(paths: list[Path]) -> tuple[Counter[str], Counter[str], int]:
             for key in set(frames):
                 inclusive[key] += count
             own[frames[-1]] += count
-    return inclusive, own, total
+            packages[package(frames[-1])] += count
+    return inclusive, own, packages, total
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -50,7 +64,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--match", action="append", default=[], help="file substring to keep")
     args = parser.parse_args(argv)
-    inclusive, own, total = load(args.profiles)
+    inclusive, own, packages, total = load(args.profiles)
     if not total:
         print("no samples")
         return
@@ -58,6 +72,9 @@ def main(argv: list[str] | None = None) -> None:
     def keep(key: str) -> bool:
         return not args.match or any(m in key for m in args.match)
 
+    print(f"self time by package (% of {total} samples)")
+    for name, count in packages.most_common(args.top):
+        print(f"{100 * count / total:6.1f}%  {name}")
     for title, counter in (("inclusive", inclusive), ("self", own)):
         print(f"\n{title} (% of {total} samples)")
         shown = [(k, v) for k, v in counter.most_common() if keep(k)][: args.top]
@@ -66,4 +83,7 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except BrokenPipeError:  # piped into head: not an error
+        sys.stderr.close()

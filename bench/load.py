@@ -9,8 +9,11 @@ servers, and it spends nearly all its time blocked in socket reads (which releas
 Sixteen processes would instead each build requests and sign assertions in parallel, competing
 with the two workers for two cores and measuring the scheduler more than the servers. The
 generator's own CPU per sign-in is measured and printed, so it is visible when the client is
-what limits the numbers. Latencies are taken on the client around each HTTP request (the
-authenticator's signing is outside them), so they include queueing in gunicorn's backlog.
+what limits the numbers (it matters beyond its CPU: gunicorn's sync workers answer with
+``Connection: close`` and then wait in ``close_graceful`` until the client has closed its end,
+so a client thread slow to run holds a worker too). Latencies are taken on the client around
+each HTTP request (the authenticator's signing is outside them), so they include queueing in
+gunicorn's backlog.
 
 Everything is bounded: a fixed number of requests, a per-request timeout, and a deadline per
 phase after which virtual users stop starting new ceremonies.

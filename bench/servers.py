@@ -1,26 +1,36 @@
-"""Start a server under gunicorn, wait for it, read its CPU time, and always stop it.
+"""The two servers under test, and how each is started under gunicorn, watched and stopped.
 
-Each server runs in its own process group (``start_new_session``), so ``stop()`` reaches the
-gunicorn master and its workers even if the master is wedged: SIGTERM to the group, then
-SIGKILL after a grace period.
+``keystead()`` and ``bare()`` build a ``Server`` (argv, environment, port, readiness URL) and its
+preparation step (the schema in a fresh SQLite file). ``Server.start`` waits until it answers,
+``cpu_seconds`` reads the CPU time of its processes, ``stop`` always ends them: each server runs
+in its own process group (``start_new_session``), so ``stop()`` reaches the gunicorn master and
+its workers even if the master is wedged (SIGTERM to the group, SIGKILL after a grace period).
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import socket
 import subprocess  # noqa: S404 (fixed argument lists, no shell)
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import requests
 
+from bench import bare_server
+
 REPO = Path(__file__).resolve().parent.parent
-VENV_BIN = Path(sys.executable).parent
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def venv_bin() -> Path:
+    local = REPO / ".venv" / "bin"
+    return local if (local / "gunicorn").exists() else Path(sys.executable).parent
 
 
 class StartError(RuntimeError):
@@ -117,18 +127,24 @@ class Server:
             out.close()
         deadline = time.monotonic() + timeout
         url = self.base_url + self.ready_path
+        last = "no answer"
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise StartError(
                     f"{self.name}: gunicorn exited {self.proc.returncode}\n{log_tail(self.log)}"
                 )
             try:
-                if requests.get(url, timeout=2, headers={"Host": f"localhost:{self.port}"}).ok:
+                resp = requests.get(url, timeout=2, headers={"Host": f"localhost:{self.port}"})
+                if resp.status_code == 200:
                     return
-            except requests.RequestException:
-                pass
+                last = f"HTTP {resp.status_code}: {resp.text[:200]}"
+            except requests.RequestException as exc:
+                last = f"{type(exc).__name__}"
             time.sleep(0.1)
-        raise StartError(f"{self.name}: no 200 from {url} in {timeout:.0f} s\n{log_tail(self.log)}")
+        raise StartError(
+            f"{self.name}: no 200 from {url} in {timeout:.0f} s (last: {last})\n"
+            f"{log_tail(self.log)}"
+        )
 
     def worker_pids(self) -> list[int]:
         return _children(self.proc.pid) if self.proc else []
@@ -180,3 +196,68 @@ def _group_alive(pgid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def machine_busy_seconds() -> float:
+    """CPU time all processes of the machine have used (every core), from /proc/stat: what is
+    not the server or the load generator is other work that the numbers shared the cores with."""
+    with open("/proc/stat") as handle:
+        fields = handle.readline().split()[1:]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(v) for v in fields[:8])
+    return (user + nice + system + irq + softirq + steal) / CLOCK_TICKS
+
+
+# --- the servers under test ------------------------------------------------------------------
+
+
+def _base_env() -> dict[str, str]:
+    # A KEYSTEAD_* or BENCH_* variable from the caller's shell must not change the servers.
+    return {k: v for k, v in os.environ.items() if not k.startswith(("KEYSTEAD_", "BENCH_BARE_"))}
+
+
+def _gunicorn(port: int, app: str) -> list[str]:
+    return [str(venv_bin() / "gunicorn"), "-w", "2", "-b", f"127.0.0.1:{port}", app]
+
+
+def keystead(tmp: Path) -> tuple[Server, Callable[[], None]]:
+    """Keystead as production runs it: production settings, a fresh SQLite file, rate limits off
+    (every virtual user comes from 127.0.0.1); the schema made by its own migrations."""
+    port = free_port()
+    env = _base_env() | {
+        "KEYSTEAD_ENV": "production",
+        # A prefix keeps the value a string: KEYSTEAD_* values are parsed as JSON where they can.
+        "KEYSTEAD_SECRET_KEY": "bench-" + secrets.token_urlsafe(32),
+        "KEYSTEAD_RP_ID": "localhost",
+        "KEYSTEAD_ORIGIN": f"http://localhost:{port}",
+        "KEYSTEAD_SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp / 'keystead.db'}",
+        "KEYSTEAD_RATELIMIT_ENABLED": "false",
+    }
+    log = tmp / "keystead.log"
+    server = Server(
+        "keystead", _gunicorn(port, "app:create_app()"), env, port, "/api/openapi.json", log
+    )
+
+    def prepare() -> None:
+        run_step([str(venv_bin() / "flask"), "--app", "app", "db", "upgrade"], env, log)
+
+    return server, prepare
+
+
+def bare(tmp: Path) -> tuple[Server, Callable[[], None]]:
+    """The baseline of ``bench/bare_server.py``, with its own SQLite file and cookie key."""
+    port = free_port()
+    db_path = tmp / "bare.db"
+    env = _base_env() | {
+        "BENCH_BARE_DATABASE": str(db_path),
+        "BENCH_BARE_SECRET": secrets.token_urlsafe(32),
+        "BENCH_BARE_RP_ID": "localhost",
+    }
+    argv = _gunicorn(port, "bench.bare_server:create_app()")
+    server = Server("bare", argv, env, port, "/healthz", tmp / "bare.log")
+    return server, lambda: bare_server.init_db(str(db_path))
+
+
+BUILDERS: dict[str, Callable[[Path], tuple[Server, Callable[[], None]]]] = {
+    "keystead": keystead,
+    "bare": bare,
+}
