@@ -49,8 +49,13 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from webauthn.views import api as webauthn_api
     from webauthn.views import pages as webauthn_pages
 
+    from recovery import views as recovery_views
+
     app.register_blueprint(webauthn_pages)
     app.register_blueprint(webauthn_api)
+    app.register_blueprint(recovery_views.pages)
+    app.register_blueprint(recovery_views.api)
+    recovery_views.register_answer_extras()
     app.add_url_rule("/api/openapi.json", "openapi", _openapi)
     install_rate_limits(app)
     _register_error_handlers(app)
@@ -89,7 +94,10 @@ def _wants_json() -> bool:
 
 def _answer(error: AppError) -> tuple[Response | str, int]:
     if _wants_json():
-        return jsonify(error=error.code, message=error.message), error.status
+        response = jsonify(error=error.code, message=error.message)
+        response.status_code = error.status
+        response.headers.update(error.headers)
+        return response, error.status
     page = render_template(
         "error.html", status=error.status, error=error.code, message=error.message
     )
@@ -153,7 +161,7 @@ def _register_commands(app: Flask) -> None:
         """Database schema (Alembic migrations)."""
 
     @db_group.command("upgrade")
-    @click.argument("revision", default="head")
+    @click.argument("revision", default="heads")
     def upgrade(revision: str) -> None:
         """Apply migrations up to REVISION (default: head)."""
         database.upgrade(app, revision)
@@ -170,6 +178,33 @@ def _register_commands(app: Flask) -> None:
         challenges, ended = purge_expired(db_session, now), purge_ended(db_session, now)
         db_session.commit()
         click.echo(f"deleted {challenges} expired challenges, {ended} ended sessions")
+
+    @app.cli.command("reissue-backup-code")
+    @click.argument("username")
+    @click.option("--deliver", type=click.Choice(["email", "display"]), required=True,
+                  help="Mail the new code to the ID's address, or print it here.")
+    def reissue_backup_code(username: str, deliver: str) -> None:
+        """Re-issue USERNAME's backup code (the owner lost it). Audited; the owner is told."""
+        from recovery.service import BackupSettings, reissue_code
+
+        db_session = database.session()
+        try:
+            new_code = reissue_code(
+                db_session,
+                BackupSettings.from_config(app.config),
+                username=username,
+                deliver=deliver,
+                actor=f"cli:{os.environ.get('USER', 'admin')}",
+                now=database.utcnow(),
+            )
+        except AppError as error:
+            db_session.rollback()
+            raise click.ClickException(error.message) from error
+        db_session.commit()
+        if new_code.code is None:
+            click.echo(f"A new backup code for {username} was mailed to the ID's address.")
+        else:
+            click.echo(f"New backup code for {username} (shown once): {new_code.code}")
 
     @app.cli.command("config-table")
     def config_table() -> None:

@@ -42,7 +42,7 @@ def _listener(signal: Signal):  # noqa: ANN202 - a closure per signal, named for
     return write
 
 
-_LISTENERS = [(signal, _listener(signal)) for signal in events.ALL]
+_LISTENERS = [(signal, _listener(signal)) for signal in events.AUDITED]
 
 
 def connect() -> None:

@@ -102,7 +102,76 @@ SETTINGS: dict[str, Setting] = {
         "Number of reverse proxies in front of Keystead whose `X-Forwarded-For` is trusted for the "
         "client IP. 0 (default) ignores the header, so it cannot be spoofed.",
     ),
+    "REAUTH_MAX_AGE": Setting(
+        300,
+        "Seconds a passkey sign-in counts as fresh for sensitive actions (a new backup code).",
+    ),
+    "BACKUP_MODE": Setting(
+        "optional",
+        "`optional` (users choose), `on_enrollment` (every new ID activates backup during "
+        "sign-up) or `disabled` (backup and recovery endpoints answer 403 `backup_disabled`).",
+    ),
+    "BACKUP_CODE_DELIVERY": Setting(
+        "display",
+        "`display` (a new backup code is shown once on screen) or `email` (it is mailed to the "
+        "ID's verified address instead).",
+    ),
+    "BACKUP_PROMPT_AFTER_SIGNINS": Setting(
+        4, "From this passkey sign-in on, users without backup are prompted to activate it."
+    ),
+    "RESTORE_REMOVES_OLD_DEVICES": Setting(
+        False,
+        "`true` forces every recovery to be a restore (other devices removed, their sessions "
+        "ended); `false` lets the user choose restore or duplicate.",
+    ),
+    "OTP_DIGITS": Setting(8, "Digits in an emailed one-time code."),
+    "OTP_TTL": Setting(600, "Seconds an emailed one-time code stays valid."),
+    "RECOVERY_FLOW_TTL": Setting(
+        900, "Seconds a started recovery (backup code accepted) has to be completed."
+    ),
+    "RECOVERY_MAX_FAILURES": Setting(
+        10,
+        "Failed recovery or backup-code steps per ID (either factor) within "
+        "`RECOVERY_WINDOW` before recovery locks for that ID (429 `too_many_attempts`).",
+    ),
+    "RECOVERY_MAX_FAILURES_PER_IP": Setting(
+        30, "Failed recovery steps from one IP within `RECOVERY_WINDOW` before it is locked."
+    ),
+    "RECOVERY_WINDOW": Setting(3600, "Seconds over which recovery failures are counted."),
     "MAX_CONTENT_LENGTH": Setting(65536, "Largest accepted request body in bytes (413 beyond)."),
+    "MAIL_SERVER": Setting(
+        None,
+        "SMTP host for outgoing mail. Unset (the `make run` default): mail stays in the outbox, "
+        "is logged (recipient and subject) and, in development, is readable at `/dev/mailbox`.",
+    ),
+    "MAIL_PORT": Setting(25, "SMTP port (587 for STARTTLS submission, 465 for SMTPS)."),
+    "MAIL_USE_TLS": Setting(False, "Upgrade the SMTP connection with STARTTLS."),
+    "MAIL_USE_SSL": Setting(False, "Connect with implicit TLS (SMTPS); not with `MAIL_USE_TLS`."),
+    "MAIL_USERNAME": Setting(None, "SMTP login (with `MAIL_PASSWORD`); unset: no login."),
+    "MAIL_PASSWORD": Setting(None, "SMTP password."),
+    "MAIL_DEFAULT_SENDER": Setting(
+        "Keystead <keystead@localhost>", "The `From` of every mail: `Name <address>`."
+    ),
+    "MAIL_TIMEOUT": Setting(30, "Seconds an SMTP connect or reply may take before it fails."),
+    "MAIL_WORKER": Setting(
+        True,
+        "Run a delivery thread in each server process (with `MAIL_SERVER` set); `false` leaves "
+        "delivery to `flask --app app send-mail` (cron) or another process.",
+    ),
+    "MAIL_POLL_INTERVAL": Setting(
+        5,
+        "Seconds between the worker's looks at the outbox for retries and mail queued by other "
+        "processes; mail committed in this process is sent at once.",
+    ),
+    "MAIL_RETRY_INITIAL": Setting(
+        10, "Seconds before the first retry of a failed delivery; doubled at each failure."
+    ),
+    "MAIL_RETRY_MAX": Setting(300, "Longest wait in seconds between two delivery attempts."),
+    "MAIL_RETRY_FOR": Setting(
+        259200,
+        "Seconds after which an undelivered mail is given up (`failed_at` set, body erased, "
+        "error logged); default 3 days, 0 retries forever.",
+    ),
 }
 
 
@@ -158,12 +227,48 @@ def finalise(config: dict[str, Any], instance_path: str) -> None:
         raise ConfigError("USER_VERIFICATION must be 'required' or 'preferred'")
     if config["RESIDENT_KEY"] not in ("required", "preferred"):
         raise ConfigError("RESIDENT_KEY must be 'required' or 'preferred'")
-    for key in ("CHALLENGE_TTL", "SESSION_LIFETIME", "SESSION_IDLE_TIMEOUT", "TRUSTED_PROXY_COUNT"):
+    for key in (
+        "CHALLENGE_TTL",
+        "SESSION_LIFETIME",
+        "SESSION_IDLE_TIMEOUT",
+        "TRUSTED_PROXY_COUNT",
+        "REAUTH_MAX_AGE",
+        "BACKUP_PROMPT_AFTER_SIGNINS",
+        "OTP_TTL",
+        "RECOVERY_FLOW_TTL",
+        "RECOVERY_MAX_FAILURES",
+        "RECOVERY_MAX_FAILURES_PER_IP",
+        "RECOVERY_WINDOW",
+    ):
         if not isinstance(config[key], int) or isinstance(config[key], bool) or config[key] < 0:
             raise ConfigError(f"{key} must be a non-negative whole number")
+    if config["BACKUP_MODE"] not in ("optional", "on_enrollment", "disabled"):
+        raise ConfigError("BACKUP_MODE must be 'optional', 'on_enrollment' or 'disabled'")
+    if config["BACKUP_CODE_DELIVERY"] not in ("display", "email"):
+        raise ConfigError("BACKUP_CODE_DELIVERY must be 'display' or 'email'")
+    if not isinstance(config["OTP_DIGITS"], int) or not 6 <= config["OTP_DIGITS"] <= 10:
+        raise ConfigError("OTP_DIGITS must be between 6 and 10")
     if config["CHALLENGE_TTL"] < 10:
         raise ConfigError("CHALLENGE_TTL below 10 seconds leaves no time to touch a key")
     config["SESSION_COOKIE_SECURE"] = origin.startswith("https://")
+    _finalise_mail(config)
+
+
+def _finalise_mail(config: dict[str, Any]) -> None:
+    config["MAIL_SERVER"] = config["MAIL_SERVER"] or None
+    if config["MAIL_USE_TLS"] and config["MAIL_USE_SSL"]:
+        raise ConfigError("MAIL_USE_TLS and MAIL_USE_SSL exclude each other: choose one")
+    for key in ("MAIL_PORT", "MAIL_TIMEOUT", "MAIL_POLL_INTERVAL", "MAIL_RETRY_INITIAL"):
+        if not isinstance(config[key], int) or isinstance(config[key], bool) or config[key] < 1:
+            raise ConfigError(f"{key} must be a positive whole number")
+    for key in ("MAIL_RETRY_MAX", "MAIL_RETRY_FOR"):
+        if not isinstance(config[key], int) or isinstance(config[key], bool) or config[key] < 0:
+            raise ConfigError(f"{key} must be a non-negative whole number")
+    # Flask-Mail keys we decide, not the operator: it would skip sending while TESTING (whether
+    # mail is sent is MAIL_SERVER's job here), and print the SMTP dialogue, login included,
+    # under --debug.
+    config["MAIL_SUPPRESS_SEND"] = False
+    config["MAIL_DEBUG"] = 0
 
 
 def normalise_origin(origin: str) -> str:

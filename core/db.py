@@ -111,7 +111,7 @@ def alembic_config(uri: str) -> Any:
     return cfg
 
 
-def upgrade(app: Flask, revision: str = "head") -> None:
+def upgrade(app: Flask, revision: str = "heads") -> None:
     """Bring the app's database to ``revision`` with Alembic (creating the SQLite folder)."""
     from alembic import command
 

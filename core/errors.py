@@ -11,6 +11,7 @@ class AppError(Exception):
     # A failed check that must still leave a trace (a flagged clone, its audit event) sets this,
     # so the error handler commits the flushed changes instead of rolling them back.
     keep_changes = False
+    headers: dict[str, str] = {}
 
     def __init__(
         self,
@@ -73,6 +74,54 @@ class PayloadTooLarge(AppError):
 
 class UnsupportedMediaType(AppError):
     status, code, message = 415, "unsupported_media_type", "Send JSON (application/json)."
+
+
+class RecoveryFailed(AppError):
+    status, code, message = (
+        401,
+        "recovery_failed",
+        "That did not work. Check what you typed, or start again.",
+    )
+
+
+class InvalidCode(AppError):
+    status, code, message = 401, "invalid_code", "The code is wrong or has expired."
+
+
+class ReauthRequired(AppError):
+    status, code, message = (
+        401,
+        "reauth_required",
+        "Confirm it is you: sign in with your passkey again.",
+    )
+
+
+class BackupDisabled(AppError):
+    status, code, message = (
+        403,
+        "backup_disabled",
+        "Backup is turned off on this server by its administrator.",
+    )
+
+
+class BackupActive(AppError):
+    status, code, message = (
+        409,
+        "backup_active",
+        "Backup is already active; make a new backup code instead.",
+    )
+
+
+class TooManyAttempts(AppError):
+    status, code, message = (
+        429,
+        "too_many_attempts",
+        "Too many failed attempts. Wait a while before trying again.",
+    )
+
+    def __init__(self, retry_after: int, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.headers = {"Retry-After": str(retry_after)}
 
 
 class RateLimited(AppError):

@@ -20,7 +20,20 @@ device_renamed = _signals.signal("device_renamed")
 device_removed = _signals.signal("device_removed")
 device_flagged = _signals.signal("device_flagged")
 
-ALL = (
+# Backup and recovery.
+backup_activated = _signals.signal("backup_activated")
+backup_code_regenerated = _signals.signal("backup_code_regenerated")
+backup_code_reissued = _signals.signal("backup_code_reissued")
+recovery_started = _signals.signal("recovery_started")
+recovery_failed = _signals.signal("recovery_failed")
+device_restored = _signals.signal("device_restored")
+device_duplicated = _signals.signal("device_duplicated")
+
+# Mail requests that carry a secret (``code``): delivered by notify/, never audited.
+email_code_issued = _signals.signal("email_code_issued")
+backup_code_delivered = _signals.signal("backup_code_delivered")
+
+AUDITED = (
     user_registered,
     signed_in,
     signed_out,
@@ -29,4 +42,13 @@ ALL = (
     device_renamed,
     device_removed,
     device_flagged,
+    backup_activated,
+    backup_code_regenerated,
+    backup_code_reissued,
+    recovery_started,
+    recovery_failed,
+    device_restored,
+    device_duplicated,
 )
+"""The events the audit trail records (``email_code_issued`` and ``backup_code_delivered``
+carry secrets and are left out on purpose)."""

@@ -50,6 +50,9 @@ class LoginSession(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Last user verification in this session (the passkey sign-in, or a step-up): sensitive
+    # actions require it to be recent.
+    verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     user_agent: Mapped[str] = mapped_column(sa.String(512), default="")
     ip: Mapped[str] = mapped_column(sa.String(64), default="")

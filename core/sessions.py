@@ -38,8 +38,11 @@ def start(
     policy: SessionPolicy,
     now: datetime,
     previous_token: str | None = None,
+    verified: bool = True,
 ) -> StartedSession:
-    """A fresh session for a sign-in; the browser's previous session (if any) ends with it."""
+    """A fresh session for a sign-in; the browser's previous session (if any) ends with it.
+    ``verified``: the sign-in verified the user (a passkey with UV), so the session starts
+    fresh for sensitive actions."""
     if previous_token:
         revoke_token(db, previous_token, now)
     token = new_token()
@@ -50,6 +53,7 @@ def start(
         created_at=now,
         last_seen_at=now,
         expires_at=now + timedelta(seconds=policy.lifetime),
+        verified_at=now if verified else None,
         user_agent=client.user_agent[:512],
         ip=client.ip[:64],
     )
@@ -109,3 +113,10 @@ def purge_ended(db: Session, now: datetime) -> int:
         )
     )
     return result.rowcount or 0
+
+
+def is_fresh(login_session: LoginSession | None, *, max_age: int, now: datetime) -> bool:
+    """Whether the session verified its user within the last ``max_age`` seconds."""
+    if login_session is None or login_session.verified_at is None:
+        return False
+    return now - login_session.verified_at <= timedelta(seconds=max_age)

@@ -8,6 +8,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 import core.models  # noqa: F401
+import recovery.models  # noqa: F401
 import webauthn.models  # noqa: F401
 from core.db import Base, alembic_config
 
@@ -26,11 +27,11 @@ def test_migrated_schema_matches_the_models(migrated):
 def test_migrations_downgrade_and_upgrade_cleanly(tmp_path):
     url = f"sqlite:///{tmp_path}/roundtrip.db"
     cfg = alembic_config(url)
-    command.upgrade(cfg, "head")
+    command.upgrade(cfg, "heads")
     command.downgrade(cfg, "base")
     engine = sa.create_engine(url)
     assert set(sa.inspect(engine).get_table_names()) <= {"alembic_version"}
-    command.upgrade(cfg, "head")
+    command.upgrade(cfg, "heads")
     assert {"users", "devices", "challenges", "login_sessions", "audit_events"} <= set(
         sa.inspect(engine).get_table_names()
     )

@@ -25,6 +25,7 @@ from webauthn.models import Challenge
 REGISTER = "register"
 AUTHENTICATE = "authenticate"
 ADD_DEVICE = "add_device"
+RECOVER = "recover"  # a new device for an ID being restored or duplicated
 
 
 @dataclass(frozen=True)

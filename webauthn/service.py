@@ -221,6 +221,7 @@ def complete_registration(
         policy=settings.sessions,
         now=now,
         previous_token=previous_session_token,
+        verified=credential.user_verified,
     )
     return SignIn(user, device, started.token)
 
@@ -430,6 +431,7 @@ def complete_authentication(
         policy=settings.sessions,
         now=now,
         previous_token=previous_session_token,
+        verified=assertion.user_verified,
     )
     return SignIn(user, device, started.token)
 
@@ -480,14 +482,16 @@ def begin_add_device(
     device_name: str | None,
     client: ClientInfo,
     now: datetime,
+    purpose: str = challenges.ADD_DEVICE,
 ) -> dict[str, Any]:
     """Options to add a device; ``device_name`` is kept with the challenge and used unless
-    the completing request names the device itself."""
+    the completing request names the device itself. ``purpose`` RECOVER is for recovery,
+    whose new device is announced by recovery's own events."""
     state = {} if device_name is None else {"device_name": normalise_device_name(device_name)}
     devices = list_devices(db, user)
     challenge = challenges.issue(
         db,
-        purpose=challenges.ADD_DEVICE,
+        purpose=purpose,
         browser=client.browser,
         ttl=settings.challenge_ttl,
         now=now,
@@ -513,6 +517,7 @@ def complete_add_device(
     device_name: str | None,
     client: ClientInfo,
     now: datetime,
+    purpose: str = challenges.ADD_DEVICE,
 ) -> Device:
     if device_name is not None:
         device_name = normalise_device_name(device_name)
@@ -520,7 +525,7 @@ def complete_add_device(
     pending = challenges.consume(
         db,
         challenge=response.response.client_data.challenge,
-        purpose=challenges.ADD_DEVICE,
+        purpose=purpose,
         browser=client.browser,
         now=now,
     )
@@ -534,9 +539,15 @@ def complete_add_device(
     device.last_used_at = None
     db.add(device)
     _flush_unique(db)
-    events.device_added.send(
-        None, db=db, user_id=user.id, device_id=device.id, client=client, device_name=device.name
-    )
+    if purpose == challenges.ADD_DEVICE:
+        events.device_added.send(
+            None,
+            db=db,
+            user_id=user.id,
+            device_id=device.id,
+            client=client,
+            device_name=device.name,
+        )
     return device
 
 
@@ -585,3 +596,28 @@ def remove_device(
     )
     db.delete(device)
     db.flush()
+
+
+def remove_other_devices(
+    db: Session, *, user: User, keep_device_id: int, client: ClientInfo, now: datetime
+) -> list[str]:
+    """Removes every device of the ID but ``keep_device_id`` and ends their sessions (a
+    restore after a lost or stolen device). Returns the removed devices' names."""
+    removed = []
+    for device in list_devices(db, user):
+        if device.id == keep_device_id:
+            continue
+        sessions.revoke_device_sessions(db, device.id, now)
+        events.device_removed.send(
+            None,
+            db=db,
+            user_id=user.id,
+            device_id=device.id,
+            client=client,
+            device_name=device.name,
+            reason="restore",
+        )
+        removed.append(device.name)
+        db.delete(device)
+    db.flush()
+    return removed

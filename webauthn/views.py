@@ -3,6 +3,8 @@ commits, and answers."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
 from urllib.parse import urlsplit
 
 from flask import (
@@ -31,6 +33,9 @@ from core.web import (
     set_session_cookie,
     signed_in_user,
 )
+from sqlalchemy.orm import Session
+
+from core.models import User
 from webauthn import service
 from webauthn.service import Settings
 
@@ -38,6 +43,12 @@ pages = Blueprint("pages", __name__)
 api = Blueprint("webauthn_api", __name__, url_prefix="/api")
 
 SETTINGS_KEY = "keystead.webauthn_settings"
+
+# Features above this one add keys to the sign-in and sign-up answers (recovery adds
+# "backup_prompt" / "backup_required") without this package importing them: each is called
+# with (db session, user) and returns a dict merged into the JSON answer.
+sign_in_answer_extras: list[Callable[[Session, User], dict[str, Any]]] = []
+sign_up_answer_extras: list[Callable[[Session, User], dict[str, Any]]] = []
 
 
 def settings() -> Settings:
@@ -52,11 +63,18 @@ def _current_device_id() -> int | None:
     return login_session.device_id if login_session else None
 
 
-def _signed_in_answer(result: service.SignIn, status: int) -> Response:
-    response = jsonify(
-        user=result.user.to_json(),
-        device=service.device_json(result.device, result.device.id),
-    )
+def _signed_in_answer(
+    result: service.SignIn,
+    status: int,
+    extras: list[Callable[[Session, User], dict[str, Any]]],
+) -> Response:
+    body: dict[str, Any] = {
+        "user": result.user.to_json(),
+        "device": service.device_json(result.device, result.device.id),
+    }
+    for extra in extras:
+        body.update(extra(database.session(), result.user))
+    response = jsonify(body)
     response.status_code = status
     set_session_cookie(response, result.session_token)
     return response
@@ -141,7 +159,7 @@ def register_complete() -> Response:
         previous_session_token=current_session_token(),
     )
     database.session().commit()
-    return _signed_in_answer(result, 201)
+    return _signed_in_answer(result, 201, sign_up_answer_extras)
 
 
 # ---- sign in -------------------------------------------------------------------------------
@@ -175,7 +193,7 @@ def authenticate_complete() -> Response:
         previous_session_token=current_session_token(),
     )
     database.session().commit()
-    return _signed_in_answer(result, 200)
+    return _signed_in_answer(result, 200, sign_in_answer_extras)
 
 
 @api.post("/logout")

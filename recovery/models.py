@@ -1,0 +1,77 @@
+"""Backup codes, email one-time codes, recovery flows and the failures that throttle them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from core.db import Base, UTCDateTime, utcnow
+
+
+class BackupCode(Base):
+    """The ID's one backup code, as a keyed hash. A new code replaces the hash in place, so
+    the old one stops working in the same statement."""
+
+    __tablename__ = "backup_codes"
+
+    user_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    code_hash: Mapped[bytes] = mapped_column(sa.LargeBinary(32))
+    activated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    code_created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class RecoveryFlow(Base):
+    """One attempt to restore or duplicate an ID, bound to the browser that began it.
+    Stages move forward only: code_verified → otp_verified → completed (or void)."""
+
+    __tablename__ = "recovery_flows"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    browser: Mapped[bytes] = mapped_column(sa.LargeBinary(32), index=True)
+    stage: Mapped[str] = mapped_column(sa.String(16))
+    # The backup code this flow was begun with: completing consumes exactly that code.
+    backup_code_hash: Mapped[bytes] = mapped_column(sa.LargeBinary(32))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    otp_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class EmailCode(Base):
+    """A one-time code mailed to the ID's address, as a keyed hash, for one purpose (activate,
+    regenerate, recover) and one browser. Used or voided codes keep their row (timestamps) so
+    a replay finds a used code, not a missing one."""
+
+    __tablename__ = "email_codes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    purpose: Mapped[str] = mapped_column(sa.String(16))
+    code_hash: Mapped[bytes] = mapped_column(sa.LargeBinary(32))
+    browser: Mapped[bytes] = mapped_column(sa.LargeBinary(32))
+    flow_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("recovery_flows.id", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    voided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    wrong_tries: Mapped[int] = mapped_column(sa.Integer, default=0)
+
+
+class RecoveryFailure(Base):
+    """A failed recovery or backup step. ``subject`` is a keyed hash of the username (or of
+    the IP for the per-IP count): unknown usernames are throttled exactly like real ones, so
+    the throttle itself reveals nothing."""
+
+    __tablename__ = "recovery_failures"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    subject: Mapped[bytes] = mapped_column(sa.LargeBinary(32), index=True)
+    step: Mapped[str] = mapped_column(sa.String(16))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)

@@ -1,0 +1,637 @@
+"""Use cases of the backup function: activate backup, make a new backup code, re-issue a lost
+one (administrators), and restore or duplicate an ID on a new device with both factors.
+
+Recovery needs the backup code AND a one-time code mailed to the ID's address, in that order,
+in one browser. Every secret is stored as a keyed hash, compared in constant time, and
+consumed with a conditional UPDATE whose row count decides who won. Failed steps are counted
+per ID (by a keyed hash of the username, so unknown usernames count the same) and per IP.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from core import events, sessions
+from core.errors import (
+    BackupActive,
+    BackupDisabled,
+    InvalidCode,
+    InvalidInput,
+    NotFound,
+    ReauthRequired,
+    RecoveryFailed,
+    TooManyAttempts,
+)
+from core.models import AuditEvent, LoginSession, User
+from core.security import ClientInfo, keyed_hash
+from recovery import codes, otp, throttle
+from recovery.models import BackupCode, EmailCode, RecoveryFailure, RecoveryFlow
+from webauthn import challenges
+from webauthn import service as passkeys
+from webauthn.models import Device
+
+ACTIVATE, REGENERATE, RECOVER = "activate", "regenerate", "recover"
+CODE_VERIFIED, OTP_VERIFIED, COMPLETED, VOID = "code_verified", "otp_verified", "completed", "void"
+RESTORE, DUPLICATE = "restore", "duplicate"
+
+
+@dataclass(frozen=True)
+class BackupSettings:
+    secret_key: str
+    mode: str
+    delivery: str
+    prompt_after: int
+    restore_removes_old_devices: bool
+    otp: otp.OtpPolicy
+    flow_ttl: int
+    reauth_max_age: int
+    per_id: throttle.ThrottlePolicy
+    per_ip: throttle.ThrottlePolicy
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> BackupSettings:
+        window = config["RECOVERY_WINDOW"]
+        return cls(
+            secret_key=config["SECRET_KEY"],
+            mode=config["BACKUP_MODE"],
+            delivery=config["BACKUP_CODE_DELIVERY"],
+            prompt_after=config["BACKUP_PROMPT_AFTER_SIGNINS"],
+            restore_removes_old_devices=bool(config["RESTORE_REMOVES_OLD_DEVICES"]),
+            otp=otp.OtpPolicy(digits=config["OTP_DIGITS"], ttl=config["OTP_TTL"]),
+            flow_ttl=config["RECOVERY_FLOW_TTL"],
+            reauth_max_age=config["REAUTH_MAX_AGE"],
+            per_id=throttle.ThrottlePolicy(config["RECOVERY_MAX_FAILURES"], window),
+            per_ip=throttle.ThrottlePolicy(config["RECOVERY_MAX_FAILURES_PER_IP"], window),
+        )
+
+
+@dataclass(frozen=True)
+class NewCode:
+    """A freshly made backup code: ``code`` when it is to be shown, None when it was mailed."""
+
+    code: str | None
+    delivered: str  # "display" | "email"
+
+    def to_json(self) -> dict[str, Any]:
+        if self.code is not None:
+            return {"backup_code": self.code}
+        return {"backup_code": None, "delivered": "email"}
+
+
+@dataclass(frozen=True)
+class Recovered:
+    user: User
+    device: Device
+    mode: str
+    new_code: NewCode
+    session_token: str
+
+
+# ---- status and prompt ---------------------------------------------------------------------
+
+
+def _backup_row(db: Session, user_id: int | None) -> BackupCode | None:
+    if user_id is None:
+        # The same query shape for a missing ID, so both answers cost the same.
+        return db.scalar(sa.select(BackupCode).where(sa.false()))
+    return db.get(BackupCode, user_id)
+
+
+def sign_in_count(db: Session, user_id: int) -> int:
+    return int(
+        db.scalar(
+            sa.select(sa.func.count(AuditEvent.id)).where(
+                AuditEvent.user_id == user_id, AuditEvent.kind == "signed_in"
+            )
+        )
+        or 0
+    )
+
+
+def should_prompt(db: Session, settings: BackupSettings, user: User) -> bool:
+    """Prompt from the Nth passkey sign-in on (sign-up is not one), at every sign-in until
+    backup is active; under ``on_enrollment`` at once."""
+    if settings.mode == "disabled" or _backup_row(db, user.id) is not None:
+        return False
+    if settings.mode == "on_enrollment":
+        return True
+    return sign_in_count(db, user.id) >= settings.prompt_after
+
+
+def backup_status(db: Session, settings: BackupSettings, user: User) -> dict[str, Any]:
+    row = _backup_row(db, user.id)
+    return {
+        "active": row is not None,
+        "activated_at": row.activated_at.isoformat() if row else None,
+        "prompt": should_prompt(db, settings, user),
+        "mode": settings.mode,
+        "delivery": settings.delivery,
+    }
+
+
+# ---- throttling ----------------------------------------------------------------------------
+
+
+def _id_subject(settings: BackupSettings, username: str) -> bytes:
+    return keyed_hash(settings.secret_key, "recovery-id", username.strip().lower())
+
+
+def _ip_subject(settings: BackupSettings, ip: str) -> bytes:
+    return keyed_hash(settings.secret_key, "recovery-ip", ip)
+
+
+def _check_throttle(
+    db: Session, settings: BackupSettings, subjects: list[tuple[bytes, throttle.ThrottlePolicy]],
+    now: datetime,
+) -> None:
+    for subject, policy in subjects:
+        since = now - timedelta(seconds=policy.window)
+        failures = list(
+            db.scalars(
+                sa.select(RecoveryFailure.created_at)
+                .where(RecoveryFailure.subject == subject, RecoveryFailure.created_at > since)
+                .order_by(RecoveryFailure.created_at)
+            )
+        )
+        decision = throttle.verdict(failures, now, policy)
+        if not decision.allowed:
+            raise TooManyAttempts(decision.retry_after)
+
+
+def _subjects(
+    settings: BackupSettings, username: str, client: ClientInfo
+) -> list[tuple[bytes, throttle.ThrottlePolicy]]:
+    return [
+        (_id_subject(settings, username), settings.per_id),
+        (_ip_subject(settings, client.ip), settings.per_ip),
+    ]
+
+
+def _record_failure(
+    db: Session, settings: BackupSettings, username: str, client: ClientInfo, step: str,
+    now: datetime,
+) -> None:
+    for subject, _policy in _subjects(settings, username, client):
+        db.add(RecoveryFailure(subject=subject, step=step, created_at=now))
+    db.flush()
+
+
+# ---- email one-time codes ------------------------------------------------------------------
+
+
+def _issue_email_code(
+    db: Session,
+    settings: BackupSettings,
+    *,
+    user: User,
+    purpose: str,
+    client: ClientInfo,
+    now: datetime,
+    flow_id: int | None = None,
+) -> str:
+    """Mails a new code for ``purpose``; earlier unused codes of that purpose are void."""
+    db.execute(
+        sa.update(EmailCode)
+        .where(
+            EmailCode.user_id == user.id,
+            EmailCode.purpose == purpose,
+            EmailCode.used_at.is_(None),
+            EmailCode.voided_at.is_(None),
+        )
+        .values(voided_at=now)
+    )
+    code = otp.generate(settings.otp.digits)
+    db.add(
+        EmailCode(
+            user_id=user.id,
+            purpose=purpose,
+            code_hash=otp.hash_code(settings.secret_key, code),
+            browser=client.browser,
+            flow_id=flow_id,
+            created_at=now,
+            expires_at=settings.otp.expiry(now),
+        )
+    )
+    db.flush()
+    events.email_code_issued.send(
+        None,
+        db=db,
+        user_id=user.id,
+        to=user.email,
+        code=code,
+        purpose=purpose,
+        valid_minutes=max(1, settings.otp.ttl // 60),
+        client=client,
+    )
+    return otp.mask_email(user.email)
+
+
+def _live_email_code(
+    db: Session, *, user_id: int, purposes: tuple[str, ...], browser: bytes, now: datetime,
+    flow_id: int | None = None,
+) -> EmailCode | None:
+    query = sa.select(EmailCode).where(
+        EmailCode.user_id == user_id,
+        EmailCode.purpose.in_(purposes),
+        EmailCode.browser == browser,
+        EmailCode.used_at.is_(None),
+        EmailCode.voided_at.is_(None),
+        EmailCode.expires_at > now,
+    )
+    if flow_id is not None:
+        query = query.where(EmailCode.flow_id == flow_id)
+    return db.scalar(query.order_by(EmailCode.id.desc()).limit(1))
+
+
+def _consume_email_code(db: Session, code: EmailCode, now: datetime) -> bool:
+    """Marks the code used if nobody else did first: of 20 parallel right answers, one wins."""
+    result = db.execute(
+        sa.update(EmailCode)
+        .where(EmailCode.id == code.id, EmailCode.used_at.is_(None), EmailCode.voided_at.is_(None))
+        .values(used_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1
+
+
+def _wrong_email_code(db: Session, code: EmailCode, now: datetime) -> bool:
+    """Counts a wrong try; returns True when that voided the code (the 5th wrong try)."""
+    db.execute(
+        sa.update(EmailCode)
+        .where(EmailCode.id == code.id)
+        .values(wrong_tries=EmailCode.wrong_tries + 1)
+        .execution_options(synchronize_session=False)
+    )
+    tries = db.scalar(sa.select(EmailCode.wrong_tries).where(EmailCode.id == code.id)) or 0
+    if tries >= otp.MAX_WRONG_TRIES:
+        db.execute(
+            sa.update(EmailCode)
+            .where(EmailCode.id == code.id, EmailCode.voided_at.is_(None))
+            .values(voided_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        return True
+    return False
+
+
+# ---- activate and regenerate ---------------------------------------------------------------
+
+
+def _require_enabled(settings: BackupSettings) -> None:
+    if settings.mode == "disabled":
+        raise BackupDisabled()
+
+
+def start_activation(
+    db: Session, settings: BackupSettings, *, user: User, client: ClientInfo, now: datetime
+) -> str:
+    """Mails a code to verify the ID's address; the backup code comes after it is typed."""
+    _require_enabled(settings)
+    if _backup_row(db, user.id) is not None:
+        raise BackupActive()
+    _check_throttle(db, settings, _subjects(settings, user.username, client), now)
+    return _issue_email_code(db, settings, user=user, purpose=ACTIVATE, client=client, now=now)
+
+
+def start_regeneration(
+    db: Session,
+    settings: BackupSettings,
+    *,
+    user: User,
+    login_session: LoginSession | None,
+    client: ClientInfo,
+    now: datetime,
+) -> str:
+    """A new code needs a passkey sign-in within REAUTH_MAX_AGE and the email code again."""
+    _require_enabled(settings)
+    if not sessions.is_fresh(login_session, max_age=settings.reauth_max_age, now=now):
+        raise ReauthRequired()
+    _check_throttle(db, settings, _subjects(settings, user.username, client), now)
+    return _issue_email_code(
+        db, settings, user=user, purpose=REGENERATE, client=client, now=now
+    )
+
+
+def confirm_email_code(
+    db: Session,
+    settings: BackupSettings,
+    *,
+    user: User,
+    typed: str,
+    login_session: LoginSession | None,
+    client: ClientInfo,
+    now: datetime,
+) -> NewCode:
+    """Checks the mailed code of a pending activation or regeneration and makes the backup
+    code, shown once (or mailed under BACKUP_CODE_DELIVERY=email)."""
+    _require_enabled(settings)
+    subjects = _subjects(settings, user.username, client)
+    _check_throttle(db, settings, subjects, now)
+    pending = _live_email_code(
+        db, user_id=user.id, purposes=(ACTIVATE, REGENERATE), browser=client.browser, now=now
+    )
+    if pending is None:
+        raise InvalidCode(detail="no pending email code for this ID and browser")
+    if not otp.matches(settings.secret_key, typed, settings.otp.digits, pending.code_hash):
+        _wrong_email_code(db, pending, now)
+        _record_failure(db, settings, user.username, client, "email_code", now)
+        raise InvalidCode(detail="wrong email code", keep_changes=True)
+    if pending.purpose == REGENERATE and not sessions.is_fresh(
+        login_session, max_age=settings.reauth_max_age, now=now
+    ):
+        raise ReauthRequired()
+    if not _consume_email_code(db, pending, now):
+        raise InvalidCode(detail="email code already used")
+    regenerated = pending.purpose == REGENERATE and _backup_row(db, user.id) is not None
+    new_code = _replace_code(db, settings, user=user, client=client, now=now)
+    if regenerated:
+        _void_open_flows(db, user.id, now)
+        events.backup_code_regenerated.send(
+            None, db=db, user_id=user.id, client=client, to=user.email
+        )
+    else:
+        events.backup_activated.send(None, db=db, user_id=user.id, client=client)
+    return new_code
+
+
+def _replace_code(
+    db: Session, settings: BackupSettings, *, user: User, client: ClientInfo, now: datetime
+) -> NewCode:
+    """Stores a new backup code (activating backup if needed) and delivers it by policy."""
+    code = codes.generate()
+    code_hash = codes.hash_code(settings.secret_key, code)
+    row = _backup_row(db, user.id)
+    if row is None:
+        db.add(BackupCode(user_id=user.id, code_hash=code_hash, activated_at=now,
+                          code_created_at=now))
+    else:
+        row.code_hash, row.code_created_at = code_hash, now
+    db.flush()
+    return _deliver(db, settings, user=user, code=code, client=client)
+
+
+def _deliver(
+    db: Session, settings: BackupSettings, *, user: User, code: str, client: ClientInfo,
+    delivery: str | None = None,
+) -> NewCode:
+    if (delivery or settings.delivery) == "email":
+        events.backup_code_delivered.send(
+            None, db=db, user_id=user.id, to=user.email, code=code, client=client
+        )
+        return NewCode(None, "email")
+    return NewCode(code, "display")
+
+
+def _void_open_flows(db: Session, user_id: int, now: datetime) -> None:
+    """A recovery begun with a code that no longer exists must not complete."""
+    db.execute(
+        sa.update(RecoveryFlow)
+        .where(RecoveryFlow.user_id == user_id, RecoveryFlow.stage.in_((CODE_VERIFIED, OTP_VERIFIED)))
+        .values(stage=VOID)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def reissue_code(
+    db: Session, settings: BackupSettings, *, username: str, deliver: str, actor: str,
+    now: datetime,
+) -> NewCode:
+    """An administrator re-issues the backup code of an ID whose owner lost it: the old code
+    stops working at once, in-flight recoveries are void, the owner is told by mail."""
+    if deliver not in ("display", "email"):
+        raise InvalidInput("deliver must be 'display' or 'email'")
+    user = db.scalar(sa.select(User).where(User.username_key == username.strip().lower()))
+    if user is None:
+        raise NotFound("No such ID.")
+    client = ClientInfo(ip="", user_agent=actor, browser=b"")
+    code = codes.generate()
+    code_hash = codes.hash_code(settings.secret_key, code)
+    row = _backup_row(db, user.id)
+    if row is None:
+        db.add(BackupCode(user_id=user.id, code_hash=code_hash, activated_at=now,
+                          code_created_at=now))
+    else:
+        row.code_hash, row.code_created_at = code_hash, now
+    _void_open_flows(db, user.id, now)
+    db.flush()
+    events.backup_code_reissued.send(
+        None, db=db, user_id=user.id, client=client, actor=actor, delivered=deliver,
+        to=user.email,
+    )
+    return _deliver(db, settings, user=user, code=code, client=client, delivery=deliver)
+
+
+# ---- recovery: backup code → email code → new passkey --------------------------------------
+
+
+def begin_recovery(
+    db: Session,
+    settings: BackupSettings,
+    *,
+    username: str,
+    backup_code: str,
+    client: ClientInfo,
+    now: datetime,
+) -> str:
+    """Step 1. An unknown username and a wrong code fail the same way, after the same work."""
+    _require_enabled(settings)
+    if len(username) > 254 or len(backup_code) > 128:
+        raise InvalidInput("Username or backup code too long.")
+    _check_throttle(db, settings, _subjects(settings, username, client), now)
+    user = db.scalar(sa.select(User).where(User.username_key == username.strip().lower()))
+    row = _backup_row(db, user.id if user else None)
+    if user is None or not codes.matches(
+        settings.secret_key, backup_code, row.code_hash if row else None
+    ):
+        _record_failure(db, settings, username, client, "backup_code", now)
+        if user is not None:
+            events.recovery_failed.send(
+                None, db=db, user_id=user.id, client=client, step="backup_code"
+            )
+        raise RecoveryFailed(detail="unknown username or wrong backup code", keep_changes=True)
+    assert row is not None
+    # One live flow per ID and browser: starting again voids the earlier one.
+    db.execute(
+        sa.update(RecoveryFlow)
+        .where(
+            RecoveryFlow.user_id == user.id,
+            RecoveryFlow.browser == client.browser,
+            RecoveryFlow.stage.in_((CODE_VERIFIED, OTP_VERIFIED)),
+        )
+        .values(stage=VOID)
+        .execution_options(synchronize_session=False)
+    )
+    flow = RecoveryFlow(
+        user_id=user.id,
+        browser=client.browser,
+        stage=CODE_VERIFIED,
+        backup_code_hash=row.code_hash,
+        created_at=now,
+        expires_at=now + timedelta(seconds=settings.flow_ttl),
+    )
+    db.add(flow)
+    db.flush()
+    events.recovery_started.send(None, db=db, user_id=user.id, client=client)
+    return _issue_email_code(
+        db, settings, user=user, purpose=RECOVER, client=client, now=now, flow_id=flow.id
+    )
+
+
+def _live_flow(db: Session, *, browser: bytes, stage: str, now: datetime) -> RecoveryFlow | None:
+    return db.scalar(
+        sa.select(RecoveryFlow)
+        .where(
+            RecoveryFlow.browser == browser,
+            RecoveryFlow.stage == stage,
+            RecoveryFlow.expires_at > now,
+        )
+        .order_by(RecoveryFlow.id.desc())
+        .limit(1)
+    )
+
+
+def _advance(db: Session, flow: RecoveryFlow, *, from_stage: str, to_stage: str,
+             **values: Any) -> bool:
+    result = db.execute(
+        sa.update(RecoveryFlow)
+        .where(RecoveryFlow.id == flow.id, RecoveryFlow.stage == from_stage)
+        .values(stage=to_stage, **values)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1
+
+
+def verify_recovery_code(
+    db: Session,
+    settings: BackupSettings,
+    webauthn_settings: passkeys.Settings,
+    *,
+    typed: str,
+    client: ClientInfo,
+    now: datetime,
+) -> dict[str, Any]:
+    """Step 2: the emailed code of this browser's flow. Five wrong tries void the flow."""
+    _require_enabled(settings)
+    flow = _live_flow(db, browser=client.browser, stage=CODE_VERIFIED, now=now)
+    if flow is None:
+        raise RecoveryFailed(detail="no recovery in progress in this browser")
+    user = db.get(User, flow.user_id)
+    assert user is not None
+    _check_throttle(db, settings, _subjects(settings, user.username, client), now)
+    pending = _live_email_code(
+        db, user_id=user.id, purposes=(RECOVER,), browser=client.browser, now=now,
+        flow_id=flow.id,
+    )
+    if pending is None or not otp.matches(
+        settings.secret_key, typed, settings.otp.digits, pending.code_hash
+    ):
+        if pending is not None and _wrong_email_code(db, pending, now):
+            _advance(db, flow, from_stage=CODE_VERIFIED, to_stage=VOID)
+        _record_failure(db, settings, user.username, client, "email_code", now)
+        events.recovery_failed.send(None, db=db, user_id=user.id, client=client, step="email_code")
+        raise RecoveryFailed(detail="wrong or expired email code", keep_changes=True)
+    if not _consume_email_code(db, pending, now) or not _advance(
+        db, flow, from_stage=CODE_VERIFIED, to_stage=OTP_VERIFIED, otp_verified_at=now
+    ):
+        raise RecoveryFailed(detail="email code already used")
+    return recovery_options(db, settings, webauthn_settings, client=client, now=now)
+
+
+def recovery_options(
+    db: Session,
+    settings: BackupSettings,
+    webauthn_settings: passkeys.Settings,
+    *,
+    client: ClientInfo,
+    now: datetime,
+) -> dict[str, Any]:
+    """Creation options for the new device of a verified flow (again after a cancelled
+    browser dialog: no new email code needed)."""
+    _require_enabled(settings)
+    flow = _live_flow(db, browser=client.browser, stage=OTP_VERIFIED, now=now)
+    if flow is None:
+        raise RecoveryFailed(detail="no verified recovery in this browser")
+    user = db.get(User, flow.user_id)
+    assert user is not None
+    options = passkeys.begin_add_device(
+        db, webauthn_settings, user=user, device_name=None, client=client, now=now,
+        purpose=challenges.RECOVER,
+    )
+    return {**options, "restore_forced": settings.restore_removes_old_devices}
+
+
+def complete_recovery(
+    db: Session,
+    settings: BackupSettings,
+    webauthn_settings: passkeys.Settings,
+    raw: Mapping[str, Any],
+    *,
+    mode: str,
+    device_name: str | None,
+    client: ClientInfo,
+    now: datetime,
+    previous_session_token: str | None,
+) -> Recovered:
+    """Step 3: the new passkey. Restore removes the other devices and ends their sessions;
+    duplicate keeps them. The used backup code is void and a new one is made."""
+    _require_enabled(settings)
+    if mode not in (RESTORE, DUPLICATE):
+        raise InvalidInput("mode must be 'restore' or 'duplicate'")
+    if settings.restore_removes_old_devices:
+        mode = RESTORE
+    flow = _live_flow(db, browser=client.browser, stage=OTP_VERIFIED, now=now)
+    if flow is None:
+        raise RecoveryFailed(detail="no verified recovery in this browser")
+    user = db.get(User, flow.user_id)
+    assert user is not None
+    device = passkeys.complete_add_device(
+        db, webauthn_settings, raw, user=user, device_name=device_name, client=client, now=now,
+        purpose=challenges.RECOVER,
+    )
+    if not _advance(db, flow, from_stage=OTP_VERIFIED, to_stage=COMPLETED, completed_at=now):
+        raise RecoveryFailed(detail="recovery already completed")
+    # Consume exactly the backup code this flow began with: if it was replaced meanwhile
+    # (regenerated, re-issued), the flow cannot complete.
+    new_plain = codes.generate()
+    consumed = db.execute(
+        sa.update(BackupCode)
+        .where(BackupCode.user_id == user.id, BackupCode.code_hash == flow.backup_code_hash)
+        .values(code_hash=codes.hash_code(settings.secret_key, new_plain), code_created_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if consumed.rowcount != 1:
+        raise RecoveryFailed(detail="the backup code changed during the recovery")
+    removed: list[str] = []
+    if mode == RESTORE:
+        removed = passkeys.remove_other_devices(
+            db, user=user, keep_device_id=device.id, client=client, now=now
+        )
+    event = events.device_restored if mode == RESTORE else events.device_duplicated
+    event.send(
+        None,
+        db=db,
+        user_id=user.id,
+        device_id=device.id,
+        client=client,
+        device_name=device.name,
+        removed_devices=removed,
+        to=user.email,
+        at=now.isoformat(),
+    )
+    started = sessions.start(
+        db,
+        user_id=user.id,
+        device_id=device.id,
+        client=client,
+        policy=webauthn_settings.sessions,
+        now=now,
+        previous_token=previous_session_token,
+    )
+    new_code = _deliver(db, settings, user=user, code=new_plain, client=client)
+    return Recovered(user, device, mode, new_code, started.token)

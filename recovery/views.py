@@ -1,0 +1,213 @@
+"""Backup and recovery pages and their JSON API. Each view parses, calls one service function,
+commits, and answers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, current_app, jsonify, redirect, render_template, request
+from flask_login import current_user
+from sqlalchemy.orm import Session
+
+from core import db as database
+from core.models import User
+from core.security import rate_limited
+from core.web import (
+    client_info,
+    current_login_session,
+    current_session_token,
+    json_body,
+    now,
+    optional_str,
+    required_str,
+    set_session_cookie,
+    signed_in_user,
+)
+from recovery import service
+from recovery.service import BackupSettings
+from webauthn import service as passkeys
+from webauthn import views as passkey_views
+from webauthn.views import settings as webauthn_settings
+
+pages = Blueprint("recovery_pages", __name__)
+api = Blueprint("recovery_api", __name__, url_prefix="/api")
+
+SETTINGS_KEY = "keystead.backup_settings"
+
+
+def settings() -> BackupSettings:
+    cached = current_app.extensions.get(SETTINGS_KEY)
+    if cached is None:
+        cached = current_app.extensions[SETTINGS_KEY] = BackupSettings.from_config(
+            current_app.config
+        )
+    return cached
+
+
+def _backup_prompt(db: Session, user: User) -> dict[str, Any]:
+    return {"backup_prompt": service.should_prompt(db, settings(), user)}
+
+
+def _backup_required(db: Session, user: User) -> dict[str, Any]:
+    return {"backup_required": settings().mode == "on_enrollment"}
+
+
+def register_answer_extras() -> None:
+    """Adds the backup keys to the sign-in and sign-up answers (once per process)."""
+    if _backup_prompt not in passkey_views.sign_in_answer_extras:
+        passkey_views.sign_in_answer_extras.append(_backup_prompt)
+    if _backup_required not in passkey_views.sign_up_answer_extras:
+        passkey_views.sign_up_answer_extras.append(_backup_required)
+
+
+# ---- pages ---------------------------------------------------------------------------------
+
+
+@pages.get("/recover")
+def recover() -> str:
+    return render_template(
+        "recovery/recover.html",
+        mode_choice=not settings().restore_removes_old_devices,
+        code_delivery=settings().delivery,
+    )
+
+
+@pages.get("/account/backup")
+def backup_page() -> Response | str:
+    if not current_user.is_authenticated:
+        return redirect("/signin?next=/account/backup")
+    user = signed_in_user()
+    return render_template(
+        "recovery/backup.html",
+        user=user.to_json(),
+        backup=service.backup_status(database.session(), settings(), user),
+        prompt=request.args.get("prompt") == "1",
+    )
+
+
+# ---- backup --------------------------------------------------------------------------------
+
+
+@api.get("/backup")
+def backup_status() -> Response:
+    user = signed_in_user()
+    return jsonify(service.backup_status(database.session(), settings(), user))
+
+
+@api.post("/backup/activate")
+@rate_limited
+def activate() -> Response:
+    json_body()
+    masked = service.start_activation(
+        database.session(), settings(), user=signed_in_user(), client=client_info(), now=now()
+    )
+    database.session().commit()
+    return jsonify(otp_sent_to=masked), 202
+
+
+@api.post("/backup/regenerate")
+@rate_limited
+def regenerate() -> Response:
+    json_body()
+    masked = service.start_regeneration(
+        database.session(),
+        settings(),
+        user=signed_in_user(),
+        login_session=current_login_session(),
+        client=client_info(),
+        now=now(),
+    )
+    database.session().commit()
+    return jsonify(otp_sent_to=masked), 202
+
+
+@api.post("/backup/confirm")
+@rate_limited
+def confirm() -> Response:
+    data = json_body()
+    new_code = service.confirm_email_code(
+        database.session(),
+        settings(),
+        user=signed_in_user(),
+        typed=required_str(data, "otp"),
+        login_session=current_login_session(),
+        client=client_info(),
+        now=now(),
+    )
+    database.session().commit()
+    if new_code.code is None:
+        return jsonify(delivered="email")
+    return jsonify(backup_code=new_code.code)
+
+
+# ---- recovery ------------------------------------------------------------------------------
+
+
+@api.post("/recovery/begin")
+@rate_limited
+def recovery_begin() -> Response:
+    data = json_body()
+    masked = service.begin_recovery(
+        database.session(),
+        settings(),
+        username=required_str(data, "username"),
+        backup_code=required_str(data, "backup_code"),
+        client=client_info(),
+        now=now(),
+    )
+    database.session().commit()
+    return jsonify(otp_sent_to=masked), 202
+
+
+@api.post("/recovery/verify")
+@rate_limited
+def recovery_verify() -> Response:
+    data = json_body()
+    options = service.verify_recovery_code(
+        database.session(),
+        settings(),
+        webauthn_settings(),
+        typed=required_str(data, "otp"),
+        client=client_info(),
+        now=now(),
+    )
+    database.session().commit()
+    return jsonify(options)
+
+
+@api.post("/recovery/options")
+@rate_limited
+def recovery_options() -> Response:
+    json_body()
+    options = service.recovery_options(
+        database.session(), settings(), webauthn_settings(), client=client_info(), now=now()
+    )
+    database.session().commit()
+    return jsonify(options)
+
+
+@api.post("/recovery/complete")
+@rate_limited
+def recovery_complete() -> Response:
+    data = json_body()
+    result = service.complete_recovery(
+        database.session(),
+        settings(),
+        webauthn_settings(),
+        data,
+        mode=required_str(data, "mode"),
+        device_name=optional_str(data, "device_name"),
+        client=client_info(),
+        now=now(),
+        previous_session_token=current_session_token(),
+    )
+    database.session().commit()
+    response = jsonify(
+        user=result.user.to_json(),
+        device=passkeys.device_json(result.device, result.device.id),
+        mode=result.mode,
+        **result.new_code.to_json(),
+    )
+    response.status_code = 201
+    set_session_cookie(response, result.session_token)
+    return response
