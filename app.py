@@ -17,6 +17,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+import notify
+from notify import mails as notify_mails
 from core import audit, web
 from core import config as settings
 from core import db as database
@@ -56,6 +58,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(recovery_views.pages)
     app.register_blueprint(recovery_views.api)
     recovery_views.register_answer_extras()
+    notify.init_app(app)  # Flask-Mail, the delivery worker, the dev mailbox
+    notify_mails.connect()  # mail for backup and recovery events
     app.add_url_rule("/api/openapi.json", "openapi", _openapi)
     install_rate_limits(app)
     _register_error_handlers(app)
@@ -205,6 +209,26 @@ def _register_commands(app: Flask) -> None:
             click.echo(f"A new backup code for {username} was mailed to the ID's address.")
         else:
             click.echo(f"New backup code for {username} (shown once): {new_code.code}")
+
+    @app.cli.command("send-mail")
+    @click.option("--test", "test_to", metavar="ADDRESS", help="First queue a test mail.")
+    def send_mail(test_to: str | None) -> None:
+        """Deliver all undelivered mail now, ignoring retry backoff (for cron or a manual push)."""
+        from notify import delivery, outbox
+
+        if not app.config["MAIL_SERVER"]:
+            raise click.ClickException("MAIL_SERVER is not set: mail stays in the outbox")
+        if test_to:
+            db_session = database.session()
+            try:
+                outbox.enqueue(db_session, to=test_to, template="test", context={}, kind="test")
+            except ValueError as error:
+                raise click.ClickException(str(error)) from error
+            db_session.commit()
+        summary = delivery.deliver_all(app)
+        click.echo(f"sent {summary.sent}, failed {summary.failed}, undelivered {summary.waiting}")
+        if summary.failed:
+            raise SystemExit(1)
 
     @app.cli.command("config-table")
     def config_table() -> None:

@@ -450,10 +450,10 @@ def begin_recovery(
         settings.secret_key, backup_code, row.code_hash if row else None
     ):
         _record_failure(db, settings, username, client, "backup_code", now)
-        if user is not None:
-            events.recovery_failed.send(
-                None, db=db, user_id=user.id, client=client, step="backup_code"
-            )
+        # Audited for unknown usernames too (without an ID): the same writes either way.
+        events.recovery_failed.send(
+            None, db=db, user_id=user.id if user else None, client=client, step="backup_code"
+        )
         raise RecoveryFailed(detail="unknown username or wrong backup code", keep_changes=True)
     assert row is not None
     # One live flow per ID and browser: starting again voids the earlier one.

@@ -21,6 +21,7 @@ from flask.testing import FlaskClient
 from app import create_app
 from core import db as database
 from core.db import Base
+from tests.mail import SMTP_HOST, SMTP_PORT, mailbox, smtp_server  # noqa: F401
 from tests.softauthn import SoftAuthenticator
 
 ORIGIN = "http://localhost:5000"
@@ -56,6 +57,11 @@ def base_config(database_url: str, instance: Path) -> dict[str, Any]:
         "ORIGIN": ORIGIN,
         "SQLALCHEMY_DATABASE_URI": database_url,
         "RATELIMIT_ENABLED": False,
+        # Mail goes to tests/mail.py's SMTP server; a worker runs only under the ``mailbox``
+        # fixture, so without it mail waits in the outbox.
+        "MAIL_SERVER": SMTP_HOST,
+        "MAIL_PORT": SMTP_PORT,
+        "MAIL_WORKER": False,
     }
 
 

@@ -25,11 +25,23 @@ let leaving = false;
 
 const setAutofill = (state) => { form.dataset.autofill = state; };
 
+/** The backup page's "Protect your ID" prompt, then on to where the person was going. */
+function backupPromptUrl(next) {
+  const query = new URLSearchParams({ prompt: "1" });
+  if (next !== "/account") query.set("next", next);
+  return `/account/backup?${query}`;
+}
+
 async function complete(assertion) {
-  await api("/api/authenticate/complete", { body: assertion });
+  const answer = await api("/api/authenticate/complete", { body: assertion });
   leaving = true;
-  setStatus("Signed in. Taking you to your account…", "success");
-  window.location.assign(nextUrl);
+  if (answer?.backup_prompt === true) {
+    setStatus("Signed in. One more thing: protect your ID with a backup…", "success");
+    window.location.assign(backupPromptUrl(nextUrl));
+  } else {
+    setStatus("Signed in. Taking you to your account…", "success");
+    window.location.assign(nextUrl);
+  }
   return LEAVING;
 }
 

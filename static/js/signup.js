@@ -60,9 +60,17 @@ form.addEventListener("submit", async (event) => {
       setStatus("Follow your browser's prompt to create a passkey…", "progress");
       const credential = await createCredential(options);
       setStatus("Saving your passkey…", "progress");
-      await api("/api/register/complete", { body: { ...credential, device_name: deviceName } });
-      setStatus("Your ID is ready. Taking you to your account…", "success");
-      window.location.assign("/account");
+      const answer = await api("/api/register/complete", {
+        body: { ...credential, device_name: deviceName },
+      });
+      if (answer?.backup_required === true) {
+        // Policy on_enrollment: backup comes next, before anything else.
+        setStatus("Your ID is ready. Next, set up its backup…", "success");
+        window.location.assign("/account/backup?prompt=1");
+      } else {
+        setStatus("Your ID is ready. Taking you to your account…", "success");
+        window.location.assign("/account");
+      }
       return LEAVING;
     } catch (error) {
       setStatus(explain(error), "error");

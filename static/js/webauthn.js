@@ -7,12 +7,22 @@
 
 /** An error answer from Keystead's JSON API: {"error": code, "message": text}. */
 export class ApiError extends Error {
-  constructor(status, code, message) {
+  constructor(status, code, message, { retryAfter = null } = {}) {
     super(message || `Request failed (${status})`);
     this.name = "ApiError";
     this.status = status;
     this.code = code;
+    /** Seconds from the answer's Retry-After header (429, 503), or null. */
+    this.retryAfter = retryAfter;
   }
+}
+
+/** Retry-After as seconds: either a number of seconds or an HTTP date. */
+function retryAfterSeconds(value) {
+  if (!value) return null;
+  if (/^\d+$/.test(value.trim())) return Number(value.trim());
+  const when = Date.parse(value);
+  return Number.isNaN(when) ? null : Math.max(0, Math.round((when - Date.now()) / 1000));
 }
 
 /**
@@ -59,6 +69,7 @@ export async function api(path, { method = "POST", body } = {}) {
       response.status,
       (data && typeof data.error === "string" && data.error) || `http_${response.status}`,
       (data && typeof data.message === "string" && data.message) || response.statusText,
+      { retryAfter: retryAfterSeconds(response.headers.get("Retry-After")) },
     );
   }
   return data;
@@ -234,7 +245,33 @@ const API_MESSAGES = {
     "Your browser sent this request without proof it came from this site, so it was refused. " +
     "Reload the page and try again.",
   network_error: "Could not reach the server. Check your connection and try again.",
+  recovery_failed:
+    "That did not match, or this recovery attempt has ended. Check what you entered and try again, " +
+    "or start again with your backup code.",
+  too_many_attempts:
+    "Too many attempts. For your safety this is paused for a while. Try again later.",
+  invalid_code:
+    "That code is wrong or has expired. Check the newest email from us and try again, or send a new code.",
+  backup_disabled:
+    "Backup is turned off by your administrator, so it cannot be activated or changed here.",
+  backup_active: "Backup is already active on your ID. Reload the page to see it.",
+  reauth_required: "For your safety, confirm it's you with your passkey first.",
 };
+
+/** "in about 5 minutes" for a Retry-After of 300 seconds. */
+export function waitPhrase(seconds) {
+  if (typeof seconds !== "number" || !Number.isFinite(seconds) || seconds <= 0) return "";
+  if (seconds < 60) return seconds === 1 ? "in 1 second" : `in ${seconds} seconds`;
+  const minutes = Math.ceil(seconds / 60);
+  if (minutes < 60) return minutes === 1 ? "in about a minute" : `in about ${minutes} minutes`;
+  const hours = Math.round(minutes / 60);
+  return hours === 1 ? "in about an hour" : `in about ${hours} hours`;
+}
+
+function withWait(error, text) {
+  const wait = waitPhrase(error.retryAfter);
+  return wait ? text.replace(/ Try again later\.$| Wait a minute, then try again\.$/, ` Try again ${wait}.`) : text;
+}
 
 /** Turn any error from a ceremony or the API into a sentence a person understands. */
 export function explain(error) {
@@ -243,6 +280,9 @@ export function explain(error) {
       return error.message && error.message !== "Bad Request"
         ? error.message
         : "Some of the details are not valid. Check them and try again.";
+    }
+    if (error.code === "too_many_attempts" || error.code === "rate_limited") {
+      return withWait(error, API_MESSAGES[error.code]);
     }
     if (API_MESSAGES[error.code]) return API_MESSAGES[error.code];
     if (error.status === 401) return "Your session has ended. Please sign in again.";

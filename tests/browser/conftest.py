@@ -24,6 +24,9 @@ from tests.conftest import base_config, empty_tables
 
 CHROMIUM = "/usr/lib/chromium/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+# Seconds an ``expect(...)`` waits. A ceremony plus a page load takes well under one; Playwright's
+# default of 5 runs out on a loaded CI machine, and a passing test never waits for the limit.
+EXPECT_TIMEOUT = 15
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -76,8 +79,9 @@ def browser() -> Iterator[Any]:
         if os.environ.get("KEYSTEAD_REQUIRE_BROWSER") == "1":
             pytest.fail(f"Chromium not found at {CHROMIUM}: apt-get install -y chromium")
         pytest.skip("Debian's Chromium is not installed (apt-get install -y chromium)")
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
+    expect.set_options(timeout=EXPECT_TIMEOUT * 1000)
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=CHROMIUM,
@@ -124,6 +128,14 @@ class Device:
         )
         return str(result["authenticatorId"])
 
+    def set_presence(self, authenticator_id: str, enabled: bool) -> None:
+        """With presence off an authenticator never answers (nobody touches it), so when several
+        are attached the test decides which one takes part in a ceremony."""
+        self.cdp.send(
+            "WebAuthn.setAutomaticPresenceSimulation",
+            {"authenticatorId": authenticator_id, "enabled": enabled},
+        )
+
     def remove_authenticator(self, authenticator_id: str | None = None) -> None:
         self.cdp.send(
             "WebAuthn.removeVirtualAuthenticator",
@@ -143,11 +155,16 @@ class Device:
     def screenshot(self, name: str) -> Path:
         ARTIFACTS.mkdir(exist_ok=True)
         path = ARTIFACTS / f"{name}.png"
-        self.page.screenshot(path=str(path), full_page=True)
+        # From the top: a full-page shot of a scrolled page draws the sticky header mid-page.
+        self.page.evaluate("window.scrollTo(0, 0)")
+        self.page.screenshot(path=str(path), full_page=True, animations="disabled")
         return path
 
     def close(self) -> None:
         self.context.close()
+
+    def csp_violations(self) -> list[str]:
+        return [e for e in self.console_errors if "Content Security Policy" in e]
 
 
 @pytest.fixture
@@ -155,7 +172,7 @@ def device(browser: Any, server: LiveServer) -> Iterator[Device]:
     dev = Device(browser, server)
     yield dev
     dev.close()
-    assert not [e for e in dev.console_errors if "Content Security Policy" in e], dev.console_errors
+    assert not dev.csp_violations(), dev.console_errors
 
 
 @pytest.fixture
@@ -170,3 +187,5 @@ def make_device(browser: Any, server: LiveServer) -> Iterator[Any]:
     yield make
     for dev in made:
         dev.close()
+    for dev in made:
+        assert not dev.csp_violations(), dev.console_errors

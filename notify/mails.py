@@ -1,0 +1,106 @@
+"""Mail that backup and recovery events call for, written to the outbox in the event's
+transaction (so nothing is sent for a change that rolled back)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from core import events
+from core.security import ClientInfo
+from notify.outbox import enqueue
+
+PURPOSE_TEXT = {
+    "activate": "activate backup",
+    "regenerate": "make a new backup code",
+    "recover": "restore your ID on a new device",
+}
+
+
+def _client_facts(client: ClientInfo | None) -> dict[str, str]:
+    return {
+        "ip": (client.ip if client else "") or "unknown",
+        "browser": (client.user_agent if client else "") or "unknown",
+    }
+
+
+def _email_code(
+    _sender: Any, *, db: Session, user_id: int, to: str, code: str, purpose: str,
+    valid_minutes: int, client: ClientInfo | None = None, **_: Any,
+) -> None:
+    enqueue(
+        db,
+        to=to,
+        template="email_code",
+        kind=f"email_code_{purpose}",
+        user_id=user_id,
+        context={
+            "code": code,
+            "purpose": purpose,
+            "purpose_text": PURPOSE_TEXT.get(purpose, purpose),
+            "valid_minutes": valid_minutes,
+            **_client_facts(client),
+        },
+    )
+
+
+def _backup_code(
+    _sender: Any, *, db: Session, user_id: int, to: str, code: str, **_: Any
+) -> None:
+    enqueue(db, to=to, template="backup_code", kind="backup_code", user_id=user_id,
+            context={"code": code})
+
+
+def _regenerated(
+    _sender: Any, *, db: Session, user_id: int, to: str, client: ClientInfo | None = None,
+    **_: Any,
+) -> None:
+    enqueue(db, to=to, template="backup_regenerated", kind="backup_regenerated",
+            user_id=user_id, context=_client_facts(client))
+
+
+def _reissued(
+    _sender: Any, *, db: Session, user_id: int, to: str, delivered: str, **_: Any
+) -> None:
+    enqueue(db, to=to, template="backup_reissued", kind="backup_reissued", user_id=user_id,
+            context={"delivered": delivered})
+
+
+def _recovered(mode: str) -> Any:
+    def send(
+        _sender: Any, *, db: Session, user_id: int, to: str, device_name: str, at: str,
+        removed_devices: list[str], client: ClientInfo | None = None, **_: Any,
+    ) -> None:
+        enqueue(
+            db,
+            to=to,
+            template="device_recovered",
+            kind=f"device_{mode}",
+            user_id=user_id,
+            context={
+                "mode": mode,
+                "device_name": device_name,
+                "at": at,
+                "removed_devices": removed_devices,
+                **_client_facts(client),
+            },
+        )
+
+    return send
+
+
+_SUBSCRIPTIONS = [
+    (events.email_code_issued, _email_code),
+    (events.backup_code_delivered, _backup_code),
+    (events.backup_code_regenerated, _regenerated),
+    (events.backup_code_reissued, _reissued),
+    (events.device_restored, _recovered("restored")),
+    (events.device_duplicated, _recovered("duplicated")),
+]
+
+
+def connect() -> None:
+    """Idempotent: blinker keeps one connection per (signal, receiver)."""
+    for signal, receiver in _SUBSCRIPTIONS:
+        signal.connect(receiver, weak=False)

@@ -1,0 +1,137 @@
+"""Queueing mail: ``enqueue`` renders a mail from its templates and adds it to the outbox in the
+caller's transaction. Nothing is sent here; ``notify/delivery.py`` sends it after the commit.
+
+Templates live in ``templates/email/``: ``<name>.txt`` and ``<name>.html``, extending the
+shared ``_layout.txt`` / ``_layout.html``. The text template names the subject in
+``{% block subject %}`` (a block the layout does not print: ``enqueue`` renders it on its own,
+on one line); both templates then get it as ``subject``, with the caller's context plus
+``rp_name``, ``origin`` (the public origin, for links) and ``recipient``.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+import sqlalchemy as sa
+from flask import current_app, render_template
+from sqlalchemy.orm import Session, SessionTransaction
+
+from core.db import utcnow
+from notify import delivery
+from notify.models import OutboxMail
+
+log = logging.getLogger(__name__)
+
+# Session.info keys: the mails this transaction queued and the app whose worker to wake.
+_PENDING = "keystead.outbox.pending"
+_APP = "keystead.outbox.app"
+
+
+def enqueue(
+    db: Session,
+    *,
+    to: str,
+    template: str,
+    context: dict[str, Any],
+    kind: str,
+    user_id: int | None = None,
+) -> OutboxMail:
+    """Render ``templates/email/<template>.{txt,html}`` and add the mail to ``db``'s transaction:
+    it is sent once that commits, and never if it rolls back. Call inside an app context with
+    plain values in ``context``."""
+    if not to or "@" not in to or any(c in to for c in "\r\n"):
+        raise ValueError(f"not a mail address: {to!r}")
+    config = current_app.config
+    values = {**context, "rp_name": config["RP_NAME"], "origin": config["ORIGIN"], "recipient": to}
+    values["subject"] = _subject(f"email/{template}.txt", values)
+    text = _tidy(render_template(f"email/{template}.txt", **values))
+    html = render_template(f"email/{template}.html", **values)
+    now = utcnow()
+    mail = OutboxMail(
+        kind=kind,
+        recipient=to,
+        subject=values["subject"],
+        text_body=text,
+        html_body=html,
+        user_id=user_id,
+        created_at=now,
+        next_attempt_at=now,
+        attempts=0,
+    )
+    db.add(mail)
+    db.info.setdefault(_PENDING, []).append(mail)
+    db.info[_APP] = current_app._get_current_object()  # type: ignore[attr-defined]
+    return mail
+
+
+def _subject(name: str, values: dict[str, Any]) -> str:
+    template = current_app.jinja_env.get_template(name)
+    block = template.blocks.get("subject")
+    if block is None:
+        raise ValueError(f"{name} has no {{% block subject %}}")
+    rendered = "".join(block(template.new_context(values)))
+    # One line, whatever the values held: a newline in a header would be header injection.
+    subject = " ".join(rendered.split())
+    if not subject:
+        raise ValueError(f"{name} renders an empty subject")
+    return subject[:255]
+
+
+def _tidy(text: str) -> str:
+    """What Jinja's block tags leave behind: trailing spaces, runs of blank lines."""
+    text = "\n".join(line.rstrip() for line in text.splitlines())
+    return re.sub(r"\n{3,}", "\n\n", text).strip("\n") + "\n"
+
+
+# ---- after the transaction ----------------------------------------------------------------
+# Global Session listeners: a cheap dict lookup for sessions that queued nothing.
+
+
+@sa.event.listens_for(Session, "after_commit")
+def _after_commit(db: Session) -> None:
+    mails = db.info.pop(_PENDING, None)
+    app = db.info.pop(_APP, None)
+    if not mails or app is None:
+        return
+    # Mails added inside a savepoint that rolled back are no longer persistent: skip them.
+    committed = [mail for mail in mails if sa.inspect(mail).persistent]
+    if not committed:
+        return
+    if not app.config["MAIL_SERVER"]:
+        for mail in committed:
+            # Recipient and subject only: a body can hold a one-time code.
+            log.info(
+                "mail %s to %s: %r kept in the outbox (no MAIL_SERVER configured)",
+                mail.kind,
+                mail.recipient,
+                mail.subject,
+            )
+        return
+    delivery.wake(app)
+
+
+@sa.event.listens_for(Session, "after_soft_rollback")
+def _after_rollback(db: Session, previous: SessionTransaction) -> None:
+    if previous.parent is None:  # the whole transaction, not a savepoint
+        db.info.pop(_PENDING, None)
+        db.info.pop(_APP, None)
+
+
+# ---- reading (the dev mailbox) -------------------------------------------------------------
+
+
+def recent(db: Session, limit: int = 50) -> tuple[list[OutboxMail], int]:
+    """The newest ``limit`` mails, newest first, and how many there are in all."""
+    mails = db.scalars(
+        sa.select(OutboxMail)
+        .order_by(OutboxMail.created_at.desc(), OutboxMail.id.desc())
+        .limit(limit)
+    ).all()
+    total = db.scalar(sa.select(sa.func.count()).select_from(OutboxMail)) or 0
+    return list(mails), int(total)
+
+
+def find(db: Session, mail_id: int) -> OutboxMail | None:
+    return db.get(OutboxMail, mail_id)
