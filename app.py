@@ -18,12 +18,12 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 import notify
-from notify import mails as notify_mails
 from core import audit, web
 from core import config as settings
 from core import db as database
 from core.errors import AppError, MethodNotAllowed, NotFound, PayloadTooLarge, RateLimited
 from core.security import install_rate_limits
+from notify import mails as notify_mails
 
 ROOT = Path(__file__).resolve().parent
 log = logging.getLogger("keystead")
@@ -48,10 +48,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     web.init_app(app)
     audit.connect()
 
+    from recovery import views as recovery_views
     from webauthn.views import api as webauthn_api
     from webauthn.views import pages as webauthn_pages
-
-    from recovery import views as recovery_views
 
     app.register_blueprint(webauthn_pages)
     app.register_blueprint(webauthn_api)
@@ -185,8 +184,12 @@ def _register_commands(app: Flask) -> None:
 
     @app.cli.command("reissue-backup-code")
     @click.argument("username")
-    @click.option("--deliver", type=click.Choice(["email", "display"]), required=True,
-                  help="Mail the new code to the ID's address, or print it here.")
+    @click.option(
+        "--deliver",
+        type=click.Choice(["email", "display"]),
+        required=True,
+        help="Mail the new code to the ID's address, or print it here.",
+    )
     def reissue_backup_code(username: str, deliver: str) -> None:
         """Re-issue USERNAME's backup code (the owner lost it). Audited; the owner is told."""
         from recovery.service import BackupSettings, reissue_code

@@ -26,8 +26,16 @@ def _client_facts(client: ClientInfo | None) -> dict[str, str]:
 
 
 def _email_code(
-    _sender: Any, *, db: Session, user_id: int, to: str, code: str, purpose: str,
-    valid_minutes: int, client: ClientInfo | None = None, **_: Any,
+    _sender: Any,
+    *,
+    db: Session,
+    user_id: int,
+    to: str,
+    code: str,
+    purpose: str,
+    valid_minutes: int,
+    client: ClientInfo | None = None,
+    **_: Any,
 ) -> None:
     enqueue(
         db,
@@ -45,32 +53,61 @@ def _email_code(
     )
 
 
-def _backup_code(
-    _sender: Any, *, db: Session, user_id: int, to: str, code: str, **_: Any
-) -> None:
-    enqueue(db, to=to, template="backup_code", kind="backup_code", user_id=user_id,
-            context={"code": code})
+def _backup_code(_sender: Any, *, db: Session, user_id: int, to: str, code: str, **_: Any) -> None:
+    enqueue(
+        db,
+        to=to,
+        template="backup_code",
+        kind="backup_code",
+        user_id=user_id,
+        context={"code": code},
+    )
 
 
 def _regenerated(
-    _sender: Any, *, db: Session, user_id: int, to: str, client: ClientInfo | None = None,
+    _sender: Any,
+    *,
+    db: Session,
+    user_id: int,
+    to: str,
+    client: ClientInfo | None = None,
     **_: Any,
 ) -> None:
-    enqueue(db, to=to, template="backup_regenerated", kind="backup_regenerated",
-            user_id=user_id, context=_client_facts(client))
+    enqueue(
+        db,
+        to=to,
+        template="backup_regenerated",
+        kind="backup_regenerated",
+        user_id=user_id,
+        context=_client_facts(client),
+    )
 
 
 def _reissued(
     _sender: Any, *, db: Session, user_id: int, to: str, delivered: str, **_: Any
 ) -> None:
-    enqueue(db, to=to, template="backup_reissued", kind="backup_reissued", user_id=user_id,
-            context={"delivered": delivered})
+    enqueue(
+        db,
+        to=to,
+        template="backup_reissued",
+        kind="backup_reissued",
+        user_id=user_id,
+        context={"delivered": delivered},
+    )
 
 
 def _recovered(mode: str) -> Any:
     def send(
-        _sender: Any, *, db: Session, user_id: int, to: str, device_name: str, at: str,
-        removed_devices: list[str], client: ClientInfo | None = None, **_: Any,
+        _sender: Any,
+        *,
+        db: Session,
+        user_id: int,
+        to: str,
+        device_name: str,
+        at: str,
+        removed_devices: list[str],
+        client: ClientInfo | None = None,
+        **_: Any,
     ) -> None:
         enqueue(
             db,

@@ -147,7 +147,9 @@ def _ip_subject(settings: BackupSettings, ip: str) -> bytes:
 
 
 def _check_throttle(
-    db: Session, settings: BackupSettings, subjects: list[tuple[bytes, throttle.ThrottlePolicy]],
+    db: Session,
+    settings: BackupSettings,
+    subjects: list[tuple[bytes, throttle.ThrottlePolicy]],
     now: datetime,
 ) -> None:
     for subject, policy in subjects:
@@ -174,7 +176,11 @@ def _subjects(
 
 
 def _record_failure(
-    db: Session, settings: BackupSettings, username: str, client: ClientInfo, step: str,
+    db: Session,
+    settings: BackupSettings,
+    username: str,
+    client: ClientInfo,
+    step: str,
     now: datetime,
 ) -> None:
     for subject, _policy in _subjects(settings, username, client):
@@ -233,7 +239,12 @@ def _issue_email_code(
 
 
 def _live_email_code(
-    db: Session, *, user_id: int, purposes: tuple[str, ...], browser: bytes, now: datetime,
+    db: Session,
+    *,
+    user_id: int,
+    purposes: tuple[str, ...],
+    browser: bytes,
+    now: datetime,
     flow_id: int | None = None,
 ) -> EmailCode | None:
     query = sa.select(EmailCode).where(
@@ -313,9 +324,7 @@ def start_regeneration(
     if not sessions.is_fresh(login_session, max_age=settings.reauth_max_age, now=now):
         raise ReauthRequired()
     _check_throttle(db, settings, _subjects(settings, user.username, client), now)
-    return _issue_email_code(
-        db, settings, user=user, purpose=REGENERATE, client=client, now=now
-    )
+    return _issue_email_code(db, settings, user=user, purpose=REGENERATE, client=client, now=now)
 
 
 def confirm_email_code(
@@ -368,8 +377,9 @@ def _replace_code(
     code_hash = codes.hash_code(settings.secret_key, code)
     row = _backup_row(db, user.id)
     if row is None:
-        db.add(BackupCode(user_id=user.id, code_hash=code_hash, activated_at=now,
-                          code_created_at=now))
+        db.add(
+            BackupCode(user_id=user.id, code_hash=code_hash, activated_at=now, code_created_at=now)
+        )
     else:
         row.code_hash, row.code_created_at = code_hash, now
     db.flush()
@@ -377,7 +387,12 @@ def _replace_code(
 
 
 def _deliver(
-    db: Session, settings: BackupSettings, *, user: User, code: str, client: ClientInfo,
+    db: Session,
+    settings: BackupSettings,
+    *,
+    user: User,
+    code: str,
+    client: ClientInfo,
     delivery: str | None = None,
 ) -> NewCode:
     if (delivery or settings.delivery) == "email":
@@ -392,14 +407,21 @@ def _void_open_flows(db: Session, user_id: int, now: datetime) -> None:
     """A recovery begun with a code that no longer exists must not complete."""
     db.execute(
         sa.update(RecoveryFlow)
-        .where(RecoveryFlow.user_id == user_id, RecoveryFlow.stage.in_((CODE_VERIFIED, OTP_VERIFIED)))
+        .where(
+            RecoveryFlow.user_id == user_id, RecoveryFlow.stage.in_((CODE_VERIFIED, OTP_VERIFIED))
+        )
         .values(stage=VOID)
         .execution_options(synchronize_session=False)
     )
 
 
 def reissue_code(
-    db: Session, settings: BackupSettings, *, username: str, deliver: str, actor: str,
+    db: Session,
+    settings: BackupSettings,
+    *,
+    username: str,
+    deliver: str,
+    actor: str,
     now: datetime,
 ) -> NewCode:
     """An administrator re-issues the backup code of an ID whose owner lost it: the old code
@@ -414,14 +436,20 @@ def reissue_code(
     code_hash = codes.hash_code(settings.secret_key, code)
     row = _backup_row(db, user.id)
     if row is None:
-        db.add(BackupCode(user_id=user.id, code_hash=code_hash, activated_at=now,
-                          code_created_at=now))
+        db.add(
+            BackupCode(user_id=user.id, code_hash=code_hash, activated_at=now, code_created_at=now)
+        )
     else:
         row.code_hash, row.code_created_at = code_hash, now
     _void_open_flows(db, user.id, now)
     db.flush()
     events.backup_code_reissued.send(
-        None, db=db, user_id=user.id, client=client, actor=actor, delivered=deliver,
+        None,
+        db=db,
+        user_id=user.id,
+        client=client,
+        actor=actor,
+        delivered=deliver,
         to=user.email,
     )
     return _deliver(db, settings, user=user, code=code, client=client, delivery=deliver)
@@ -496,8 +524,9 @@ def _live_flow(db: Session, *, browser: bytes, stage: str, now: datetime) -> Rec
     )
 
 
-def _advance(db: Session, flow: RecoveryFlow, *, from_stage: str, to_stage: str,
-             **values: Any) -> bool:
+def _advance(
+    db: Session, flow: RecoveryFlow, *, from_stage: str, to_stage: str, **values: Any
+) -> bool:
     result = db.execute(
         sa.update(RecoveryFlow)
         .where(RecoveryFlow.id == flow.id, RecoveryFlow.stage == from_stage)
@@ -525,7 +554,11 @@ def verify_recovery_code(
     assert user is not None
     _check_throttle(db, settings, _subjects(settings, user.username, client), now)
     pending = _live_email_code(
-        db, user_id=user.id, purposes=(RECOVER,), browser=client.browser, now=now,
+        db,
+        user_id=user.id,
+        purposes=(RECOVER,),
+        browser=client.browser,
+        now=now,
         flow_id=flow.id,
     )
     if pending is None or not otp.matches(
@@ -560,7 +593,12 @@ def recovery_options(
     user = db.get(User, flow.user_id)
     assert user is not None
     options = passkeys.begin_add_device(
-        db, webauthn_settings, user=user, device_name=None, client=client, now=now,
+        db,
+        webauthn_settings,
+        user=user,
+        device_name=None,
+        client=client,
+        now=now,
         purpose=challenges.RECOVER,
     )
     return {**options, "restore_forced": settings.restore_removes_old_devices}
@@ -591,7 +629,13 @@ def complete_recovery(
     user = db.get(User, flow.user_id)
     assert user is not None
     device = passkeys.complete_add_device(
-        db, webauthn_settings, raw, user=user, device_name=device_name, client=client, now=now,
+        db,
+        webauthn_settings,
+        raw,
+        user=user,
+        device_name=device_name,
+        client=client,
+        now=now,
         purpose=challenges.RECOVER,
     )
     if not _advance(db, flow, from_stage=OTP_VERIFIED, to_stage=COMPLETED, completed_at=now):

@@ -283,3 +283,14 @@ def test_purge_deletes_expired_challenges_and_old_sessions(app, signed_in: Api, 
     result = app.test_cli_runner().invoke(args=["purge"])
     assert result.exit_code == 0, result.output
     assert "deleted 1 expired challenges, 1 ended sessions" in result.output
+
+
+def test_openapi_json_is_written_from_docs_openapi_py():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "docs" / "openapi.py"
+    spec_module = importlib.util.spec_from_file_location("keystead_openapi_doc", path)
+    module = importlib.util.module_from_spec(spec_module)
+    spec_module.loader.exec_module(module)
+    assert module.OUTPUT.read_text() == module.render(), "run: python docs/openapi.py"

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 import recovery.views as recovery_views
 from core.db import utcnow
 from tests.conftest import ORIGIN, Api, snapshot
+from tests.openapi_check import check_response
 from tests.softauthn import SoftAuthenticator
 
 ALICE = "alice@example.com"
@@ -109,20 +110,31 @@ def at(monkeypatch: Any, when: Any) -> None:
 
 def test_activation_verifies_the_address_then_shows_the_code_once(app, signed_in, mailbox):
     status = signed_in.get("/api/backup").get_json()
-    assert status == {"active": False, "activated_at": None, "prompt": False,
-                      "mode": "optional", "delivery": "display"}
+    check_response("GET", "/api/backup", 200, status)
+    assert status == {
+        "active": False,
+        "activated_at": None,
+        "prompt": False,
+        "mode": "optional",
+        "delivery": "display",
+    }
     response = signed_in.post("/api/backup/activate")
     assert response.status_code == 202
     assert response.get_json() == {"otp_sent_to": "a***@example.com"}
     [mail] = mailbox.wait_for(to=ALICE, count=1)
     assert "Keystead Test" in mail_text(mail)
     otp = mailed_code(mailbox)
-    wrong = signed_in.post("/api/backup/confirm", {"otp": "00000000" if otp != "00000000" else "1" * 8})
+    wrong = signed_in.post(
+        "/api/backup/confirm", {"otp": "00000000" if otp != "00000000" else "1" * 8}
+    )
     assert wrong.status_code == 401 and wrong.get_json()["error"] == "invalid_code"
+    check_response("POST", "/api/backup/confirm", 401, wrong.get_json())
+    check_response("POST", "/api/backup/activate", 202, response.get_json())
     assert signed_in.get("/api/backup").get_json()["active"] is False
     confirmed = signed_in.post("/api/backup/confirm", {"otp": otp})
     assert confirmed.status_code == 200
     code = confirmed.get_json()["backup_code"]
+    check_response("POST", "/api/backup/confirm", 200, confirmed.get_json())
     assert BACKUP_CODE.match(code)
     status = signed_in.get("/api/backup").get_json()
     assert status["active"] is True and status["activated_at"]
@@ -241,14 +253,17 @@ def test_restore_on_a_new_device_removes_the_old_ones(app, signed_in, backed_up,
     sent = len(mails_to(mailbox))
     begun = recovery.begin(backed_up.lower().replace("-", " "))  # typed loosely
     assert begun.status_code == 202 and begun.get_json() == {"otp_sent_to": "a***@example.com"}
+    check_response("POST", "/api/recovery/begin", 202, begun.get_json())
     verified = recovery.verify(mailed_code(mailbox, count=sent + 1))
     assert verified.status_code == 200
+    check_response("POST", "/api/recovery/verify", 200, verified.get_json())
     options = verified.get_json()
     assert options["restore_forced"] is False
     assert options["publicKey"]["user"]["name"] == "alice"
     response = recovery.complete(options, "restore")
     assert response.status_code == 201, response.get_json()
     body = response.get_json()
+    check_response("POST", "/api/recovery/complete", 201, body)
     assert body["mode"] == "restore" and body["device"]["name"] == "New phone"
     assert BACKUP_CODE.match(body["backup_code"]) and body["backup_code"] != backed_up
     # Signed in on the new device; the old device is gone and its session ended.
@@ -350,9 +365,14 @@ def test_backup_code_alone_does_not_recover(app, signed_in, backed_up, recovery,
     options = recovery.api.post("/api/recovery/options")
     assert options.status_code == 401 and options.get_json()["error"] == "recovery_failed"
     # Skip the email code: forge a creation response to a challenge never issued.
-    fake_options = {"publicKey": {"rp": {"id": "localhost", "name": "x"},
-                                  "user": {"id": "AAAA", "name": "alice", "displayName": "a"},
-                                  "challenge": "A" * 43, "pubKeyCredParams": [{"type": "public-key", "alg": -7}]}}
+    fake_options = {
+        "publicKey": {
+            "rp": {"id": "localhost", "name": "x"},
+            "user": {"id": "AAAA", "name": "alice", "displayName": "a"},
+            "challenge": "A" * 43,
+            "pubKeyCredParams": [{"type": "public-key", "alg": -7}],
+        }
+    }
     response = recovery.complete(fake_options)
     assert response.status_code == 401 and response.get_json()["error"] == "recovery_failed"
     assert lasting_state(app) == before
@@ -386,7 +406,9 @@ def test_one_ids_backup_code_with_anothers_email_code_fails(app, signed_in, back
     assert lasting_state(app) == before
 
 
-def test_used_expired_and_superseded_email_codes_fail(app, signed_in, backed_up, monkeypatch, mailbox):
+def test_used_expired_and_superseded_email_codes_fail(
+    app, signed_in, backed_up, monkeypatch, mailbox
+):
     first = Recovery(app, mailbox)
     first.begin(backed_up)
     superseded = mailed_code(mailbox, count=2)
@@ -405,7 +427,9 @@ def test_used_expired_and_superseded_email_codes_fail(app, signed_in, backed_up,
     assert first.verify(fresh).status_code == 401
 
 
-def test_five_wrong_email_codes_void_the_recovery(app, signed_in, backed_up, recovery, mailbox, monkeypatch):
+def test_five_wrong_email_codes_void_the_recovery(
+    app, signed_in, backed_up, recovery, mailbox, monkeypatch
+):
     recovery.begin(backed_up)
     otp = mailed_code(mailbox, count=2)
     wrong = "12345678" if otp != "12345678" else "87654321"
@@ -436,18 +460,23 @@ def test_brute_force_locks_recovery_per_id_but_never_passkey_sign_in(
     at(monkeypatch, clock + timedelta(minutes=11))
     # Locked for the ID: a new browser, a new IP, a spoofed header, even the right code.
     locked = Api(app.test_client()).post(
-        "/api/recovery/begin", {"username": "ALICE", "backup_code": backed_up},
+        "/api/recovery/begin",
+        {"username": "ALICE", "backup_code": backed_up},
         headers={"X-Forwarded-For": "198.51.100.7"},
     )
     assert locked.status_code == 429 and locked.get_json()["error"] == "too_many_attempts"
+    check_response("POST", "/api/recovery/begin", 429, locked.get_json())
     assert int(locked.headers["Retry-After"]) > 0
     # Passkey sign-in is untouched by recovery attempts.
     assert signed_in.sign_in(authenticator).status_code == 200
     # After the hour the owner can recover again.
     at(monkeypatch, clock + timedelta(minutes=70))
-    assert Api(app.test_client()).post(
-        "/api/recovery/begin", {"username": "alice", "backup_code": backed_up}
-    ).status_code == 202
+    assert (
+        Api(app.test_client())
+        .post("/api/recovery/begin", {"username": "alice", "backup_code": backed_up})
+        .status_code
+        == 202
+    )
 
 
 def test_failures_come_with_growing_delays(app, signed_in, backed_up, monkeypatch):
@@ -456,7 +485,11 @@ def test_failures_come_with_growing_delays(app, signed_in, backed_up, monkeypatc
     attacker = Api(app.test_client())
     wrong = {"username": "alice", "backup_code": "0000-0000-0000-0000-0000"}
     assert [attacker.post("/api/recovery/begin", wrong).status_code for _ in range(4)] == [
-        401, 401, 401, 429]
+        401,
+        401,
+        401,
+        429,
+    ]
     at(monkeypatch, clock + timedelta(seconds=1))
     assert attacker.post("/api/recovery/begin", wrong).status_code == 401
     at(monkeypatch, clock + timedelta(seconds=2))
@@ -484,7 +517,11 @@ def test_unknown_username_and_wrong_code_look_the_same(app, signed_in, backed_up
         sa.event.remove(engine, "before_cursor_execute", count)
         answers.append((response.status_code, response.get_json()))
         shapes.append([s for s in statements if s not in ("SAVEPOINT", "RELEASE")])
-    assert answers[0] == answers[1] == (401, {"error": "recovery_failed", "message": answers[0][1]["message"]})
+    assert (
+        answers[0]
+        == answers[1]
+        == (401, {"error": "recovery_failed", "message": answers[0][1]["message"]})
+    )
     assert shapes[0] == shapes[1]
     # Unknown usernames lock like real ones.
     for i in range(2, 12):
@@ -511,8 +548,9 @@ def test_twenty_parallel_submissions_of_one_email_code_succeed_once(
         client = app.test_client()
         client.set_cookie("keystead_browser", browser_cookie)
         barrier.wait()
-        response = client.post("/api/recovery/verify", json={"otp": otp},
-                               headers={"Origin": ORIGIN})
+        response = client.post(
+            "/api/recovery/verify", json={"otp": otp}, headers={"Origin": ORIGIN}
+        )
         results.append(response.status_code)
 
     threads = [threading.Thread(target=submit) for _ in range(20)]

@@ -18,8 +18,10 @@ from flask import (
     url_for,
 )
 from flask_login import current_user
+from sqlalchemy.orm import Session
 
 from core import db as database
+from core.models import User
 from core.security import rate_limited
 from core.web import (
     clear_session_cookie,
@@ -33,9 +35,6 @@ from core.web import (
     set_session_cookie,
     signed_in_user,
 )
-from sqlalchemy.orm import Session
-
-from core.models import User
 from webauthn import service
 from webauthn.service import Settings
 

@@ -1,0 +1,635 @@
+"""The OpenAPI document of Keystead's HTTP API, as code: run ``python docs/openapi.py`` to write
+``static/openapi.json`` (served at ``GET /api/openapi.json``). Tests check that the written file
+is current, that every /api route is documented (and nothing else), and validate real
+responses against the schemas here.
+"""
+
+import json
+from pathlib import Path
+
+OUTPUT = Path(__file__).resolve().parent.parent / "static" / "openapi.json"
+
+
+def ref(name):
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def err(desc, codes):
+    return {
+        "description": desc + " (`error` is one of: " + ", ".join(f"`{c}`" for c in codes) + ")",
+        "content": {"application/json": {"schema": ref("Error")}},
+    }
+
+
+def ok(desc, schema):
+    return {"description": desc, "content": {"application/json": {"schema": schema}}}
+
+
+def body(schema, required=True):
+    return {"required": required, "content": {"application/json": {"schema": schema}}}
+
+
+COMMON = {
+    "403": err("Origin header missing or not allowed", ["csrf_failed"]),
+    "413": err("Body over 64 KiB", ["payload_too_large"]),
+    "415": err("Body is not application/json", ["unsupported_media_type"]),
+}
+RATE = {"429": err("Too many requests from this IP", ["rate_limited"])}
+AUTH = {"401": err("Not signed in", ["not_signed_in"])}
+INVALID = {"400": err("Malformed input", ["invalid_input"])}
+
+
+def post(summary, req, responses, tags, desc=None, limited=False, signed=False):
+    r = dict(responses)
+    r.update(COMMON)
+    if limited:
+        r.update(RATE)
+    if signed:
+        r.update({k: v for k, v in AUTH.items() if k not in r})
+    op = {"summary": summary, "tags": tags, "responses": r}
+    if desc:
+        op["description"] = desc
+    if req is not None:
+        op["requestBody"] = req
+    return op
+
+
+spec = {
+    "openapi": "3.1.0",
+    "info": {
+        "title": "Keystead API",
+        "version": "0.1.0",
+        "description": 'Passkey sign-in, devices and sessions. All bodies are JSON. Every state-changing request must carry an `Origin` header equal to an allowed origin (else 403 `csrf_failed`). Errors are `{"error": code, "message": text}`. Options are W3C WebAuthn Level 3 JSON wrapped as `{"publicKey": {...}}`; browser responses are `credential.toJSON()` output. Sign-in state is a server-side session behind an HttpOnly, SameSite=Lax cookie; pending ceremonies are bound to the browser by a second opaque cookie.',
+    },
+    "paths": {
+        "/api/register/begin": {
+            "post": post(
+                "Begin creating an ID (sign-up)",
+                body(
+                    {
+                        "type": "object",
+                        "required": ["username", "email"],
+                        "properties": {
+                            "username": {"type": "string", "pattern": "^[A-Za-z0-9._-]{3,64}$"},
+                            "email": {"type": "string", "format": "email", "maxLength": 254},
+                            "display_name": {"type": "string", "maxLength": 128},
+                        },
+                    }
+                ),
+                {
+                    "200": ok("Creation options", ref("CreationOptions")),
+                    **INVALID,
+                    "409": err("Username taken (ignoring case)", ["username_taken"]),
+                },
+                ["sign-up"],
+                limited=True,
+            )
+        },
+        "/api/register/complete": {
+            "post": post(
+                "Finish creating an ID; signs the browser in",
+                body(ref("RegistrationResponse")),
+                {
+                    "201": ok("The new ID and its first device", ref("SignedIn")),
+                    "400": err(
+                        "Malformed, or a response that fails a check",
+                        ["invalid_input", "registration_failed"],
+                    ),
+                    "409": err("Username taken meanwhile", ["username_taken"]),
+                },
+                ["sign-up"],
+                limited=True,
+            )
+        },
+        "/api/authenticate/begin": {
+            "post": post(
+                "Begin signing in",
+                body({"type": "object", "properties": {"username": {"type": "string"}}}),
+                {"200": ok("Request options", ref("RequestOptions")), **INVALID},
+                ["sign-in"],
+                limited=True,
+                desc="With `username`: username-first (allowCredentials lists the ID's active devices). Without: usernameless (empty allowCredentials, discoverable credentials, also used for autofill). An unknown username gets an answer of the same shape whose credential ids derive from a keyed hash of the username, stable across calls.",
+            )
+        },
+        "/api/authenticate/complete": {
+            "post": post(
+                "Finish signing in",
+                body(ref("AuthenticationResponse")),
+                {
+                    "200": ok("Signed in", ref("SignedIn")),
+                    **INVALID,
+                    "401": err("Any failed check", ["authentication_failed"]),
+                },
+                ["sign-in"],
+                limited=True,
+            )
+        },
+        "/api/logout": {
+            "post": post(
+                "Sign out (revokes this session)",
+                body({"type": "object"}, required=False),
+                {"204": {"description": "Signed out"}},
+                ["sign-in"],
+            )
+        },
+        "/api/me": {
+            "get": {
+                "summary": "The signed-in ID and its devices",
+                "tags": ["account"],
+                "responses": {
+                    "200": ok(
+                        "The ID",
+                        {
+                            "type": "object",
+                            "required": ["user", "devices"],
+                            "properties": {
+                                "user": ref("User"),
+                                "devices": {"type": "array", "items": ref("Device")},
+                            },
+                        },
+                    ),
+                    **AUTH,
+                },
+            }
+        },
+        "/api/devices": {
+            "get": {
+                "summary": "The ID's devices",
+                "tags": ["devices"],
+                "responses": {
+                    "200": ok(
+                        "Devices",
+                        {
+                            "type": "object",
+                            "required": ["devices"],
+                            "properties": {"devices": {"type": "array", "items": ref("Device")}},
+                        },
+                    ),
+                    **AUTH,
+                },
+            }
+        },
+        "/api/devices/register/begin": {
+            "post": post(
+                "Begin adding a passkey or security key to the ID",
+                body(
+                    {
+                        "type": "object",
+                        "properties": {"device_name": {"type": "string", "maxLength": 64}},
+                    }
+                ),
+                {
+                    "200": ok(
+                        "Creation options; excludeCredentials lists every device of the ID",
+                        ref("CreationOptions"),
+                    )
+                },
+                ["devices"],
+                limited=True,
+                signed=True,
+            )
+        },
+        "/api/devices/register/complete": {
+            "post": post(
+                "Finish adding a device",
+                body(ref("RegistrationResponse")),
+                {
+                    "201": ok(
+                        "The new device",
+                        {
+                            "type": "object",
+                            "required": ["device"],
+                            "properties": {"device": ref("Device")},
+                        },
+                    ),
+                    "400": err(
+                        "Malformed, or a response that fails a check",
+                        ["invalid_input", "registration_failed"],
+                    ),
+                },
+                ["devices"],
+                limited=True,
+                signed=True,
+            )
+        },
+        "/api/devices/{device_id}": {
+            "parameters": [
+                {"name": "device_id", "in": "path", "required": True, "schema": {"type": "integer"}}
+            ],
+            "patch": post(
+                "Rename a device",
+                body(
+                    {
+                        "type": "object",
+                        "required": ["name"],
+                        "properties": {"name": {"type": "string", "minLength": 1, "maxLength": 64}},
+                    }
+                ),
+                {
+                    "200": ok(
+                        "Renamed",
+                        {
+                            "type": "object",
+                            "required": ["device"],
+                            "properties": {"device": ref("Device")},
+                        },
+                    ),
+                    **INVALID,
+                    "404": err("Not a device of this ID", ["not_found"]),
+                },
+                ["devices"],
+                signed=True,
+            ),
+            "delete": {
+                "summary": "Remove a device (ends its sessions)",
+                "tags": ["devices"],
+                "responses": {
+                    "204": {"description": "Removed"},
+                    **AUTH,
+                    "403": COMMON["403"],
+                    "404": err("Not a device of this ID", ["not_found"]),
+                    "409": err("The last active device of the ID", ["last_device"]),
+                },
+            },
+        },
+        "/api/openapi.json": {
+            "get": {
+                "summary": "This document",
+                "tags": ["meta"],
+                "responses": {
+                    "200": {
+                        "description": "OpenAPI 3.1 document",
+                        "content": {"application/json": {"schema": {"type": "object"}}},
+                    }
+                },
+            }
+        },
+    },
+    "components": {
+        "schemas": {
+            "Error": {
+                "type": "object",
+                "required": ["error", "message"],
+                "properties": {"error": {"type": "string"}, "message": {"type": "string"}},
+            },
+            "User": {
+                "type": "object",
+                "required": ["id", "username", "email", "display_name"],
+                "properties": {
+                    "id": {"type": "integer"},
+                    "username": {"type": "string"},
+                    "email": {"type": "string"},
+                    "display_name": {"type": "string"},
+                },
+            },
+            "Device": {
+                "type": "object",
+                "required": [
+                    "id",
+                    "name",
+                    "created_at",
+                    "last_used_at",
+                    "status",
+                    "aaguid",
+                    "authenticator",
+                    "backup_eligible",
+                    "backed_up",
+                    "flagged",
+                    "current",
+                ],
+                "properties": {
+                    "id": {"type": "integer"},
+                    "name": {"type": "string"},
+                    "created_at": {"type": "string", "format": "date-time"},
+                    "last_used_at": {"type": ["string", "null"], "format": "date-time"},
+                    "status": {"type": "string", "enum": ["active", "blocked"]},
+                    "aaguid": {
+                        "type": ["string", "null"],
+                        "description": "Authenticator model id; null when the authenticator sends none (all zeros)",
+                    },
+                    "authenticator": {
+                        "type": ["string", "null"],
+                        "description": "Model name for well-known AAGUIDs",
+                    },
+                    "backup_eligible": {
+                        "type": "boolean",
+                        "description": "BE flag: the passkey can be synced",
+                    },
+                    "backed_up": {
+                        "type": "boolean",
+                        "description": "BS flag: the passkey is synced",
+                    },
+                    "flagged": {
+                        "type": "boolean",
+                        "description": "A sign-in showed a sign counter that did not increase: possible clone",
+                    },
+                    "current": {
+                        "type": "boolean",
+                        "description": "The device this session signed in with",
+                    },
+                },
+            },
+            "SignedIn": {
+                "type": "object",
+                "required": ["user", "device"],
+                "properties": {"user": ref("User"), "device": ref("Device")},
+            },
+            "CreationOptions": {
+                "type": "object",
+                "required": ["publicKey"],
+                "properties": {
+                    "publicKey": {
+                        "type": "object",
+                        "required": ["rp", "user", "challenge", "pubKeyCredParams"],
+                        "description": "PublicKeyCredentialCreationOptionsJSON (WebAuthn L3)",
+                    }
+                },
+            },
+            "RequestOptions": {
+                "type": "object",
+                "required": ["publicKey"],
+                "properties": {
+                    "publicKey": {
+                        "type": "object",
+                        "required": ["challenge"],
+                        "description": "PublicKeyCredentialRequestOptionsJSON (WebAuthn L3)",
+                    }
+                },
+            },
+            "RegistrationResponse": {
+                "type": "object",
+                "required": ["id", "rawId", "type", "response"],
+                "description": "RegistrationResponseJSON (credential.toJSON()), plus optional `device_name`",
+                "properties": {
+                    "id": {"type": "string"},
+                    "rawId": {"type": "string"},
+                    "type": {"const": "public-key"},
+                    "response": {
+                        "type": "object",
+                        "required": ["clientDataJSON", "attestationObject"],
+                    },
+                    "device_name": {"type": "string", "maxLength": 64},
+                },
+            },
+            "AuthenticationResponse": {
+                "type": "object",
+                "required": ["id", "rawId", "type", "response"],
+                "description": "AuthenticationResponseJSON (credential.toJSON())",
+                "properties": {
+                    "id": {"type": "string"},
+                    "rawId": {"type": "string"},
+                    "type": {"const": "public-key"},
+                    "response": {
+                        "type": "object",
+                        "required": ["clientDataJSON", "authenticatorData", "signature"],
+                    },
+                },
+            },
+        }
+    },
+}
+
+P = spec["paths"]
+S = spec["components"]["schemas"]
+S["OtpSent"] = {
+    "type": "object",
+    "required": ["otp_sent_to"],
+    "properties": {
+        "otp_sent_to": {
+            "type": "string",
+            "description": "The ID's address, masked (j***@example.com)",
+        }
+    },
+}
+S["BackupStatus"] = {
+    "type": "object",
+    "required": ["active", "activated_at", "prompt", "mode"],
+    "properties": {
+        "active": {"type": "boolean"},
+        "activated_at": {"type": ["string", "null"], "format": "date-time"},
+        "prompt": {
+            "type": "boolean",
+            "description": "The user should be asked to activate backup now",
+        },
+        "mode": {"type": "string", "enum": ["optional", "on_enrollment", "disabled"]},
+        "delivery": {"type": "string", "enum": ["display", "email"]},
+    },
+}
+S["NewBackupCode"] = {
+    "type": "object",
+    "description": "`backup_code` is shown once; under BACKUP_CODE_DELIVERY=email it is mailed instead (`delivered: email`)",
+    "properties": {
+        "backup_code": {"type": ["string", "null"], "pattern": "^[0-9A-Z]{4}(-[0-9A-Z]{4}){4}$"},
+        "delivered": {"const": "email"},
+    },
+}
+S["SignedIn"]["properties"]["backup_prompt"] = {
+    "type": "boolean",
+    "description": "Sign-in only: prompt the user to activate backup",
+}
+S["SignedIn"]["properties"]["backup_required"] = {
+    "type": "boolean",
+    "description": "Sign-up only: policy on_enrollment, activate backup now",
+}
+OTP_BODY = body({"type": "object", "required": ["otp"], "properties": {"otp": {"type": "string"}}})
+TOO_MANY = {
+    "429": err(
+        "Too many failed attempts for this ID or IP (Retry-After header), or the per-IP rate limit",
+        ["too_many_attempts", "rate_limited"],
+    )
+}
+DISABLED = {
+    "403": err(
+        "Backup disabled by policy, or Origin not allowed", ["backup_disabled", "csrf_failed"]
+    )
+}
+
+
+def with_disabled(op):
+    op["responses"].update(DISABLED)
+    return op
+
+
+P["/api/backup"] = {
+    "get": {
+        "summary": "Backup status of the signed-in ID",
+        "tags": ["backup"],
+        "responses": {"200": ok("Status", ref("BackupStatus")), **AUTH},
+    }
+}
+P["/api/backup/activate"] = {
+    "post": with_disabled(
+        post(
+            "Activate backup: mails a one-time code to verify the address",
+            body({"type": "object"}, required=False),
+            {
+                "202": ok("Code mailed", ref("OtpSent")),
+                "409": err("Backup already active", ["backup_active"]),
+                **TOO_MANY,
+            },
+            ["backup"],
+            limited=True,
+            signed=True,
+        )
+    )
+}
+P["/api/backup/regenerate"] = {
+    "post": with_disabled(
+        post(
+            "Make a new backup code: needs a passkey sign-in within REAUTH_MAX_AGE; mails a one-time code",
+            body({"type": "object"}, required=False),
+            {
+                "202": ok("Code mailed", ref("OtpSent")),
+                "401": err(
+                    "Not signed in, or the sign-in is not fresh",
+                    ["not_signed_in", "reauth_required"],
+                ),
+                **TOO_MANY,
+            },
+            ["backup"],
+            limited=True,
+        )
+    )
+}
+P["/api/backup/confirm"] = {
+    "post": with_disabled(
+        post(
+            "Confirm the mailed code; answers the new backup code once",
+            OTP_BODY,
+            {
+                "200": ok("The backup code (or: it was mailed)", ref("NewBackupCode")),
+                **INVALID,
+                "401": err(
+                    "Wrong, used, expired or superseded code; not signed in; stale sign-in for a regeneration",
+                    ["invalid_code", "not_signed_in", "reauth_required"],
+                ),
+                **TOO_MANY,
+            },
+            ["backup"],
+            limited=True,
+        )
+    )
+}
+P["/api/recovery/begin"] = {
+    "post": with_disabled(
+        post(
+            "Recovery step 1: username and backup code; mails a one-time code",
+            body(
+                {
+                    "type": "object",
+                    "required": ["username", "backup_code"],
+                    "properties": {
+                        "username": {"type": "string"},
+                        "backup_code": {"type": "string"},
+                    },
+                }
+            ),
+            {
+                "202": ok("Code mailed to the ID's address", ref("OtpSent")),
+                **INVALID,
+                "401": err(
+                    "Unknown username or wrong backup code (the same answer for both)",
+                    ["recovery_failed"],
+                ),
+                **TOO_MANY,
+            },
+            ["recovery"],
+            limited=True,
+        )
+    )
+}
+P["/api/recovery/verify"] = {
+    "post": with_disabled(
+        post(
+            "Recovery step 2: the mailed code; answers creation options for the new device",
+            OTP_BODY,
+            {
+                "200": ok(
+                    "Creation options; `restore_forced` when policy removes the other devices",
+                    {
+                        "allOf": [
+                            ref("CreationOptions"),
+                            {
+                                "type": "object",
+                                "properties": {"restore_forced": {"type": "boolean"}},
+                            },
+                        ]
+                    },
+                ),
+                **INVALID,
+                "401": err(
+                    "No recovery begun in this browser, or a wrong, used, expired or superseded code (5 wrong tries void the recovery)",
+                    ["recovery_failed"],
+                ),
+                **TOO_MANY,
+            },
+            ["recovery"],
+            limited=True,
+        )
+    )
+}
+P["/api/recovery/options"] = {
+    "post": with_disabled(
+        post(
+            "Fresh creation options for a verified recovery (after a cancelled browser dialog)",
+            body({"type": "object"}, required=False),
+            {
+                "200": ok("Creation options", ref("CreationOptions")),
+                "401": err("No verified recovery in this browser", ["recovery_failed"]),
+            },
+            ["recovery"],
+            limited=True,
+        )
+    )
+}
+P["/api/recovery/complete"] = {
+    "post": with_disabled(
+        post(
+            "Recovery step 3: the new passkey; signs in. Restore removes the other devices and ends their sessions; duplicate keeps them",
+            body(
+                {
+                    "allOf": [
+                        ref("RegistrationResponse"),
+                        {
+                            "type": "object",
+                            "required": ["mode"],
+                            "properties": {"mode": {"enum": ["restore", "duplicate"]}},
+                        },
+                    ]
+                }
+            ),
+            {
+                "201": ok(
+                    "Recovered: the old backup code is void; the new one is shown once",
+                    {
+                        "allOf": [
+                            ref("SignedIn"),
+                            ref("NewBackupCode"),
+                            {
+                                "type": "object",
+                                "required": ["mode"],
+                                "properties": {"mode": {"enum": ["restore", "duplicate"]}},
+                            },
+                        ]
+                    },
+                ),
+                "400": err(
+                    "Malformed, or a response that fails a check",
+                    ["invalid_input", "registration_failed"],
+                ),
+                "401": err("No verified recovery in this browser", ["recovery_failed"]),
+            },
+            ["recovery"],
+            limited=True,
+        )
+    )
+}
+
+
+def render() -> str:
+    return json.dumps(spec, indent=1) + "\n"
+
+
+if __name__ == "__main__":
+    OUTPUT.write_text(render())
+    print(f"wrote {OUTPUT}")
