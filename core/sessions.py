@@ -84,9 +84,12 @@ def lookup(
 
 
 def revoke_token(db: Session, token: str, now: datetime) -> None:
+    # Core UPDATE on the table, not an ORM bulk update: no session synchronisation to pay for
+    # on the sign-in path.
+    table = LoginSession.__table__
     db.execute(
-        sa.update(LoginSession)
-        .where(LoginSession.token_hash == token_hash(token), LoginSession.revoked_at.is_(None))
+        sa.update(table)
+        .where(table.c.token_hash == token_hash(token), table.c.revoked_at.is_(None))
         .values(revoked_at=now)
     )
 

@@ -8,6 +8,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 import core.models  # noqa: F401
+import notify.models  # noqa: F401
 import recovery.models  # noqa: F401
 import webauthn.models  # noqa: F401
 from core.db import Base, alembic_config
