@@ -91,7 +91,11 @@ def add_security_key(dev: Any, name: str = "YubiKey") -> str:
     key = dev.add_authenticator(transport="usb")
     dev.page.fill("#new-device-name", name)
     dev.page.click("#add-device")
-    expect(dev.page.locator("#status")).to_contain_text(f"Added “{name}”")
+    # The page reloads the list, then account.js shows this (before the reload the status also
+    # says "Updating the list…"), so the new rows are there and their buttons are wired.
+    expect(dev.page.locator("#status")).to_have_text(
+        f"Added “{name}”. It can now sign in to your ID."
+    )
     return key
 
 
