@@ -6,7 +6,7 @@ PORT ?= 5000
 HOST ?= 127.0.0.1
 export FLASK_APP := app
 
-.PHONY: run test test-postgres serve bench lint install install-test db-upgrade clean
+.PHONY: run test serve bench lint docs install install-test db-upgrade clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,11 @@ test: install-test
 
 bench: install-test
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
+# Regenerate what is written from code: the OpenAPI document and the README's config table.
+docs: install
+	$(BIN)/python docs/openapi.py
+	$(BIN)/python docs/update_readme.py
 
 lint: install-test
 	$(BIN)/ruff check .

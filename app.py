@@ -23,7 +23,6 @@ from core import config as settings
 from core import db as database
 from core.errors import AppError, MethodNotAllowed, NotFound, PayloadTooLarge, RateLimited
 from core.security import install_rate_limits
-from notify import mails as notify_mails
 
 ROOT = Path(__file__).resolve().parent
 log = logging.getLogger("keystead")
@@ -58,7 +57,6 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(recovery_views.api)
     recovery_views.register_answer_extras()
     notify.init_app(app)  # Flask-Mail, the delivery worker, the dev mailbox
-    notify_mails.connect()  # mail for backup and recovery events
     app.add_url_rule("/api/openapi.json", "openapi", _openapi)
     install_rate_limits(app)
     _register_error_handlers(app)

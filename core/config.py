@@ -104,7 +104,8 @@ SETTINGS: dict[str, Setting] = {
     ),
     "REAUTH_MAX_AGE": Setting(
         300,
-        "Seconds a passkey sign-in counts as fresh for sensitive actions (a new backup code).",
+        "Seconds a passkey sign-in or step-up counts as fresh for sensitive actions (block, "
+        "unpair, start or approve a pairing, a new backup code).",
     ),
     "BACKUP_MODE": Setting(
         "optional",
@@ -138,6 +139,13 @@ SETTINGS: dict[str, Setting] = {
         30, "Failed recovery steps from one IP within `RECOVERY_WINDOW` before it is locked."
     ),
     "RECOVERY_WINDOW": Setting(3600, "Seconds over which recovery failures are counted."),
+    "BLOCK_LINK_TTL": Setting(
+        604800, 'Seconds a "This wasn\'t me — block it" link in a mail stays valid (7 days).'
+    ),
+    "PAIRING_TTL": Setting(300, "Seconds a QR pairing code stays valid."),
+    "NOTIFICATION_POLL_INTERVAL": Setting(
+        3, "Seconds between the pages' checks for new notifications (the live view)."
+    ),
     "MAX_CONTENT_LENGTH": Setting(65536, "Largest accepted request body in bytes (413 beyond)."),
     "MAIL_SERVER": Setting(
         None,
@@ -239,6 +247,9 @@ def finalise(config: dict[str, Any], instance_path: str) -> None:
         "RECOVERY_MAX_FAILURES",
         "RECOVERY_MAX_FAILURES_PER_IP",
         "RECOVERY_WINDOW",
+        "BLOCK_LINK_TTL",
+        "PAIRING_TTL",
+        "NOTIFICATION_POLL_INTERVAL",
     ):
         if not isinstance(config[key], int) or isinstance(config[key], bool) or config[key] < 0:
             raise ConfigError(f"{key} must be a non-negative whole number")

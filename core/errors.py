@@ -124,5 +124,13 @@ class TooManyAttempts(AppError):
         self.headers = {"Retry-After": str(retry_after)}
 
 
+class TooManyPairings(AppError):
+    status, code, message = (
+        429,
+        "too_many_pairings",
+        "There are already 3 pairings waiting; finish or cancel one first.",
+    )
+
+
 class RateLimited(AppError):
     status, code, message = 429, "rate_limited", "Too many requests; wait a moment and try again."

@@ -19,6 +19,9 @@ device_added = _signals.signal("device_added")
 device_renamed = _signals.signal("device_renamed")
 device_removed = _signals.signal("device_removed")
 device_flagged = _signals.signal("device_flagged")
+device_blocked = _signals.signal("device_blocked")
+device_paired = _signals.signal("device_paired")
+reauthenticated = _signals.signal("reauthenticated")
 
 # Backup and recovery.
 backup_activated = _signals.signal("backup_activated")
@@ -42,6 +45,9 @@ AUDITED = (
     device_renamed,
     device_removed,
     device_flagged,
+    device_blocked,
+    device_paired,
+    reauthenticated,
     backup_activated,
     backup_code_regenerated,
     backup_code_reissued,

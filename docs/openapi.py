@@ -302,7 +302,13 @@ spec = {
                     "name": {"type": "string"},
                     "created_at": {"type": "string", "format": "date-time"},
                     "last_used_at": {"type": ["string", "null"], "format": "date-time"},
-                    "status": {"type": "string", "enum": ["active", "blocked"]},
+                    "status": {
+                        "type": "string",
+                        "enum": ["active", "blocked", "pending"],
+                        "description": "pending: paired by QR code, waiting for approval",
+                    },
+                    "credential_id": {"type": "string", "description": "base64url"},
+                    "blocked_at": {"type": ["string", "null"], "format": "date-time"},
                     "aaguid": {
                         "type": ["string", "null"],
                         "description": "Authenticator model id; null when the authenticator sends none (all zeros)",
@@ -624,6 +630,309 @@ P["/api/recovery/complete"] = {
         )
     )
 }
+
+# ---- every device is told: step-up, blocking, notifications, activity, QR pairing ----------
+
+S["Device"]["required"] += ["credential_id", "blocked_at"]
+S["Notification"] = {
+    "type": "object",
+    "required": ["id", "kind", "created_at", "read", "device", "ip", "user_agent"],
+    "properties": {
+        "id": {"type": "integer"},
+        "kind": {
+            "enum": [
+                "device_added",
+                "device_restored",
+                "device_duplicated",
+                "device_paired",
+                "device_blocked",
+                "device_removed",
+                "device_flagged",
+                "new_device_sign_in",
+            ]
+        },
+        "created_at": {"type": "string", "format": "date-time"},
+        "read": {"type": "boolean"},
+        "device": {
+            "type": "object",
+            "required": ["id", "name", "status"],
+            "description": "The device the notification is about; status is its status now",
+            "properties": {
+                "id": {"type": ["integer", "null"]},
+                "name": {"type": "string"},
+                "authenticator": {"type": ["string", "null"]},
+                "status": {"enum": ["active", "blocked", "pending", "gone"]},
+            },
+        },
+        "ip": {"type": "string"},
+        "user_agent": {"type": "string"},
+    },
+}
+S["SignedIn"]["properties"]["notifications"] = {
+    "type": "array",
+    "items": ref("Notification"),
+    "description": "Sign-in only: this device's unread notifications",
+}
+P["/api/me"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]["properties"][
+    "signal"
+] = {
+    "type": "object",
+    "description": "Arguments for PublicKeyCredential.signalAllAcceptedCredentials",
+    "properties": {
+        "rpId": {"type": "string"},
+        "userId": {"type": "string"},
+        "allAcceptedCredentialIds": {"type": "array", "items": {"type": "string"}},
+    },
+}
+FRESH = {
+    "401": err(
+        "Not signed in, or no user verification in this session within REAUTH_MAX_AGE",
+        ["not_signed_in", "reauth_required"],
+    )
+}
+P["/api/reauth/begin"] = {
+    "post": post(
+        "Begin a step-up: request options (UV required) for this ID's active devices",
+        body({"type": "object"}, required=False),
+        {"200": ok("Request options", ref("RequestOptions"))},
+        ["devices"],
+        limited=True,
+        signed=True,
+    )
+}
+P["/api/reauth/complete"] = {
+    "post": post(
+        "Finish a step-up: the session counts as freshly verified",
+        body(ref("AuthenticationResponse")),
+        {
+            "204": {"description": "Verified"},
+            **INVALID,
+            "401": err(
+                "A failed check, or not signed in", ["authentication_failed", "not_signed_in"]
+            ),
+        },
+        ["devices"],
+        limited=True,
+    )
+}
+P["/api/devices/{device_id}"]["delete"]["responses"].update(FRESH)
+P["/api/devices/{device_id}"]["delete"]["summary"] = (
+    "Unpair a device (ends its sessions; needs a fresh user verification)"
+)
+P["/api/devices/{device_id}/block"] = {
+    "parameters": [
+        {"name": "device_id", "in": "path", "required": True, "schema": {"type": "integer"}}
+    ],
+    "post": post(
+        "Block a device at once and for good (needs a fresh user verification)",
+        body({"type": "object"}, required=False),
+        {
+            "200": ok(
+                "Blocked",
+                {"type": "object", "required": ["device"], "properties": {"device": ref("Device")}},
+            ),
+            **FRESH,
+            "404": err("Not a device of this ID", ["not_found"]),
+        },
+        ["devices"],
+    ),
+}
+P["/api/notifications"] = {
+    "get": {
+        "summary": "This device's notifications, newest first (the live view polls this)",
+        "description": "Live view contract: poll with `?since=<highest id seen>` every `poll_interval` seconds. The database is the source, so any worker answers the same.",
+        "tags": ["notifications"],
+        "parameters": [
+            {"name": "since", "in": "query", "required": False, "schema": {"type": "integer"}}
+        ],
+        "responses": {
+            "200": ok(
+                "Notifications",
+                {
+                    "type": "object",
+                    "required": ["notifications", "unread", "poll_interval"],
+                    "properties": {
+                        "notifications": {"type": "array", "items": ref("Notification")},
+                        "unread": {"type": "integer"},
+                        "poll_interval": {"type": "integer"},
+                    },
+                },
+            ),
+            **INVALID,
+            **AUTH,
+        },
+    }
+}
+P["/api/notifications/{notification_id}/read"] = {
+    "parameters": [
+        {"name": "notification_id", "in": "path", "required": True, "schema": {"type": "integer"}}
+    ],
+    "post": post(
+        "Mark a notification read",
+        body({"type": "object"}, required=False),
+        {"204": {"description": "Read"}, "404": err("Not this device's", ["not_found"])},
+        ["notifications"],
+        signed=True,
+    ),
+}
+P["/api/activity"] = {
+    "get": {
+        "summary": "The ID's audit trail, newest first",
+        "tags": ["notifications"],
+        "responses": {
+            "200": ok(
+                "Events",
+                {
+                    "type": "object",
+                    "required": ["events"],
+                    "properties": {
+                        "events": {
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "required": ["id", "kind", "created_at", "ip", "user_agent"],
+                                "properties": {
+                                    "id": {"type": "integer"},
+                                    "kind": {"type": "string"},
+                                    "created_at": {"type": "string", "format": "date-time"},
+                                    "device_id": {"type": ["integer", "null"]},
+                                    "device_name": {"type": ["string", "null"]},
+                                    "ip": {"type": "string"},
+                                    "user_agent": {"type": "string"},
+                                    "details": {"type": "object"},
+                                },
+                            },
+                        }
+                    },
+                },
+            ),
+            **AUTH,
+        },
+    }
+}
+TOKEN = [{"name": "token", "in": "path", "required": True, "schema": {"type": "string"}}]
+GONE = {"404": err("Unknown, expired or used pairing, or not yours", ["not_found"])}
+S["PairingStatus"] = {
+    "type": "object",
+    "required": ["status", "device", "confirmation"],
+    "properties": {
+        "status": {"enum": ["waiting", "awaiting_approval", "approved", "rejected", "expired"]},
+        "device": {"oneOf": [ref("Device"), {"type": "null"}]},
+        "confirmation": {"type": ["string", "null"], "pattern": "^[0-9]{2}$"},
+        "expires_at": {"type": "string", "format": "date-time"},
+    },
+}
+P["/api/pairing"] = {
+    "post": post(
+        "Start pairing a new device by QR code (needs a fresh user verification)",
+        body({"type": "object"}, required=False),
+        {
+            "201": ok(
+                "The pairing URL and its QR code",
+                {
+                    "type": "object",
+                    "required": ["token", "url", "qr_svg", "expires_at"],
+                    "properties": {
+                        "token": {"type": "string"},
+                        "url": {"type": "string"},
+                        "qr_svg": {"type": "string"},
+                        "expires_at": {"type": "string", "format": "date-time"},
+                    },
+                },
+            ),
+            **FRESH,
+            "429": err(
+                "3 pairings already pending, or the rate limit",
+                ["too_many_pairings", "rate_limited"],
+            ),
+        },
+        ["pairing"],
+        limited=True,
+    )
+}
+P["/api/pairing/{token}"] = {
+    "parameters": TOKEN,
+    "get": {
+        "summary": "A pairing's state, for the ID's sessions and the redeeming browser only; the redeeming browser receives its session cookie with `approved`",
+        "tags": ["pairing"],
+        "responses": {"200": ok("State", ref("PairingStatus")), **GONE},
+    },
+}
+P["/api/pairing/{token}/begin"] = {
+    "parameters": TOKEN,
+    "post": post(
+        "The new device: begin (the first browser owns the pairing); answers creation options and the confirmation number",
+        body(
+            {"type": "object", "properties": {"device_name": {"type": "string", "maxLength": 64}}}
+        ),
+        {
+            "200": ok(
+                "Options",
+                {
+                    "allOf": [
+                        ref("CreationOptions"),
+                        {
+                            "type": "object",
+                            "required": ["confirmation"],
+                            "properties": {"confirmation": {"type": "string"}},
+                        },
+                    ]
+                },
+            ),
+            **INVALID,
+            **GONE,
+        },
+        ["pairing"],
+        limited=True,
+    ),
+}
+P["/api/pairing/{token}/complete"] = {
+    "parameters": TOKEN,
+    "post": post(
+        "The new device: its passkey, stored pending until approved",
+        body(ref("RegistrationResponse")),
+        {
+            "202": ok(
+                "Waiting for approval",
+                {
+                    "type": "object",
+                    "required": ["status"],
+                    "properties": {"status": {"const": "awaiting_approval"}},
+                },
+            ),
+            "400": err(
+                "Malformed, or a response that fails a check",
+                ["invalid_input", "registration_failed"],
+            ),
+            **GONE,
+        },
+        ["pairing"],
+        limited=True,
+    ),
+}
+for action, summary, needs_fresh in (
+    ("approve", "Approve the new device (needs a fresh user verification)", True),
+    ("reject", "Reject the new device (its passkey is deleted)", False),
+):
+    responses = {
+        "200": ok(
+            "Decided",
+            {
+                "type": "object",
+                "required": ["status"],
+                "properties": {
+                    "status": {"enum": ["approved", "rejected"]},
+                    "device": ref("Device"),
+                },
+            },
+        ),
+        **GONE,
+    }
+    responses.update(FRESH if needs_fresh else AUTH)
+    P[f"/api/pairing/{{token}}/{action}"] = {
+        "parameters": TOKEN,
+        "post": post(summary, body({"type": "object"}, required=False), responses, ["pairing"]),
+    }
 
 
 def render() -> str:

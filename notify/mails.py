@@ -5,11 +5,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask import current_app
 from sqlalchemy.orm import Session
 
 from core import events
+from core.db import utcnow
 from core.security import ClientInfo
+from notify.inbox import create_block_link
 from notify.outbox import enqueue
+from webauthn.models import Device
 
 PURPOSE_TEXT = {
     "activate": "activate backup",
@@ -102,6 +106,7 @@ def _recovered(mode: str) -> Any:
         *,
         db: Session,
         user_id: int,
+        device_id: int,
         to: str,
         device_name: str,
         at: str,
@@ -109,6 +114,9 @@ def _recovered(mode: str) -> Any:
         client: ClientInfo | None = None,
         **_: Any,
     ) -> None:
+        device = db.get(Device, device_id)
+        token = create_block_link(db, device, utcnow()) if device is not None else None
+        block_url = f"{current_app.config['ORIGIN']}/block/{token}" if token else None
         enqueue(
             db,
             to=to,
@@ -120,6 +128,7 @@ def _recovered(mode: str) -> Any:
                 "device_name": device_name,
                 "at": at,
                 "removed_devices": removed_devices,
+                "block_url": block_url,
                 **_client_facts(client),
             },
         )

@@ -4,6 +4,7 @@ then delivered by ``notify/delivery.py``."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
@@ -50,3 +51,41 @@ class OutboxMail(Base):
         if self.failed_at is not None:
             return "failed"
         return "queued" if self.attempts == 0 else "retrying"
+
+
+class Notification(Base):
+    """One device's copy of something that happened to its ID (a device added, blocked…).
+    ``subject_device_id`` is the device it is about, kept without a foreign key (the device
+    may be gone); ``data`` keeps its name as it was."""
+
+    __tablename__ = "notifications"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    device_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("devices.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[str] = mapped_column(sa.String(32))
+    subject_device_id: Mapped[int | None] = mapped_column(sa.Integer)
+    data: Mapped[dict[str, Any]] = mapped_column(sa.JSON, default=dict)
+    ip: Mapped[str] = mapped_column(sa.String(64), default="")
+    user_agent: Mapped[str] = mapped_column(sa.String(512), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    read_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class BlockLink(Base):
+    """A "This wasn't me — block it" link from a mail: a token (only its hash is stored)
+    bound to one device, single use, expiring."""
+
+    __tablename__ = "block_links"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[bytes] = mapped_column(sa.LargeBinary(32), unique=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    device_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("devices.id", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

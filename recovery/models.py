@@ -75,3 +75,26 @@ class RecoveryFailure(Base):
     subject: Mapped[bytes] = mapped_column(sa.LargeBinary(32), index=True)
     step: Mapped[str] = mapped_column(sa.String(16))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
+class Pairing(Base):
+    """A new device joining an ID by QR code: created by a signed-in device, redeemed by the
+    first browser that opens it (and only that one), approved or rejected by the ID. Only the
+    token's hash is stored."""
+
+    __tablename__ = "pairings"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[bytes] = mapped_column(sa.LargeBinary(32), unique=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    # waiting → awaiting_approval → approved | rejected; or expired
+    status: Mapped[str] = mapped_column(sa.String(24))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    redeemer_browser: Mapped[bytes | None] = mapped_column(sa.LargeBinary(32))
+    redeemer_ip: Mapped[str] = mapped_column(sa.String(64), default="")
+    redeemer_user_agent: Mapped[str] = mapped_column(sa.String(512), default="")
+    confirmation: Mapped[str | None] = mapped_column(sa.String(2))
+    device_id: Mapped[int | None] = mapped_column(sa.ForeignKey("devices.id", ondelete="SET NULL"))
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    session_issued_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

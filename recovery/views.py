@@ -23,10 +23,11 @@ from core.web import (
     set_session_cookie,
     signed_in_user,
 )
-from recovery import service
+from recovery import pairing, service
 from recovery.service import BackupSettings
 from webauthn import service as passkeys
 from webauthn import views as passkey_views
+from webauthn.models import Device
 from webauthn.views import settings as webauthn_settings
 
 pages = Blueprint("recovery_pages", __name__)
@@ -44,16 +45,23 @@ def settings() -> BackupSettings:
     return cached
 
 
-def _backup_prompt(db: Session, user: User) -> dict[str, Any]:
+def _backup_prompt(db: Session, user: User, _device: Device) -> dict[str, Any]:
     return {"backup_prompt": service.should_prompt(db, settings(), user)}
 
 
-def _backup_required(db: Session, user: User) -> dict[str, Any]:
+def _backup_required(db: Session, user: User, _device: Device) -> dict[str, Any]:
     return {"backup_required": settings().mode == "on_enrollment"}
 
 
+def _account_backup(db: Session, user: User) -> dict[str, Any]:
+    return {"backup": service.backup_status(db, settings(), user)}
+
+
 def register_answer_extras() -> None:
-    """Adds the backup keys to the sign-in and sign-up answers (once per process)."""
+    """Adds the backup keys to the sign-in and sign-up answers and the account page (once per
+    process)."""
+    if _account_backup not in passkey_views.account_page_extras:
+        passkey_views.account_page_extras.append(_account_backup)
     if _backup_prompt not in passkey_views.sign_in_answer_extras:
         passkey_views.sign_in_answer_extras.append(_backup_prompt)
     if _backup_required not in passkey_views.sign_up_answer_extras:
@@ -211,3 +219,106 @@ def recovery_complete() -> Response:
     response.status_code = 201
     set_session_cookie(response, result.session_token)
     return response
+
+
+# ---- pairing by QR code --------------------------------------------------------------------
+
+
+@pages.get("/pair/<token>")
+def pair_page(token: str) -> str:
+    # The token is checked by the API calls the page makes; the page itself reveals nothing.
+    return render_template("recovery/pair.html", token=token)
+
+
+@api.post("/pairing")
+@rate_limited
+def pairing_start() -> Response:
+    json_body()
+    created = pairing.start(
+        database.session(),
+        webauthn_settings(),
+        user=signed_in_user(),
+        login_session=current_login_session(),
+        origin=current_app.config["ORIGIN"],
+        ttl=current_app.config["PAIRING_TTL"],
+        now=now(),
+    )
+    database.session().commit()
+    return jsonify(created), 201
+
+
+@api.get("/pairing/<token>")
+def pairing_status(token: str) -> Response:
+    result = pairing.view(
+        database.session(),
+        webauthn_settings(),
+        token=token,
+        viewer=signed_in_user() if current_user.is_authenticated else None,
+        client=client_info(),
+        now=now(),
+        previous_session_token=current_session_token(),
+    )
+    database.session().commit()
+    response = jsonify(result.body)
+    if result.session_token:
+        set_session_cookie(response, result.session_token)
+    return response
+
+
+@api.post("/pairing/<token>/begin")
+@rate_limited
+def pairing_begin(token: str) -> Response:
+    data = json_body()
+    options = pairing.begin_redeem(
+        database.session(),
+        webauthn_settings(),
+        token=token,
+        device_name=optional_str(data, "device_name"),
+        client=client_info(),
+        now=now(),
+    )
+    database.session().commit()
+    return jsonify(options)
+
+
+@api.post("/pairing/<token>/complete")
+@rate_limited
+def pairing_complete(token: str) -> Response:
+    data = json_body()
+    result = pairing.complete_redeem(
+        database.session(),
+        webauthn_settings(),
+        data,
+        token=token,
+        device_name=optional_str(data, "device_name"),
+        client=client_info(),
+        now=now(),
+    )
+    database.session().commit()
+    return jsonify(result), 202
+
+
+def _decide(token: str, approve: bool) -> Response:
+    json_body()
+    result = pairing.decide(
+        database.session(),
+        webauthn_settings(),
+        token=token,
+        approve=approve,
+        user=signed_in_user(),
+        login_session=current_login_session(),
+        client=client_info(),
+        now=now(),
+    )
+    database.session().commit()
+    return jsonify(result)
+
+
+@api.post("/pairing/<token>/approve")
+def pairing_approve(token: str) -> Response:
+    return _decide(token, approve=True)
+
+
+@api.post("/pairing/<token>/reject")
+def pairing_reject(token: str) -> Response:
+    return _decide(token, approve=False)

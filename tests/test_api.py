@@ -3,6 +3,8 @@ sessions and cookies."""
 
 from __future__ import annotations
 
+import re
+
 import sqlalchemy as sa
 
 from tests.conftest import Api
@@ -259,7 +261,7 @@ def test_every_api_route_is_documented_and_every_documented_route_exists(app):
     for rule in app.url_map.iter_rules():
         if not rule.rule.startswith("/api/"):
             continue
-        path = rule.rule.replace("<int:device_id>", "{device_id}")
+        path = re.sub(r"<(?:[a-z]+:)?([a-z_]+)>", r"{\1}", rule.rule)
         for method in rule.methods - {"HEAD", "OPTIONS"}:
             served.add((path, method))
     assert served == documented

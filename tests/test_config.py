@@ -75,4 +75,4 @@ def test_readme_configuration_table_matches_the_settings():
     from pathlib import Path
 
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
-    assert config.markdown_table() in readme, "regenerate with: flask --app app config-table"
+    assert config.markdown_table() in readme, "regenerate with: make docs"

@@ -141,11 +141,15 @@ def registration_options(
 
 
 def authentication_options(
-    rp: RelyingParty, *, challenge: bytes, allow: Sequence[tuple[bytes, Sequence[str]]]
+    rp: RelyingParty,
+    *,
+    challenge: bytes,
+    allow: Sequence[tuple[bytes, Sequence[str]]],
+    user_verification: str | None = None,
 ) -> dict[str, Any]:
     options, _state = rp.server.authenticate_begin(
         credentials=[_descriptor(cid, transports) for cid, transports in allow],
-        user_verification=UserVerificationRequirement(rp.user_verification),
+        user_verification=UserVerificationRequirement(user_verification or rp.user_verification),
         challenge=challenge,
     )
     return dict(options)

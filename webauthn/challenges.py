@@ -26,6 +26,8 @@ REGISTER = "register"
 AUTHENTICATE = "authenticate"
 ADD_DEVICE = "add_device"
 RECOVER = "recover"  # a new device for an ID being restored or duplicated
+REAUTH = "reauth"  # step-up: verify the signed-in user again
+PAIR = "pair"  # a new device joining by QR code, pending approval
 
 
 @dataclass(frozen=True)

@@ -31,11 +31,26 @@ class Device(Base):
     transports: Mapped[list[str]] = mapped_column(sa.JSON, default=list)
     backup_eligible: Mapped[bool] = mapped_column(sa.Boolean, default=False)
     backed_up: Mapped[bool] = mapped_column(sa.Boolean, default=False)
+    # active | blocked (for good: only an administrator unblocks) | pending (paired by QR code,
+    # waiting for approval from a signed-in device)
     status: Mapped[str] = mapped_column(sa.String(16), default="active")
+    blocked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Set when a sign-in showed a sign counter that did not increase: a possible clone.
     flagged: Mapped[bool] = mapped_column(sa.Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class DeviceBrowser(Base):
+    """The browsers a device has signed in from: a sign-in from a new pair is announced."""
+
+    __tablename__ = "device_browsers"
+
+    device_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("devices.id", ondelete="CASCADE"), primary_key=True
+    )
+    browser: Mapped[bytes] = mapped_column(sa.LargeBinary(32), primary_key=True)
+    first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class Challenge(Base):

@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from fido2.utils import websafe_encode
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -24,10 +25,11 @@ from core.errors import (
     InvalidInput,
     LastDevice,
     NotFound,
+    ReauthRequired,
     RegistrationFailed,
     UsernameTaken,
 )
-from core.models import User
+from core.models import LoginSession, User
 from core.security import ClientInfo, keyed_hash
 from webauthn import challenges
 from webauthn.aaguids import authenticator_name, format_aaguid
@@ -42,7 +44,7 @@ from webauthn.ceremony import (
     verify_authentication,
     verify_registration,
 )
-from webauthn.models import Device
+from webauthn.models import Device, DeviceBrowser
 
 USERNAME_RE = re.compile(r"^[A-Za-z0-9._-]{3,64}$")
 EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
@@ -58,6 +60,7 @@ class Settings:
     challenge_ttl: int
     secret_key: str
     sessions: sessions.SessionPolicy
+    reauth_max_age: int
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> Settings:
@@ -75,6 +78,7 @@ class Settings:
             sessions=sessions.SessionPolicy(
                 config["SESSION_LIFETIME"], config["SESSION_IDLE_TIMEOUT"]
             ),
+            reauth_max_age=config["REAUTH_MAX_AGE"],
         )
 
 
@@ -207,11 +211,18 @@ def complete_registration(
     device = _new_device(user, credential, device_name, now)
     db.add(device)
     _flush_unique(db)
+    _remember_browser(db, device.id, client.browser, now)
     events.user_registered.send(
         None, db=db, user_id=user.id, device_id=device.id, client=client, username=user.username
     )
     events.device_added.send(
-        None, db=db, user_id=user.id, device_id=device.id, client=client, device_name=device.name
+        None,
+        db=db,
+        user_id=user.id,
+        device_id=device.id,
+        client=client,
+        device_name=device.name,
+        first_device=True,
     )
     started = sessions.start(
         db,
@@ -339,25 +350,27 @@ def _decoy_credentials(secret_key: str, username: str) -> list[tuple[bytes, list
     return decoys
 
 
-def complete_authentication(
+def _verified_assertion(
     db: Session,
     settings: Settings,
     raw: Mapping[str, Any],
     *,
+    purpose: str,
     client: ClientInfo,
     now: datetime,
-    previous_session_token: str | None,
-) -> SignIn:
+) -> tuple[Device, User]:
+    """Consumes the pending challenge and runs every check on an assertion; on success the
+    device's counter, backup state and last use are updated. Sign-in and step-up share it."""
     response = parse_authentication(raw)
     pending = challenges.consume(
         db,
         challenge=response.response.client_data.challenge,
-        purpose=challenges.AUTHENTICATE,
+        purpose=purpose,
         browser=client.browser,
         now=now,
     )
     if pending is None:
-        raise AuthenticationFailed(detail="no pending sign-in for this challenge and browser")
+        raise AuthenticationFailed(detail="no pending ceremony for this challenge and browser")
     row = db.execute(
         sa.select(Device, User)
         .join(User, User.id == Device.user_id)
@@ -368,7 +381,7 @@ def complete_authentication(
     device, user = row
     username_first = bool(pending.state.get("username_first"))
     if username_first and device.user_id != pending.user_id:
-        # A credential of one ID can never complete a sign-in begun for another.
+        # A credential of one ID can never complete a ceremony begun for another.
         raise AuthenticationFailed(detail="credential belongs to another ID")
     stored = StoredCredential(
         credential_id=device.credential_id,
@@ -412,16 +425,38 @@ def complete_authentication(
             user_id=user.id,
             device_id=device.id,
             client=client,
-            reason="device_blocked",
+            reason=f"device_{device.status}",
             device_name=device.name,
         )
-        raise AuthenticationFailed(detail="device is blocked", keep_changes=True)
-    assert assertion is not None
+        raise AuthenticationFailed(detail=f"device is {device.status}", keep_changes=True)
+    if assertion is None:  # unreachable: a regression on an active device raised above
+        raise AuthenticationFailed(detail="no assertion")
     device.sign_count = assertion.sign_count
     device.backed_up = assertion.backed_up
     device.last_used_at = now
+    return device, user
+
+
+def complete_authentication(
+    db: Session,
+    settings: Settings,
+    raw: Mapping[str, Any],
+    *,
+    client: ClientInfo,
+    now: datetime,
+    previous_session_token: str | None,
+) -> SignIn:
+    device, user = _verified_assertion(
+        db, settings, raw, purpose=challenges.AUTHENTICATE, client=client, now=now
+    )
     events.signed_in.send(
-        None, db=db, user_id=user.id, device_id=device.id, client=client, device_name=device.name
+        None,
+        db=db,
+        user_id=user.id,
+        device_id=device.id,
+        client=client,
+        device_name=device.name,
+        new_browser=_remember_browser(db, device.id, client.browser, now),
     )
     started = sessions.start(
         db,
@@ -431,9 +466,79 @@ def complete_authentication(
         policy=settings.sessions,
         now=now,
         previous_token=previous_session_token,
-        verified=assertion.user_verified,
     )
     return SignIn(user, device, started.token)
+
+
+def _remember_browser(db: Session, device_id: int, browser: bytes, now: datetime) -> bool:
+    """Records that ``device`` was used in this browser; True the first time (a sign-in from
+    a device the ID has not used before on that browser)."""
+    table = DeviceBrowser.__table__
+    known = db.execute(
+        sa.select(table.c.device_id).where(
+            table.c.device_id == device_id, table.c.browser == browser
+        )
+    ).first()
+    if known is not None:
+        return False
+    db.execute(sa.insert(table).values(device_id=device_id, browser=browser, first_seen_at=now))
+    return True
+
+
+# ---- step-up (fresh user verification for sensitive actions) --------------------------------
+
+
+def begin_reauth(
+    db: Session, settings: Settings, *, user: User, client: ClientInfo, now: datetime
+) -> dict[str, Any]:
+    """Options to verify the signed-in user again: UV required, this ID's active devices."""
+    allow = [
+        (d.credential_id, list(d.transports or []))
+        for d in list_devices(db, user)
+        if d.status == "active"
+    ]
+    challenge = challenges.issue(
+        db,
+        purpose=challenges.REAUTH,
+        browser=client.browser,
+        ttl=settings.challenge_ttl,
+        now=now,
+        user_id=user.id,
+        state={"username_first": True},
+    )
+    options = authentication_options(
+        settings.rp, challenge=challenge, allow=allow, user_verification="required"
+    )
+    return options
+
+
+def complete_reauth(
+    db: Session,
+    settings: Settings,
+    raw: Mapping[str, Any],
+    *,
+    user: User,
+    login_session: LoginSession | None,
+    client: ClientInfo,
+    now: datetime,
+) -> None:
+    device, owner = _verified_assertion(
+        db, settings, raw, purpose=challenges.REAUTH, client=client, now=now
+    )
+    if owner.id != user.id or login_session is None:
+        raise AuthenticationFailed(detail="step-up by another ID's device")
+    if not parse_authentication(raw).response.authenticator_data.is_user_verified():
+        raise AuthenticationFailed(detail="step-up needs user verification")
+    login_session.verified_at = now
+    events.reauthenticated.send(
+        None, db=db, user_id=user.id, device_id=device.id, client=client, device_name=device.name
+    )
+
+
+def require_fresh(login_session: LoginSession | None, settings: Settings, now: datetime) -> None:
+    """Sensitive actions need a user verification in this session within REAUTH_MAX_AGE."""
+    if not sessions.is_fresh(login_session, max_age=settings.reauth_max_age, now=now):
+        raise ReauthRequired()
 
 
 def sign_out(
@@ -457,6 +562,7 @@ def sign_out(
 def device_json(device: Device, current_device_id: int | None) -> dict[str, Any]:
     return {
         "id": device.id,
+        "credential_id": websafe_encode(device.credential_id),
         "name": device.name,
         "created_at": device.created_at.isoformat(),
         "last_used_at": device.last_used_at.isoformat() if device.last_used_at else None,
@@ -467,6 +573,7 @@ def device_json(device: Device, current_device_id: int | None) -> dict[str, Any]
         "backed_up": device.backed_up,
         "flagged": device.flagged,
         "current": device.id == current_device_id,
+        "blocked_at": device.blocked_at.isoformat() if device.blocked_at else None,
     }
 
 
@@ -539,6 +646,7 @@ def complete_add_device(
     device.last_used_at = None
     db.add(device)
     _flush_unique(db)
+    _remember_browser(db, device.id, client.browser, now)
     if purpose == challenges.ADD_DEVICE:
         events.device_added.send(
             None,
@@ -577,10 +685,18 @@ def rename_device(
 
 
 def remove_device(
-    db: Session, *, user: User, device_id: int, client: ClientInfo, now: datetime
+    db: Session,
+    settings: Settings,
+    *,
+    user: User,
+    device_id: int,
+    login_session: LoginSession | None,
+    client: ClientInfo,
+    now: datetime,
 ) -> None:
-    """Removes a device and ends its sessions. The last active device stays: an ID without one
-    could only come back through recovery."""
+    """Unpairs a device and ends its sessions (needs a fresh user verification). The last
+    active device stays: an ID without one could only come back through recovery."""
+    require_fresh(login_session, settings, now)
     device = _own_device(db, user, device_id)
     if device.status == "active":
         others = db.scalar(
@@ -592,10 +708,57 @@ def remove_device(
             raise LastDevice()
     sessions.revoke_device_sessions(db, device.id, now)
     events.device_removed.send(
-        None, db=db, user_id=user.id, device_id=device.id, client=client, device_name=device.name
+        None,
+        db=db,
+        user_id=user.id,
+        device_id=device.id,
+        client=client,
+        device_name=device.name,
+        credential_id=websafe_encode(device.credential_id),
     )
     db.delete(device)
     db.flush()
+
+
+def block_device(
+    db: Session,
+    settings: Settings,
+    *,
+    user: User,
+    device_id: int,
+    login_session: LoginSession | None,
+    client: ClientInfo,
+    now: datetime,
+) -> Device:
+    """Blocks a device of the signed-in ID at once and for good (needs a fresh user
+    verification)."""
+    require_fresh(login_session, settings, now)
+    device = _own_device(db, user, device_id)
+    block(db, device, client=client, now=now, via="account")
+    return device
+
+
+def block(db: Session, device: Device, *, client: ClientInfo, now: datetime, via: str) -> bool:
+    """Blocks ``device``: it cannot sign in, its sessions end now, only an administrator can
+    unblock it. False when it was already blocked (nothing changes)."""
+    if device.status == "blocked":
+        return False
+    was_pending = device.status == "pending"
+    device.status, device.blocked_at = "blocked", now
+    sessions.revoke_device_sessions(db, device.id, now)
+    if not was_pending:
+        events.device_blocked.send(
+            None,
+            db=db,
+            user_id=device.user_id,
+            device_id=device.id,
+            client=client,
+            device_name=device.name,
+            via=via,
+            credential_id=websafe_encode(device.credential_id),
+        )
+    db.flush()
+    return True
 
 
 def remove_other_devices(

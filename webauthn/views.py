@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
+from fido2.utils import websafe_encode
 from flask import (
     Blueprint,
     Response,
@@ -36,6 +37,7 @@ from core.web import (
     signed_in_user,
 )
 from webauthn import service
+from webauthn.models import Device
 from webauthn.service import Settings
 
 pages = Blueprint("pages", __name__)
@@ -44,10 +46,14 @@ api = Blueprint("webauthn_api", __name__, url_prefix="/api")
 SETTINGS_KEY = "keystead.webauthn_settings"
 
 # Features above this one add keys to the sign-in and sign-up answers (recovery adds
-# "backup_prompt" / "backup_required") without this package importing them: each is called
-# with (db session, user) and returns a dict merged into the JSON answer.
-sign_in_answer_extras: list[Callable[[Session, User], dict[str, Any]]] = []
-sign_up_answer_extras: list[Callable[[Session, User], dict[str, Any]]] = []
+# "backup_prompt" / "backup_required", notify the unread "notifications") without this
+# package importing them: each is called with (db session, user, device) and returns a dict
+# merged into the JSON answer.
+AnswerExtra = Callable[[Session, User, Device], dict[str, Any]]
+sign_in_answer_extras: list[AnswerExtra] = []
+sign_up_answer_extras: list[AnswerExtra] = []
+# Likewise for the account page's template context (recovery adds "backup").
+account_page_extras: list[Callable[[Session, User], dict[str, Any]]] = []
 
 
 def settings() -> Settings:
@@ -65,14 +71,14 @@ def _current_device_id() -> int | None:
 def _signed_in_answer(
     result: service.SignIn,
     status: int,
-    extras: list[Callable[[Session, User], dict[str, Any]]],
+    extras: list[AnswerExtra],
 ) -> Response:
     body: dict[str, Any] = {
         "user": result.user.to_json(),
         "device": service.device_json(result.device, result.device.id),
     }
     for extra in extras:
-        body.update(extra(database.session(), result.user))
+        body.update(extra(database.session(), result.user, result.device))
     response = jsonify(body)
     response.status_code = status
     set_session_cookie(response, result.session_token)
@@ -118,10 +124,12 @@ def account() -> Response | str:
         return redirect(url_for("pages.signin", next="/account"))
     user = signed_in_user()
     current = _current_device_id()
-    devices = [
-        service.device_json(d, current) for d in service.list_devices(database.session(), user)
-    ]
-    return render_template("webauthn/account.html", user=user.to_json(), devices=devices)
+    db = database.session()
+    devices = [service.device_json(d, current) for d in service.list_devices(db, user)]
+    extras: dict[str, Any] = {}
+    for extra in account_page_extras:
+        extras.update(extra(db, user))
+    return render_template("webauthn/account.html", user=user.to_json(), devices=devices, **extras)
 
 
 # ---- sign up -------------------------------------------------------------------------------
@@ -224,7 +232,17 @@ def _devices_json() -> list[dict]:
 @api.get("/me")
 def me() -> Response:
     user = signed_in_user()
-    return jsonify(user=user.to_json(), devices=_devices_json())
+    devices = _devices_json()
+    # What the pages hand to PublicKeyCredential.signalAllAcceptedCredentials, so passkeys of
+    # removed or blocked devices disappear from the user's password manager too.
+    signal = {
+        "rpId": settings().rp.id,
+        "userId": websafe_encode(user.user_handle),
+        "allAcceptedCredentialIds": [
+            d["credential_id"] for d in devices if d["status"] == "active"
+        ],
+    }
+    return jsonify(user=user.to_json(), devices=devices, signal=signal)
 
 
 @api.get("/devices")
@@ -283,8 +301,57 @@ def rename_device(device_id: int) -> Response:
 def remove_device(device_id: int) -> Response:
     service.remove_device(
         database.session(),
+        settings(),
         user=signed_in_user(),
         device_id=device_id,
+        login_session=current_login_session(),
+        client=client_info(),
+        now=now(),
+    )
+    database.session().commit()
+    return Response(status=204)
+
+
+@api.post("/devices/<int:device_id>/block")
+def block_device(device_id: int) -> Response:
+    json_body()
+    device = service.block_device(
+        database.session(),
+        settings(),
+        user=signed_in_user(),
+        device_id=device_id,
+        login_session=current_login_session(),
+        client=client_info(),
+        now=now(),
+    )
+    database.session().commit()
+    return jsonify(device=service.device_json(device, _current_device_id()))
+
+
+# ---- step-up -------------------------------------------------------------------------------
+
+
+@api.post("/reauth/begin")
+@rate_limited
+def reauth_begin() -> Response:
+    json_body()
+    options = service.begin_reauth(
+        database.session(), settings(), user=signed_in_user(), client=client_info(), now=now()
+    )
+    database.session().commit()
+    return jsonify(options)
+
+
+@api.post("/reauth/complete")
+@rate_limited
+def reauth_complete() -> Response:
+    data = json_body()
+    service.complete_reauth(
+        database.session(),
+        settings(),
+        data,
+        user=signed_in_user(),
+        login_session=current_login_session(),
         client=client_info(),
         now=now(),
     )

@@ -281,6 +281,9 @@ export function explain(error) {
         ? error.message
         : "Some of the details are not valid. Check them and try again.";
     }
+    if (error.code === "too_many_attempts" && error.retryAfter > 0 && error.retryAfter < 60) {
+      return `Too many tries in a row. Wait a moment, then try again ${waitPhrase(error.retryAfter)}.`;
+    }
     if (error.code === "too_many_attempts" || error.code === "rate_limited") {
       return withWait(error, API_MESSAGES[error.code]);
     }

@@ -1,0 +1,21 @@
+"""Rewrites the configuration table in README.md from core/config.py's SETTINGS
+(``make docs``); tests/test_config.py fails while the two differ."""
+
+from pathlib import Path
+
+from core.config import markdown_table
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+START = "| Key (env `KEYSTEAD_<KEY>`)"
+END = "\n\n## HTTP API"
+
+
+def main() -> None:
+    text = README.read_text()
+    start, end = text.index(START), text.index(END)
+    README.write_text(text[:start] + markdown_table() + text[end:])
+    print(f"updated the configuration table in {README}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,346 @@
+"""Every device is told: when a device is added, restored, duplicated, paired, blocked,
+removed or flagged, or signs in from a browser it never used, each other active device of the
+ID gets a notification (its inbox, the live view, the next sign-in) and the ID's address gets
+a mail with a one-click "This wasn't me — block it" link.
+
+Everything is written in the event's transaction: nothing is announced for a change that
+rolled back, and nothing is lost when SMTP is down (the mail waits in the outbox).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from flask import current_app
+from sqlalchemy.orm import Session
+
+from core import events
+from core.db import utcnow
+from core.errors import NotFound
+from core.models import AuditEvent, User
+from core.security import ClientInfo, keyed_hash, new_token, token_hash
+from notify.models import BlockLink, Notification
+from notify.outbox import enqueue
+from webauthn import service as passkeys
+from webauthn.aaguids import authenticator_name
+from webauthn.models import Device
+
+# Kinds whose mail carries a block link: a device that may not be the owner's got access.
+BLOCKABLE = frozenset(
+    {
+        "device_added",
+        "device_restored",
+        "device_duplicated",
+        "device_paired",
+        "device_flagged",
+        "new_device_sign_in",
+    }
+)
+HEADLINES = {
+    "device_added": "A device was added to your ID",
+    "device_restored": "Your ID was restored on a new device",
+    "device_duplicated": "Your ID was copied to a new device",
+    "device_paired": "A device was paired with your ID",
+    "device_blocked": "A device of your ID was blocked",
+    "device_removed": "A device was removed from your ID",
+    "device_flagged": "A device of your ID may have been cloned",
+    "new_device_sign_in": "New sign-in to your ID",
+}
+
+
+# ---- writing -------------------------------------------------------------------------------
+
+
+def announce(
+    db: Session,
+    kind: str,
+    *,
+    user_id: int,
+    subject_device_id: int | None,
+    device_name: str,
+    client: ClientInfo | None,
+    now: datetime,
+    mail: bool = True,
+) -> None:
+    user = db.get(User, user_id)
+    if user is None:
+        return
+    recipients = db.scalars(
+        sa.select(Device.id).where(
+            Device.user_id == user_id,
+            Device.status == "active",
+            Device.id != (subject_device_id or -1),
+        )
+    ).all()
+    subject = db.get(Device, subject_device_id) if subject_device_id else None
+    data = {
+        "device_name": device_name,
+        "authenticator": authenticator_name(subject.aaguid) if subject else None,
+    }
+    for recipient in recipients:
+        db.add(
+            Notification(
+                user_id=user_id,
+                device_id=recipient,
+                kind=kind,
+                subject_device_id=subject_device_id,
+                data=data,
+                ip=(client.ip if client else "")[:64],
+                user_agent=(client.user_agent if client else "")[:512],
+                created_at=now,
+            )
+        )
+    if not mail:
+        return
+    block_url = None
+    if kind in BLOCKABLE and subject is not None and subject.status != "blocked":
+        block_url = f"{current_app.config['ORIGIN']}/block/{create_block_link(db, subject, now)}"
+    enqueue(
+        db,
+        to=user.email,
+        template="device_notice",
+        kind=f"notice_{kind}",
+        user_id=user_id,
+        context={
+            "kind": kind,
+            "headline": HEADLINES[kind],
+            "device_name": device_name,
+            "at": now.strftime("%Y-%m-%d %H:%M UTC"),
+            "ip": (client.ip if client else "") or "unknown",
+            "browser": (client.user_agent if client else "") or "unknown",
+            "block_url": block_url,
+        },
+    )
+
+
+def create_block_link(db: Session, device: Device, now: datetime) -> str:
+    token = new_token(24)  # 192 bits
+    db.add(
+        BlockLink(
+            token_hash=token_hash(token),
+            user_id=device.user_id,
+            device_id=device.id,
+            created_at=now,
+            expires_at=now + timedelta(seconds=current_app.config["BLOCK_LINK_TTL"]),
+        )
+    )
+    return token
+
+
+# ---- event subscribers ---------------------------------------------------------------------
+
+
+def _on(kind: str, *, mail: bool = True) -> Any:
+    def receive(
+        _sender: Any,
+        *,
+        db: Session,
+        user_id: int | None,
+        device_id: int | None = None,
+        client: ClientInfo | None = None,
+        device_name: str = "",
+        first_device: bool = False,
+        reason: str = "",
+        **_: Any,
+    ) -> None:
+        # The device an ID is created with has nobody to tell; devices removed by a restore
+        # are named in the restore's own notice.
+        if user_id is not None and not first_device and reason != "restore":
+            announce(
+                db,
+                kind,
+                user_id=user_id,
+                subject_device_id=device_id,
+                device_name=device_name,
+                client=client,
+                now=utcnow(),
+                mail=mail,
+            )
+
+    return receive
+
+
+def _on_sign_in(
+    _sender: Any,
+    *,
+    db: Session,
+    user_id: int,
+    device_id: int,
+    client: ClientInfo | None = None,
+    device_name: str = "",
+    new_browser: bool = False,
+    **_: Any,
+) -> None:
+    if new_browser:
+        announce(
+            db,
+            "new_device_sign_in",
+            user_id=user_id,
+            subject_device_id=device_id,
+            device_name=device_name,
+            client=client,
+            now=utcnow(),
+        )
+
+
+_SUBSCRIPTIONS = [
+    (events.device_added, _on("device_added")),
+    # Restore and duplicate already mail the address with their own notice (notify.mails).
+    (events.device_restored, _on("device_restored", mail=False)),
+    (events.device_duplicated, _on("device_duplicated", mail=False)),
+    (events.device_paired, _on("device_paired")),
+    (events.device_blocked, _on("device_blocked")),
+    (events.device_removed, _on("device_removed")),
+    (events.device_flagged, _on("device_flagged")),
+    (events.signed_in, _on_sign_in),
+]
+
+
+def connect() -> None:
+    """Idempotent: blinker keeps one connection per (signal, receiver)."""
+    for signal, receiver in _SUBSCRIPTIONS:
+        signal.connect(receiver, weak=False)
+
+
+# ---- reading -------------------------------------------------------------------------------
+
+
+def notification_json(db: Session, notification: Notification) -> dict[str, Any]:
+    subject = (
+        db.get(Device, notification.subject_device_id) if notification.subject_device_id else None
+    )
+    device = {
+        "id": notification.subject_device_id,
+        "name": notification.data.get("device_name", ""),
+        "authenticator": notification.data.get("authenticator"),
+        # The device's status now (it may have been blocked since): "gone" once removed.
+        "status": subject.status if subject else "gone",
+    }
+    return {
+        "id": notification.id,
+        "kind": notification.kind,
+        "created_at": notification.created_at.isoformat(),
+        "read": notification.read_at is not None,
+        "device": device,
+        "ip": notification.ip,
+        "user_agent": notification.user_agent,
+    }
+
+
+def for_device(
+    db: Session,
+    *,
+    user: User,
+    device_id: int | None,
+    since: int = 0,
+    unread_only: bool = False,
+    limit: int = 100,
+) -> list[dict[str, Any]]:
+    if device_id is None:
+        return []
+    query = sa.select(Notification).where(
+        Notification.user_id == user.id,
+        Notification.device_id == device_id,
+        Notification.id > since,
+    )
+    if unread_only:
+        query = query.where(Notification.read_at.is_(None))
+    rows = db.scalars(query.order_by(Notification.id.desc()).limit(limit)).all()
+    return [notification_json(db, n) for n in rows]
+
+
+def mark_read(
+    db: Session, *, user: User, device_id: int | None, notification_id: int, now: datetime
+) -> None:
+    notification = db.scalar(
+        sa.select(Notification).where(
+            Notification.id == notification_id,
+            Notification.user_id == user.id,
+            Notification.device_id == (device_id or -1),
+        )
+    )
+    if notification is None:
+        raise NotFound("No such notification.")
+    if notification.read_at is None:
+        notification.read_at = now
+
+
+_HIDDEN_DATA = frozenset({"to", "credential_id"})
+
+
+def activity(db: Session, *, user: User, limit: int = 200) -> list[dict[str, Any]]:
+    """The ID's audit trail, newest first."""
+    rows = db.scalars(
+        sa.select(AuditEvent)
+        .where(AuditEvent.user_id == user.id)
+        .order_by(AuditEvent.id.desc())
+        .limit(limit)
+    ).all()
+    return [
+        {
+            "id": row.id,
+            "kind": row.kind,
+            "created_at": row.created_at.isoformat(),
+            "device_id": row.device_id,
+            "device_name": (row.data or {}).get("device_name"),
+            "ip": row.ip,
+            "user_agent": row.user_agent,
+            "details": {
+                k: v
+                for k, v in (row.data or {}).items()
+                if k not in _HIDDEN_DATA and k != "device_name"
+            },
+        }
+        for row in rows
+    ]
+
+
+# ---- block links ---------------------------------------------------------------------------
+
+
+def _live_link(db: Session, token: str, now: datetime) -> BlockLink | None:
+    if not token or len(token) > 128:
+        return None
+    link = db.scalar(sa.select(BlockLink).where(BlockLink.token_hash == token_hash(token)))
+    if link is None or link.used_at is not None or now >= link.expires_at:
+        return None
+    return link
+
+
+def block_link_device(db: Session, token: str, now: datetime) -> Device:
+    """The device a live link is about (for the confirmation page); NotFound otherwise."""
+    link = _live_link(db, token, now)
+    device = db.get(Device, link.device_id) if link else None
+    if link is None or device is None:
+        raise NotFound("This link is not valid (any more).")
+    return device
+
+
+def form_token(secret_key: str, token: str) -> str:
+    """The confirmation form's CSRF token: derived from the link, so it needs no storage and
+    cannot be made without the link itself."""
+    return keyed_hash(secret_key, "block-form", token).hex()
+
+
+def block_by_link(
+    db: Session, *, secret_key: str, token: str, form: str, client: ClientInfo, now: datetime
+) -> tuple[Device, bool]:
+    """Blocks the link's device. Returns (device, newly_blocked). The link is used up in one
+    conditional UPDATE: of two clicks, one does the work."""
+    import hmac
+
+    link = _live_link(db, token, now)
+    if link is None or not hmac.compare_digest(form, form_token(secret_key, token)):
+        raise NotFound("This link is not valid (any more).")
+    used = db.execute(
+        sa.update(BlockLink)
+        .where(BlockLink.id == link.id, BlockLink.used_at.is_(None))
+        .values(used_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    device = db.get(Device, link.device_id)
+    if used.rowcount != 1 or device is None:
+        raise NotFound("This link is not valid (any more).")
+    return device, passkeys.block(db, device, client=client, now=now, via="email")

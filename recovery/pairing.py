@@ -1,0 +1,315 @@
+"""Pairing a new device by QR code ("one click, two step").
+
+1. A signed-in device (fresh user verification) creates a pairing: a token (≥128 bits, only
+   its hash stored), shown as a QR code of ``/pair/<token>``.
+2. The first browser that begins redeeming it owns it (a conditional UPDATE decides a race);
+   it names itself and creates a passkey for the ID, stored as a *pending* device that cannot
+   sign in. Both sides show the same 2-digit confirmation number.
+3. A signed-in device of the ID (fresh user verification, not the redeeming browser) approves
+   (the device becomes active, every other device is told) or rejects (the passkey is deleted).
+4. The redeeming browser, polling the status, receives its session once, with "approved".
+Expired pairings delete their pending passkey. At most 3 pending pairings per ID.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import qrcode
+import qrcode.image.svg
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from core import events, sessions
+from core.errors import NotFound, RegistrationFailed, TooManyPairings
+from core.models import LoginSession, User
+from core.security import ClientInfo, new_token, token_hash
+from recovery.models import Pairing
+from webauthn import challenges
+from webauthn import service as passkeys
+from webauthn.models import Device
+
+WAITING, AWAITING, APPROVED, REJECTED, EXPIRED = (
+    "waiting",
+    "awaiting_approval",
+    "approved",
+    "rejected",
+    "expired",
+)
+PENDING_STATES = (WAITING, AWAITING)
+MAX_PENDING = 3
+
+
+@dataclass(frozen=True)
+class PairingView:
+    body: dict[str, Any]
+    session_token: str | None = None  # set once, for the redeeming browser, on approval
+
+
+def qr_svg(url: str) -> str:
+    """The URL as an SVG QR code (no Pillow needed)."""
+    image = qrcode.make(url, image_factory=qrcode.image.svg.SvgPathImage, box_size=8, border=2)
+    return image.to_string(encoding="unicode")
+
+
+def start(
+    db: Session,
+    settings: passkeys.Settings,
+    *,
+    user: User,
+    login_session: LoginSession | None,
+    origin: str,
+    ttl: int,
+    now: datetime,
+) -> dict[str, Any]:
+    passkeys.require_fresh(login_session, settings, now)
+    _expire_due(db, user_id=user.id, now=now)
+    pending = db.scalar(
+        sa.select(sa.func.count(Pairing.id)).where(
+            Pairing.user_id == user.id, Pairing.status.in_(PENDING_STATES)
+        )
+    )
+    if (pending or 0) >= MAX_PENDING:
+        raise TooManyPairings()
+    token = new_token(24)  # 192 bits
+    expires_at = now + timedelta(seconds=ttl)
+    db.add(
+        Pairing(
+            token_hash=token_hash(token),
+            user_id=user.id,
+            status=WAITING,
+            created_at=now,
+            expires_at=expires_at,
+        )
+    )
+    db.flush()
+    url = f"{origin}/pair/{token}"
+    return {"token": token, "url": url, "qr_svg": qr_svg(url), "expires_at": expires_at.isoformat()}
+
+
+def _expire_due(db: Session, *, user_id: int | None = None, now: datetime) -> None:
+    """Pending pairings past their time expire, and their pending passkeys are deleted."""
+    query = sa.select(Pairing).where(Pairing.status.in_(PENDING_STATES), Pairing.expires_at <= now)
+    if user_id is not None:
+        query = query.where(Pairing.user_id == user_id)
+    for pairing in db.scalars(query):
+        _close(db, pairing, EXPIRED, now)
+
+
+def _close(db: Session, pairing: Pairing, status: str, now: datetime) -> None:
+    pairing.status, pairing.decided_at = status, now
+    if pairing.device_id is not None:
+        device = db.get(Device, pairing.device_id)
+        if device is not None and device.status == "pending":
+            db.delete(device)
+        pairing.device_id = None
+    db.flush()
+
+
+def _find(db: Session, token: str, now: datetime) -> Pairing:
+    if not token or len(token) > 128:
+        raise NotFound("No such pairing.")
+    pairing = db.scalar(sa.select(Pairing).where(Pairing.token_hash == token_hash(token)))
+    if pairing is None:
+        raise NotFound("No such pairing.")
+    if pairing.status in PENDING_STATES and now >= pairing.expires_at:
+        _close(db, pairing, EXPIRED, now)
+    return pairing
+
+
+def _is_redeemer(pairing: Pairing, client: ClientInfo) -> bool:
+    return pairing.redeemer_browser is not None and secrets.compare_digest(
+        pairing.redeemer_browser, client.browser
+    )
+
+
+def begin_redeem(
+    db: Session,
+    settings: passkeys.Settings,
+    *,
+    token: str,
+    device_name: str | None,
+    client: ClientInfo,
+    now: datetime,
+) -> dict[str, Any]:
+    pairing = _find(db, token, now)
+    if pairing.status != WAITING:
+        raise NotFound("This pairing code is no longer valid.")
+    if not _is_redeemer(pairing, client):
+        # The first browser to open it owns it: a conditional UPDATE decides a race.
+        won = db.execute(
+            sa.update(Pairing)
+            .where(Pairing.id == pairing.id, Pairing.redeemer_browser.is_(None))
+            .values(
+                redeemer_browser=client.browser,
+                redeemer_ip=client.ip[:64],
+                redeemer_user_agent=client.user_agent[:512],
+                confirmation=f"{secrets.randbelow(100):02d}",
+            )
+            .execution_options(synchronize_session=False)
+        )
+        if won.rowcount != 1:
+            raise NotFound("This pairing code is no longer valid.")
+        db.refresh(pairing)
+    user = db.get(User, pairing.user_id)
+    assert user is not None
+    options = passkeys.begin_add_device(
+        db,
+        settings,
+        user=user,
+        device_name=device_name,
+        client=client,
+        now=now,
+        purpose=challenges.PAIR,
+    )
+    return {**options, "confirmation": pairing.confirmation}
+
+
+def complete_redeem(
+    db: Session,
+    settings: passkeys.Settings,
+    raw: Mapping[str, Any],
+    *,
+    token: str,
+    device_name: str | None,
+    client: ClientInfo,
+    now: datetime,
+) -> dict[str, Any]:
+    pairing = _find(db, token, now)
+    if pairing.status != WAITING or not _is_redeemer(pairing, client):
+        raise NotFound("This pairing code is no longer valid.")
+    user = db.get(User, pairing.user_id)
+    assert user is not None
+    device = passkeys.complete_add_device(
+        db,
+        settings,
+        raw,
+        user=user,
+        device_name=device_name,
+        client=client,
+        now=now,
+        purpose=challenges.PAIR,
+    )
+    device.status = "pending"
+    moved = db.execute(
+        sa.update(Pairing)
+        .where(Pairing.id == pairing.id, Pairing.status == WAITING)
+        .values(status=AWAITING, device_id=device.id)
+        .execution_options(synchronize_session=False)
+    )
+    if moved.rowcount != 1:
+        raise RegistrationFailed(detail="pairing no longer waiting")
+    return {"status": AWAITING}
+
+
+def _device_json(db: Session, pairing: Pairing) -> dict[str, Any] | None:
+    if pairing.device_id is None:
+        return None
+    device = db.get(Device, pairing.device_id)
+    if device is None:
+        return None
+    return {
+        **passkeys.device_json(device, None),
+        "ip": pairing.redeemer_ip,
+        "user_agent": pairing.redeemer_user_agent,
+    }
+
+
+def view(
+    db: Session,
+    settings: passkeys.Settings,
+    *,
+    token: str,
+    viewer: User | None,
+    client: ClientInfo,
+    now: datetime,
+    previous_session_token: str | None,
+) -> PairingView:
+    """The pairing's state, for the ID's signed-in sessions and the redeeming browser only
+    (404 for anyone else). The redeeming browser gets its session once it is approved."""
+    pairing = _find(db, token, now)
+    is_owner = viewer is not None and viewer.id == pairing.user_id
+    redeemer = _is_redeemer(pairing, client)
+    if not (is_owner or redeemer):
+        raise NotFound("No such pairing.")
+    body = {
+        "status": pairing.status,
+        "device": _device_json(db, pairing),
+        "confirmation": pairing.confirmation,
+        "expires_at": pairing.expires_at.isoformat(),
+    }
+    if not (redeemer and pairing.status == APPROVED and pairing.device_id is not None):
+        return PairingView(body)
+    issued = db.execute(
+        sa.update(Pairing)
+        .where(Pairing.id == pairing.id, Pairing.session_issued_at.is_(None))
+        .values(session_issued_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if issued.rowcount != 1:
+        return PairingView(body)
+    started = sessions.start(
+        db,
+        user_id=pairing.user_id,
+        device_id=pairing.device_id,
+        client=client,
+        policy=settings.sessions,
+        now=now,
+        previous_token=previous_session_token,
+    )
+    return PairingView(body, started.token)
+
+
+def decide(
+    db: Session,
+    settings: passkeys.Settings,
+    *,
+    token: str,
+    approve: bool,
+    user: User,
+    login_session: LoginSession | None,
+    client: ClientInfo,
+    now: datetime,
+) -> dict[str, Any]:
+    """Approve or reject, from a signed-in device of the ID with a fresh user verification;
+    never from the redeeming browser itself."""
+    pairing = _find(db, token, now)
+    if pairing.user_id != user.id or _is_redeemer(pairing, client):
+        raise NotFound("No such pairing.")
+    if approve:
+        passkeys.require_fresh(login_session, settings, now)
+    if pairing.status != AWAITING:
+        raise NotFound("This pairing is not waiting for approval.")
+    decided = db.execute(
+        sa.update(Pairing)
+        .where(Pairing.id == pairing.id, Pairing.status == AWAITING)
+        .values(status=APPROVED if approve else REJECTED, decided_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if decided.rowcount != 1:
+        raise NotFound("This pairing is not waiting for approval.")
+    db.refresh(pairing)
+    device = db.get(Device, pairing.device_id) if pairing.device_id else None
+    if device is None:
+        raise NotFound("No such pairing.")
+    if not approve:
+        _close(db, pairing, REJECTED, now)
+        return {"status": REJECTED}
+    device.status = "active"
+    db.flush()
+    events.device_paired.send(
+        None,
+        db=db,
+        user_id=user.id,
+        device_id=device.id,
+        client=ClientInfo(
+            ip=pairing.redeemer_ip, user_agent=pairing.redeemer_user_agent, browser=b""
+        ),
+        device_name=device.name,
+        approved_from=client.user_agent,
+    )
+    return {"status": APPROVED, "device": passkeys.device_json(device, None)}
