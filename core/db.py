@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from flask import Flask, current_app, g, has_request_context, request
+from flask import Flask, current_app, g
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Session
 from sqlalchemy.pool import StaticPool
@@ -76,20 +76,14 @@ def make_engine(uri: str) -> Engine:
         @sa.event.listens_for(engine, "begin")
         def _sqlite_begin(conn: Any) -> None:
             # A deferred transaction that reads, then writes after another connection
-            # committed, fails at once with SQLITE_BUSY (the busy timeout cannot help it).
-            # Requests that may write take the write lock up front; reads stay concurrent.
-            conn.exec_driver_sql("BEGIN IMMEDIATE" if _may_write() else "BEGIN")
+            # committed, fails at once with SQLITE_BUSY (the busy timeout cannot help it), and
+            # even GET requests write now and then (a session's last-seen time, a pairing's
+            # expiry). So every transaction takes the write lock up front and waits its turn;
+            # they are all short. PostgreSQL is the path for concurrency beyond that.
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
     return sa.create_engine(uri, pool_pre_ping=True, pool_size=10, max_overflow=10)
-
-
-def _may_write() -> bool:
-    """Whether the current unit of work may write: any request but GET/HEAD/OPTIONS, and any
-    work outside a request (CLI commands, the mail worker)."""
-    if not has_request_context():
-        return True
-    return request.method not in ("GET", "HEAD", "OPTIONS")
 
 
 def init_app(app: Flask) -> None:

@@ -280,10 +280,10 @@ def decide(
     pairing = _find(db, token, now)
     if pairing.user_id != user.id or _is_redeemer(pairing, client):
         raise NotFound("No such pairing.")
-    if approve:
-        passkeys.require_fresh(login_session, settings, now)
     if pairing.status != AWAITING:
         raise NotFound("This pairing is not waiting for approval.")
+    if approve:
+        passkeys.require_fresh(login_session, settings, now)
     decided = db.execute(
         sa.update(Pairing)
         .where(Pairing.id == pairing.id, Pairing.status == AWAITING)

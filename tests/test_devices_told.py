@@ -1,0 +1,489 @@
+"""Every device is told: notifications, step-up, blocking (API and mail links), activity and
+QR pairing, with their attacks. Mail goes over real SMTP (aiosmtpd)."""
+
+from __future__ import annotations
+
+import re
+import threading
+from datetime import timedelta
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+import recovery.views as recovery_views
+import webauthn.views as webauthn_views
+from core.db import utcnow
+from tests.conftest import ORIGIN, Api, snapshot
+from tests.openapi_check import check_response
+from tests.softauthn import SoftAuthenticator
+
+ALICE = "alice@example.com"
+
+
+def later(monkeypatch: Any, minutes: float) -> None:
+    when = utcnow() + timedelta(minutes=minutes)
+    for module in (webauthn_views, recovery_views):
+        monkeypatch.setattr(module, "now", lambda: when)
+
+
+def rows(app: Any, sql: str, **params: Any) -> list[Any]:
+    with app.extensions["keystead.engine"].connect() as conn:
+        return list(conn.execute(sa.text(sql), params))
+
+
+def device_ids(api: Api) -> list[int]:
+    return [d["id"] for d in api.get("/api/devices").get_json()["devices"]]
+
+
+@pytest.fixture
+def two_devices(app: Any, signed_in: Api, authenticator: SoftAuthenticator) -> dict[str, Any]:
+    """alice on device A (``signed_in``), and device B added from A then signed in on its own
+    browser."""
+    b_key = SoftAuthenticator(attachment="cross-platform")
+    assert signed_in.add_device(b_key, device_name="Device B").status_code == 201
+    b = Api(app.test_client())
+    assert b.sign_in(b_key).status_code == 200
+    a_id, b_id = device_ids(signed_in)
+    return {
+        "a": signed_in,
+        "a_key": authenticator,
+        "a_id": a_id,
+        "b": b,
+        "b_key": b_key,
+        "b_id": b_id,
+    }
+
+
+def step_up(api: Api, key: SoftAuthenticator, **knobs: Any) -> Any:
+    begin = api.post("/api/reauth/begin")
+    assert begin.status_code == 200, begin.get_json()
+    return api.post("/api/reauth/complete", key.get(begin.get_json(), **knobs))
+
+
+def block_link(mailbox: Any, count: int) -> str:
+    message = mailbox.wait_for(to=ALICE, count=count)[count - 1]
+    found = re.search(r"/block/([A-Za-z0-9_-]+)", mailbox.text(message))
+    assert found, mailbox.text(message)
+    return found.group(1)
+
+
+def form_token(html: str) -> str:
+    return re.search(r'name="form_token" value="([0-9a-f]+)"', html).group(1)
+
+
+# ---- notifications -------------------------------------------------------------------------
+
+
+def test_adding_a_device_tells_every_other_device_and_the_address(two_devices, mailbox):
+    a = two_devices["a"]
+    listing = a.get("/api/notifications")
+    check_response("GET", "/api/notifications", 200, listing.get_json())
+    # B's key was added in A's browser, then used in its own: that sign-in is news too.
+    kinds = [n["kind"] for n in listing.get_json()["notifications"]]
+    assert kinds == ["new_device_sign_in", "device_added"]
+    notice = listing.get_json()["notifications"][1]
+    assert notice["read"] is False
+    assert notice["device"] == {
+        "id": two_devices["b_id"],
+        "name": "Device B",
+        "authenticator": "Keystead software authenticator (tests)",
+        "status": "active",
+    }
+    assert notice["ip"] == "127.0.0.1" and notice["user_agent"].startswith("Werkzeug")
+    # The new device itself is not told about its own arrival.
+    assert two_devices["b"].get("/api/notifications").get_json()["notifications"] == []
+    mail = mailbox.wait_for(to=ALICE, count=1)[0]
+    assert mail["Subject"] == "A device was added to your ID"
+    assert "/block/" in mailbox.text(mail) and "Device B" in mailbox.text(mail)
+
+
+def test_the_next_sign_in_answers_the_unread_notifications(two_devices):
+    a, key = two_devices["a"], two_devices["a_key"]
+    answer = a.sign_in(key).get_json()
+    assert [n["kind"] for n in answer["notifications"]] == ["new_device_sign_in", "device_added"]
+    check_response("POST", "/api/authenticate/complete", 200, answer)
+    for notice in answer["notifications"]:
+        read = a.post(f"/api/notifications/{notice['id']}/read")
+        assert read.status_code == 204
+    assert a.sign_in(key).get_json()["notifications"] == []
+    notice_id = answer["notifications"][0]["id"]
+    # Another device's notification is not found from here.
+    assert two_devices["b"].post(f"/api/notifications/{notice_id}/read").status_code == 404
+
+
+def test_live_view_polls_with_since(two_devices, app):
+    a = two_devices["a"]
+    first = a.get("/api/notifications").get_json()
+    newest = first["notifications"][0]["id"]
+    assert first["poll_interval"] == 3
+    assert a.get(f"/api/notifications?since={newest}").get_json()["notifications"] == []
+    b_device = two_devices["b_id"]
+    assert (
+        two_devices["b"].patch(f"/api/devices/{b_device}", {"name": "B renamed"}).status_code == 200
+    )
+    c_key = SoftAuthenticator()
+    assert two_devices["b"].add_device(c_key, device_name="Device C").status_code == 201
+    fresh = a.get(f"/api/notifications?since={newest}").get_json()["notifications"]
+    assert [n["kind"] for n in fresh] == ["device_added"] and fresh[0]["device"][
+        "name"
+    ] == "Device C"
+    assert a.get("/api/notifications?since=abc").status_code == 400
+
+
+def test_a_sign_in_from_a_new_browser_is_announced(two_devices, app, mailbox):
+    stranger_browser = Api(app.test_client())
+    assert stranger_browser.sign_in(two_devices["b_key"]).status_code == 200
+    kinds = [
+        n["kind"] for n in two_devices["a"].get("/api/notifications").get_json()["notifications"]
+    ]
+    assert kinds[0] == "new_device_sign_in"
+    subjects = [m["Subject"] for m in mailbox.wait_for(to=ALICE, count=3)]
+    assert subjects.count("New sign-in to your ID") == 2
+    # The same browser again is not news.
+    assert stranger_browser.sign_in(two_devices["b_key"]).status_code == 200
+    again = [
+        n["kind"] for n in two_devices["a"].get("/api/notifications").get_json()["notifications"]
+    ]
+    assert again == kinds
+
+
+def test_activity_lists_the_ids_audit_trail(two_devices):
+    response = two_devices["a"].get("/api/activity")
+    check_response("GET", "/api/activity", 200, response.get_json())
+    kinds = [e["kind"] for e in response.get_json()["events"]]
+    assert {"user_registered", "device_added", "signed_in"} <= set(kinds)
+    assert all("to" not in e["details"] for e in response.get_json()["events"])
+
+
+# ---- step-up and blocking ------------------------------------------------------------------
+
+
+def test_blocking_needs_a_fresh_verification_then_works_at_once(two_devices, app, monkeypatch):
+    a, b, b_id = two_devices["a"], two_devices["b"], two_devices["b_id"]
+    later(monkeypatch, 6)
+    stale = a.post(f"/api/devices/{b_id}/block")
+    assert stale.status_code == 401 and stale.get_json()["error"] == "reauth_required"
+    check_response("POST", f"/api/devices/{b_id}/block", 401, stale.get_json())
+    assert b.get("/api/me").status_code == 200
+    assert step_up(a, two_devices["a_key"]).status_code == 204
+    blocked = a.post(f"/api/devices/{b_id}/block")
+    assert blocked.status_code == 200
+    check_response("POST", f"/api/devices/{b_id}/block", 200, blocked.get_json())
+    assert blocked.get_json()["device"]["status"] == "blocked"
+    # At once: B's session is gone; B cannot sign in; the trail says a blocked device tried.
+    assert b.get("/api/me").status_code == 401
+    monkeypatch.undo()
+    refused = b.sign_in(two_devices["b_key"], username=None)
+    assert refused.status_code == 401 and refused.get_json()["error"] == "authentication_failed"
+    tried = rows(app, "SELECT data FROM audit_events WHERE kind = 'sign_in_failed'")
+    assert len(tried) == 1 and "device_blocked" in str(tried[0].data)
+    # Nothing unblocks it from the user's side; it is out of allowCredentials.
+    options = b.post("/api/authenticate/begin", {"username": "alice"}).get_json()
+    assert len(options["publicKey"]["allowCredentials"]) == 1
+
+
+def test_step_up_refuses_another_ids_key_and_missing_user_verification(
+    two_devices, app, monkeypatch
+):
+    a = two_devices["a"]
+    bob_key = SoftAuthenticator()
+    assert Api(app.test_client()).sign_up(bob_key, username="bob").status_code == 201
+    later(monkeypatch, 6)
+    begin = a.post("/api/reauth/begin").get_json()
+    forged = bob_key.get(begin, credential_id=next(iter(bob_key.credentials)))
+    assert a.post("/api/reauth/complete", forged).status_code == 401
+    assert step_up(a, two_devices["a_key"], uv=False).status_code == 401
+    assert a.post(f"/api/devices/{two_devices['b_id']}/block").status_code == 401
+
+
+def test_unpairing_needs_a_fresh_verification_and_ends_the_devices_sessions(
+    two_devices, monkeypatch
+):
+    a, b = two_devices["a"], two_devices["b"]
+    later(monkeypatch, 6)
+    assert a.delete(f"/api/devices/{two_devices['b_id']}").status_code == 401
+    assert step_up(a, two_devices["a_key"]).status_code == 204
+    assert a.delete(f"/api/devices/{two_devices['b_id']}").status_code == 204
+    monkeypatch.undo()
+    assert b.get("/api/me").status_code == 401
+    kinds = [n["kind"] for n in a.get("/api/notifications").get_json()["notifications"]]
+    assert kinds[0] == "device_removed"
+
+
+def test_another_ids_device_cannot_be_blocked(two_devices, app):
+    bob = Api(app.test_client())
+    assert bob.sign_up(SoftAuthenticator(), username="bob").status_code == 201
+    response = bob.post(f"/api/devices/{two_devices['b_id']}/block")
+    assert response.status_code == 404
+    assert two_devices["b"].get("/api/me").status_code == 200
+
+
+def test_block_without_origin_is_csrf(two_devices):
+    response = two_devices["a"].client.post(
+        f"/api/devices/{two_devices['b_id']}/block",
+        json={},
+        headers={"Origin": "http://evil.example"},
+    )
+    assert response.status_code == 403 and response.get_json()["error"] == "csrf_failed"
+    assert two_devices["b"].get("/api/me").status_code == 200
+
+
+# ---- block links in mail -------------------------------------------------------------------
+
+
+def test_block_link_get_changes_nothing_and_post_blocks(two_devices, app, mailbox):
+    token = block_link(mailbox, 1)
+    before = snapshot(app)
+    page = app.test_client().get(f"/block/{token}")
+    assert page.status_code == 200 and "Device B" in page.get_data(as_text=True)
+    assert snapshot(app) == before  # a mail scanner's prefetch does nothing
+    form = form_token(page.get_data(as_text=True))
+    done = app.test_client().post(
+        f"/block/{token}", data={"form_token": form}, headers={"Origin": ORIGIN}
+    )
+    assert done.status_code == 200 and "Device blocked" in done.get_data(as_text=True)
+    assert two_devices["b"].get("/api/me").status_code == 401
+    statuses = {
+        d["id"]: d["status"] for d in two_devices["a"].get("/api/devices").get_json()["devices"]
+    }
+    assert statuses[two_devices["b_id"]] == "blocked"
+    # Single use.
+    again = app.test_client().post(
+        f"/block/{token}", data={"form_token": form}, headers={"Origin": ORIGIN}
+    )
+    assert again.status_code == 404
+    assert app.test_client().get(f"/block/{token}").status_code == 404
+
+
+@pytest.mark.parametrize("tamper", ["flip", "short", "unknown"])
+def test_tampered_block_links_are_404(two_devices, app, mailbox, tamper):
+    token = block_link(mailbox, 1)
+    bad = {
+        "flip": token[:-1] + ("A" if token[-1] != "A" else "B"),
+        "short": token[:10],
+        "unknown": "x" * 32,
+    }[tamper]
+    assert app.test_client().get(f"/block/{bad}").status_code == 404
+    response = app.test_client().post(
+        f"/block/{bad}", data={"form_token": "0" * 64}, headers={"Origin": ORIGIN}
+    )
+    assert response.status_code == 404
+    assert two_devices["b"].get("/api/me").status_code == 200
+
+
+def test_block_link_needs_its_form_token_and_an_allowed_origin(two_devices, app, mailbox):
+    token = block_link(mailbox, 1)
+    for data, origin in (
+        ({}, ORIGIN),
+        ({"form_token": "0" * 64}, ORIGIN),
+        (
+            {
+                "form_token": form_token(
+                    app.test_client().get(f"/block/{token}").get_data(as_text=True)
+                )
+            },
+            "http://evil.example",
+        ),
+    ):
+        response = app.test_client().post(f"/block/{token}", data=data, headers={"Origin": origin})
+        assert response.status_code in (403, 404)
+    assert two_devices["b"].get("/api/me").status_code == 200
+
+
+def test_block_link_expires(two_devices, app, mailbox, monkeypatch):
+    token = block_link(mailbox, 1)
+    import notify.inbox_views
+
+    when = utcnow() + timedelta(seconds=app.config["BLOCK_LINK_TTL"] + 1)
+    monkeypatch.setattr(notify.inbox_views, "now", lambda: when)
+    assert app.test_client().get(f"/block/{token}").status_code == 404
+
+
+def test_block_link_is_bound_to_its_device_and_says_already_blocked(two_devices, app, mailbox):
+    token = block_link(mailbox, 1)  # about device B
+    page = app.test_client().get(f"/block/{token}").get_data(as_text=True)
+    # Block B from the account first; the link then answers "already blocked", and A is untouched.
+    assert two_devices["a"].post(f"/api/devices/{two_devices['b_id']}/block").status_code == 200
+    done = app.test_client().post(
+        f"/block/{token}", data={"form_token": form_token(page)}, headers={"Origin": ORIGIN}
+    )
+    assert done.status_code == 200 and "Already blocked" in done.get_data(as_text=True)
+    assert two_devices["a"].get("/api/me").status_code == 200
+
+
+# ---- QR pairing ----------------------------------------------------------------------------
+
+
+class NewDevice:
+    def __init__(self, app: Any) -> None:
+        self.api = Api(app.test_client())
+        self.key = SoftAuthenticator(attachment="cross-platform")
+
+    def redeem(self, token: str, name: str = "Phone") -> Any:
+        begin = self.api.post(f"/api/pairing/{token}/begin", {"device_name": name})
+        if begin.status_code != 200:
+            return begin
+        self.confirmation = begin.get_json()["confirmation"]
+        body = self.key.create(begin.get_json())
+        return self.api.post(f"/api/pairing/{token}/complete", {**body, "device_name": name})
+
+
+def start_pairing(api: Api) -> dict[str, Any]:
+    response = api.post("/api/pairing")
+    assert response.status_code == 201, response.get_json()
+    check_response("POST", "/api/pairing", 201, response.get_json())
+    return response.get_json()
+
+
+def test_pairing_by_qr_code_end_to_end(app, signed_in, mailbox):
+    created = start_pairing(signed_in)
+    assert created["url"] == f"{ORIGIN}/pair/{created['token']}"
+    assert created["qr_svg"].startswith("<svg") or "<svg" in created["qr_svg"][:200]
+    assert len(created["token"]) >= 22  # ≥128 bits
+    token = created["token"]
+    status = signed_in.get(f"/api/pairing/{token}").get_json()
+    assert status["status"] == "waiting" and status["device"] is None
+    phone = NewDevice(app)
+    done = phone.redeem(token)
+    assert done.status_code == 202 and done.get_json() == {"status": "awaiting_approval"}
+    # The old device sees the new one and the same confirmation number.
+    seen = signed_in.get(f"/api/pairing/{token}").get_json()
+    check_response("GET", f"/api/pairing/{token}", 200, seen)
+    assert seen["status"] == "awaiting_approval" and seen["confirmation"] == phone.confirmation
+    assert seen["device"]["name"] == "Phone" and seen["device"]["status"] == "pending"
+    # Pending: the new passkey cannot sign in yet, and the phone has no session.
+    assert phone.api.get("/api/me").status_code == 401
+    assert Api(app.test_client()).sign_in(phone.key, username=None).status_code == 401
+    approved = signed_in.post(f"/api/pairing/{token}/approve")
+    assert approved.status_code == 200 and approved.get_json()["status"] == "approved"
+    # The phone's poll receives "approved" with its session, once.
+    polled = phone.api.get(f"/api/pairing/{token}")
+    assert polled.get_json()["status"] == "approved"
+    assert "keystead_session=" in polled.headers.get("Set-Cookie", "")
+    assert phone.api.get("/api/me").status_code == 200
+    second = phone.api.get(f"/api/pairing/{token}")
+    assert "keystead_session=" not in second.headers.get("Set-Cookie", "")
+    # Every other device is told; the address gets a mail with a block link.
+    kinds = [n["kind"] for n in signed_in.get("/api/notifications").get_json()["notifications"]]
+    assert kinds == ["device_paired"]
+    assert "paired" in mailbox.wait_for(to=ALICE, count=1)[0]["Subject"]
+
+
+def test_pairing_status_is_only_for_the_id_and_the_redeemer(app, signed_in):
+    token = start_pairing(signed_in)["token"]
+    phone = NewDevice(app)
+    phone.redeem(token)
+    stranger = Api(app.test_client())
+    assert stranger.get(f"/api/pairing/{token}").status_code == 404
+    bob = Api(app.test_client())
+    bob.sign_up(SoftAuthenticator(), username="bob")
+    assert bob.get(f"/api/pairing/{token}").status_code == 404
+    assert bob.post(f"/api/pairing/{token}/approve").status_code == 404
+
+
+def test_two_redeemers_one_wins(app, signed_in):
+    token = start_pairing(signed_in)["token"]
+    results: list[int] = []
+    barrier = threading.Barrier(2)
+
+    def redeem() -> None:
+        device = NewDevice(app)
+        barrier.wait()
+        results.append(
+            device.api.post(f"/api/pairing/{token}/begin", {"device_name": "x"}).status_code
+        )
+
+    threads = [threading.Thread(target=redeem) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(results) == [200, 404]
+
+
+def test_replayed_and_expired_pairings_fail(app, signed_in, monkeypatch):
+    token = start_pairing(signed_in)["token"]
+    phone = NewDevice(app)
+    assert phone.redeem(token).status_code == 202
+    assert phone.redeem(token).status_code == 404  # replayed
+    assert signed_in.post(f"/api/pairing/{token}/approve").status_code == 200
+    assert signed_in.post(f"/api/pairing/{token}/approve").status_code == 404
+    expiring = start_pairing(signed_in)["token"]
+    late = NewDevice(app)
+    assert late.redeem(expiring).status_code == 202
+    pending_id = signed_in.get(f"/api/pairing/{expiring}").get_json()["device"]["id"]
+    when = utcnow() + timedelta(seconds=app.config["PAIRING_TTL"] + 1)
+    monkeypatch.setattr(recovery_views, "now", lambda: when)
+    assert signed_in.get(f"/api/pairing/{expiring}").get_json()["status"] == "expired"
+    assert signed_in.post(f"/api/pairing/{expiring}/approve").status_code == 404
+    assert pending_id not in device_ids(signed_in)  # the stored passkey is deleted
+
+
+def test_rejecting_deletes_the_pending_passkey(app, signed_in):
+    token = start_pairing(signed_in)["token"]
+    phone = NewDevice(app)
+    phone.redeem(token)
+    pending_id = signed_in.get(f"/api/pairing/{token}").get_json()["device"]["id"]
+    assert signed_in.post(f"/api/pairing/{token}/reject").get_json()["status"] == "rejected"
+    assert pending_id not in device_ids(signed_in)
+    assert phone.api.get(f"/api/pairing/{token}").get_json()["status"] == "rejected"
+    assert phone.api.get("/api/me").status_code == 401
+
+
+def test_approval_needs_a_fresh_verification_and_not_the_redeemer(
+    app, signed_in, authenticator, monkeypatch
+):
+    token = start_pairing(signed_in)["token"]
+    phone = NewDevice(app)
+    phone.redeem(token)
+    later(monkeypatch, 4)  # still within the pairing's 5 minutes, past nothing
+    monkeypatch.undo()
+    # The redeeming browser can never approve itself, even holding a session of the ID.
+    phone.api.client.set_cookie(
+        "keystead_session", signed_in.client.get_cookie("keystead_session").value
+    )
+    assert phone.api.post(f"/api/pairing/{token}/approve").status_code == 404
+    when = utcnow() + timedelta(minutes=4, seconds=30)
+    monkeypatch.setattr(recovery_views, "now", lambda: when)
+    monkeypatch.setattr(webauthn_views, "now", lambda: when)
+    # A blocked device cannot approve: its session is gone.
+    stale = signed_in.post(f"/api/pairing/{token}/approve")
+    assert stale.status_code in (200, 401)
+
+
+def test_a_blocked_device_cannot_approve(app, two_devices):
+    token = start_pairing(two_devices["b"])["token"]
+    phone = NewDevice(app)
+    phone.redeem(token)
+    assert two_devices["a"].post(f"/api/devices/{two_devices['b_id']}/block").status_code == 200
+    response = two_devices["b"].post(f"/api/pairing/{token}/approve")
+    assert response.status_code == 401
+    status = two_devices["a"].get(f"/api/pairing/{token}").get_json()["status"]
+    assert status == "awaiting_approval"
+
+
+def test_starting_a_pairing_needs_a_fresh_verification(signed_in, monkeypatch):
+    later(monkeypatch, 6)
+    response = signed_in.post("/api/pairing")
+    assert response.status_code == 401 and response.get_json()["error"] == "reauth_required"
+
+
+def test_at_most_three_pending_pairings(signed_in):
+    for _ in range(3):
+        start_pairing(signed_in)
+    fourth = signed_in.post("/api/pairing")
+    assert fourth.status_code == 429 and fourth.get_json()["error"] == "too_many_pairings"
+
+
+def test_pairing_approval_without_origin_is_csrf(app, signed_in):
+    token = start_pairing(signed_in)["token"]
+    NewDevice(app).redeem(token)
+    response = signed_in.client.post(f"/api/pairing/{token}/approve", json={})
+    assert response.status_code == 403
+    assert signed_in.get(f"/api/pairing/{token}").get_json()["status"] == "awaiting_approval"
+
+
+def test_pair_page_renders_without_revealing_anything(api):
+    response = api.get("/pair/not-a-real-token")
+    assert response.status_code == 200
