@@ -5,8 +5,9 @@ extracts."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from flask import Flask, Response, current_app, g, request
 from flask_login import LoginManager, current_user
@@ -18,6 +19,7 @@ from core.errors import CsrfFailed, InvalidInput, NotSignedIn, UnsupportedMediaT
 from core.models import LoginSession, User
 from core.security import ClientInfo, new_token, origin_allowed, token_hash
 
+T = TypeVar("T")
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 login_manager = LoginManager()
 
@@ -36,6 +38,14 @@ def init_app(app: Flask) -> None:
     app.before_request(_check_origin)
     app.before_request(_check_api_content_type)
     app.after_request(_finish_response)
+
+
+def app_settings(key: str, factory: Callable[[Mapping[str, Any]], T]) -> T:
+    """A feature's settings object, built from the app's configuration once per app."""
+    cached = current_app.extensions.get(key)
+    if cached is None:
+        cached = current_app.extensions[key] = factory(current_app.config)
+    return cached  # type: ignore[no-any-return]
 
 
 def session_policy() -> sessions.SessionPolicy:

@@ -24,7 +24,7 @@ import qrcode.image.svg
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from core import events, sessions
+from core import events
 from core.errors import NotFound, RegistrationFailed, TooManyPairings
 from core.models import LoginSession, User
 from core.security import ClientInfo, new_token, token_hash
@@ -252,16 +252,19 @@ def view(
     )
     if issued.rowcount != 1:
         return PairingView(body)
-    started = sessions.start(
+    # Not fresh: a newly paired device verifies its user (a step-up) before it may block,
+    # unpair or approve anything.
+    token = passkeys.start_session(
         db,
+        settings,
         user_id=pairing.user_id,
         device_id=pairing.device_id,
         client=client,
-        policy=settings.sessions,
         now=now,
         previous_token=previous_session_token,
+        verified=False,
     )
-    return PairingView(body, started.token)
+    return PairingView(body, token)
 
 
 def decide(

@@ -576,6 +576,15 @@ def verify_recovery_code(
     return recovery_options(db, settings, webauthn_settings, client=client, now=now)
 
 
+def _verified_flow(db: Session, *, client: ClientInfo, now: datetime) -> tuple[RecoveryFlow, User]:
+    """This browser's recovery whose two factors were both given, and its ID."""
+    flow = _live_flow(db, browser=client.browser, stage=OTP_VERIFIED, now=now)
+    user = db.get(User, flow.user_id) if flow is not None else None
+    if flow is None or user is None:
+        raise RecoveryFailed(detail="no verified recovery in this browser")
+    return flow, user
+
+
 def recovery_options(
     db: Session,
     settings: BackupSettings,
@@ -587,11 +596,7 @@ def recovery_options(
     """Creation options for the new device of a verified flow (again after a cancelled
     browser dialog: no new email code needed)."""
     _require_enabled(settings)
-    flow = _live_flow(db, browser=client.browser, stage=OTP_VERIFIED, now=now)
-    if flow is None:
-        raise RecoveryFailed(detail="no verified recovery in this browser")
-    user = db.get(User, flow.user_id)
-    assert user is not None
+    flow, user = _verified_flow(db, client=client, now=now)
     options = passkeys.begin_add_device(
         db,
         webauthn_settings,
@@ -623,11 +628,7 @@ def complete_recovery(
         raise InvalidInput("mode must be 'restore' or 'duplicate'")
     if settings.restore_removes_old_devices:
         mode = RESTORE
-    flow = _live_flow(db, browser=client.browser, stage=OTP_VERIFIED, now=now)
-    if flow is None:
-        raise RecoveryFailed(detail="no verified recovery in this browser")
-    user = db.get(User, flow.user_id)
-    assert user is not None
+    flow, user = _verified_flow(db, client=client, now=now)
     device = passkeys.complete_add_device(
         db,
         webauthn_settings,
@@ -668,14 +669,16 @@ def complete_recovery(
         to=user.email,
         at=now.isoformat(),
     )
-    started = sessions.start(
+    # Both factors and a new passkey made with user verification: the session starts fresh.
+    token = passkeys.start_session(
         db,
+        webauthn_settings,
         user_id=user.id,
         device_id=device.id,
         client=client,
-        policy=webauthn_settings.sessions,
         now=now,
         previous_token=previous_session_token,
+        verified=True,
     )
     new_code = _deliver(db, settings, user=user, code=new_plain, client=client)
-    return Recovered(user, device, mode, new_code, started.token)
+    return Recovered(user, device, mode, new_code, token)

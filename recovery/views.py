@@ -13,6 +13,7 @@ from core import db as database
 from core.models import User
 from core.security import rate_limited
 from core.web import (
+    app_settings,
     client_info,
     current_login_session,
     current_session_token,
@@ -37,12 +38,7 @@ SETTINGS_KEY = "keystead.backup_settings"
 
 
 def settings() -> BackupSettings:
-    cached = current_app.extensions.get(SETTINGS_KEY)
-    if cached is None:
-        cached = current_app.extensions[SETTINGS_KEY] = BackupSettings.from_config(
-            current_app.config
-        )
-    return cached
+    return app_settings(SETTINGS_KEY, BackupSettings.from_config)
 
 
 def _backup_prompt(db: Session, user: User, _device: Device) -> dict[str, Any]:

@@ -224,17 +224,17 @@ def complete_registration(
         device_name=device.name,
         first_device=True,
     )
-    started = sessions.start(
+    token = start_session(
         db,
+        settings,
         user_id=user.id,
         device_id=device.id,
         client=client,
-        policy=settings.sessions,
         now=now,
         previous_token=previous_session_token,
         verified=credential.user_verified,
     )
-    return SignIn(user, device, started.token)
+    return SignIn(user, device, token)
 
 
 def _new_device(user: User, credential: Any, name: str, now: datetime) -> Device:
@@ -358,9 +358,10 @@ def _verified_assertion(
     purpose: str,
     client: ClientInfo,
     now: datetime,
-) -> tuple[Device, User]:
+) -> tuple[Device, User, bool]:
     """Consumes the pending challenge and runs every check on an assertion; on success the
-    device's counter, backup state and last use are updated. Sign-in and step-up share it."""
+    device's counter, backup state and last use are updated, and whether the user was verified
+    is returned. Sign-in and step-up share it."""
     response = parse_authentication(raw)
     pending = challenges.consume(
         db,
@@ -434,7 +435,7 @@ def _verified_assertion(
     device.sign_count = assertion.sign_count
     device.backed_up = assertion.backed_up
     device.last_used_at = now
-    return device, user
+    return device, user, assertion.user_verified
 
 
 def complete_authentication(
@@ -446,7 +447,7 @@ def complete_authentication(
     now: datetime,
     previous_session_token: str | None,
 ) -> SignIn:
-    device, user = _verified_assertion(
+    device, user, user_verified = _verified_assertion(
         db, settings, raw, purpose=challenges.AUTHENTICATE, client=client, now=now
     )
     events.signed_in.send(
@@ -458,16 +459,42 @@ def complete_authentication(
         device_name=device.name,
         new_browser=_remember_browser(db, device.id, client.browser, now),
     )
-    started = sessions.start(
+    token = start_session(
         db,
+        settings,
         user_id=user.id,
         device_id=device.id,
         client=client,
-        policy=settings.sessions,
         now=now,
         previous_token=previous_session_token,
+        verified=user_verified,
     )
-    return SignIn(user, device, started.token)
+    return SignIn(user, device, token)
+
+
+def start_session(
+    db: Session,
+    settings: Settings,
+    *,
+    user_id: int,
+    device_id: int,
+    client: ClientInfo,
+    now: datetime,
+    previous_token: str | None,
+    verified: bool,
+) -> str:
+    """A new sign-in session for ``device_id`` (ending this browser's previous one); returns
+    the token for the cookie. ``verified``: the user was verified just now (fresh)."""
+    return sessions.start(
+        db,
+        user_id=user_id,
+        device_id=device_id,
+        client=client,
+        policy=settings.sessions,
+        now=now,
+        previous_token=previous_token,
+        verified=verified,
+    ).token
 
 
 def _remember_browser(db: Session, device_id: int, browser: bytes, now: datetime) -> bool:
@@ -522,12 +549,12 @@ def complete_reauth(
     client: ClientInfo,
     now: datetime,
 ) -> None:
-    device, owner = _verified_assertion(
+    device, owner, user_verified = _verified_assertion(
         db, settings, raw, purpose=challenges.REAUTH, client=client, now=now
     )
     if owner.id != user.id or login_session is None:
         raise AuthenticationFailed(detail="step-up by another ID's device")
-    if not parse_authentication(raw).response.authenticator_data.is_user_verified():
+    if not user_verified:
         raise AuthenticationFailed(detail="step-up needs user verification")
     login_session.verified_at = now
     events.reauthenticated.send(

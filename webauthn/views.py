@@ -11,7 +11,6 @@ from fido2.utils import websafe_encode
 from flask import (
     Blueprint,
     Response,
-    current_app,
     jsonify,
     redirect,
     render_template,
@@ -25,6 +24,7 @@ from core import db as database
 from core.models import User
 from core.security import rate_limited
 from core.web import (
+    app_settings,
     clear_session_cookie,
     client_info,
     current_login_session,
@@ -57,10 +57,7 @@ account_page_extras: list[Callable[[Session, User], dict[str, Any]]] = []
 
 
 def settings() -> Settings:
-    cached = current_app.extensions.get(SETTINGS_KEY)
-    if cached is None:
-        cached = current_app.extensions[SETTINGS_KEY] = Settings.from_config(current_app.config)
-    return cached
+    return app_settings(SETTINGS_KEY, Settings.from_config)
 
 
 def _current_device_id() -> int | None:
