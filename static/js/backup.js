@@ -1,14 +1,14 @@
 // /account/backup: activate backup, or make a new backup code.
 //   Activate backup         → POST /api/backup/activate   (emails a code)
-//   Make a new backup code  → POST /api/backup/regenerate (needs a passkey sign-in within
-//                              5 minutes: on 401 reauth_required, sign in right here, retry)
+//   Make a new backup code  → POST /api/backup/regenerate (needs a user verification within
+//                              5 minutes: on 401 reauth_required, a step-up right here, retry)
 //   the emailed code        → POST /api/backup/confirm    → the backup code, shown once
 //                              (or emailed, under BACKUP_CODE_DELIVERY=email)
 //
 // #backup-state's data-phase tells tests where the page is:
 // "idle" → "otp" (waiting for the email code) → "done".
 
-import { ApiError, api, explain, getCredential, isSupported } from "./webauthn.js";
+import { ApiError, api, explain, isSupported, withStepUp } from "./webauthn.js";
 import {
   clearErrorOnInput, clearStatus, safeLocalPath, setFieldError, setStatus, whileBusy,
 } from "./ui.js";
@@ -56,30 +56,24 @@ function revealStatus() {
 
 const START = { activate: "/api/backup/activate", regenerate: "/api/backup/regenerate" };
 
-/** A passkey sign-in right here, for actions that need a recent one. Throws on failure. */
-async function reauthenticate() {
-  setStatus("For your safety, confirm it's you: follow your browser's prompt to use your passkey or security key…",
-    "progress");
-  const options = await api("/api/authenticate/begin", { body: { username } });
-  const assertion = await getCredential(options);
-  setStatus("Checking…", "progress");
-  await api("/api/authenticate/complete", { body: assertion });
-}
-
-/** POST activate/regenerate; a stale sign-in is refreshed once with a passkey, then retried. */
+/**
+ * POST activate/regenerate. A stale verification (401 reauth_required) is refreshed once with
+ * a step-up (the passkey prompt, POST /api/reauth/…), then the request is retried.
+ */
 async function requestCode(kind) {
   try {
-    return await api(START[kind], { body: {} });
+    return await withStepUp(() => api(START[kind], { body: {} }), {
+      onStepUp: () => setStatus(
+        "For your safety, confirm it's you: follow your browser's prompt to use your passkey or security key…",
+        "progress",
+      ),
+    });
   } catch (error) {
-    if (!(error instanceof ApiError && error.code === "reauth_required")) throw error;
-    try {
-      await reauthenticate();
-    } catch (reauthError) {
-      const why = explain(reauthError);
-      throw Object.assign(new Error(`We could not confirm it's you, so no new backup code was made. ${why}`),
-        { shown: true });
-    }
-    return api(START[kind], { body: {} });
+    if (!error?.stepUp) throw error;
+    error.stepUp = false; // this page words it itself
+    const why = explain(error);
+    throw Object.assign(new Error(`We could not confirm it's you, so no new backup code was made. ${why}`),
+      { shown: true });
   }
 }
 

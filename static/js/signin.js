@@ -32,10 +32,26 @@ function backupPromptUrl(next) {
   return `/account/backup?${query}`;
 }
 
+/** This device's unread notifications first ("While you were away"), then on to `next`. */
+function notificationsUrl(next) {
+  const query = new URLSearchParams({ after_signin: "1", next });
+  return `/account/notifications?${query}`;
+}
+
 async function complete(assertion) {
   const answer = await api("/api/authenticate/complete", { body: assertion });
   leaving = true;
-  if (answer?.backup_prompt === true) {
+  const unread = Array.isArray(answer?.notifications) ? answer.notifications.length : 0;
+  if (unread > 0) {
+    // Notifications first; the backup prompt (if any) comes after them.
+    const after = answer?.backup_prompt === true ? backupPromptUrl(nextUrl) : nextUrl;
+    setStatus(
+      unread === 1 ? "Signed in. Something happened to your ID while you were away…"
+        : `Signed in. ${unread} things happened to your ID while you were away…`,
+      "success",
+    );
+    window.location.assign(notificationsUrl(after));
+  } else if (answer?.backup_prompt === true) {
     setStatus("Signed in. One more thing: protect your ID with a backup…", "success");
     window.location.assign(backupPromptUrl(nextUrl));
   } else {

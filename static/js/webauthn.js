@@ -229,6 +229,108 @@ export async function getCredential(optionsJSON, { mediation, signal } = {}) {
   return credentialToJSON(credential);
 }
 
+// ---- step-up: confirm it's you before a sensitive action ------------------------------
+
+/**
+ * A fresh user verification for this session: POST /api/reauth/begin, the browser's passkey
+ * prompt (user verification required, this ID's active devices), POST /api/reauth/complete.
+ * Afterwards, for a few minutes, the server accepts sensitive actions from this session.
+ */
+export async function stepUp({ signal } = {}) {
+  const options = await api("/api/reauth/begin", { body: {} });
+  const assertion = await getCredential(options, { signal });
+  await api("/api/reauth/complete", { body: assertion });
+}
+
+/**
+ * Run `action` (a function returning a promise, usually an api() call). When the server
+ * answers 401 reauth_required (no user verification in this session in the last 5 minutes),
+ * confirm it's the person with a passkey (stepUp), then run the action once more.
+ *
+ * `onStepUp` is called just before the passkey prompt, so the page can say why it appears.
+ * An error during the step-up itself is rethrown with `stepUp = true`: explain() then says
+ * that nothing was changed.
+ */
+export async function withStepUp(action, { onStepUp } = {}) {
+  try {
+    return await action();
+  } catch (error) {
+    if (!(error instanceof ApiError && error.code === "reauth_required")) throw error;
+  }
+  onStepUp?.();
+  try {
+    await stepUp();
+  } catch (error) {
+    try {
+      error.stepUp = true;
+    } catch {
+      // A frozen error object: the plain explanation will do.
+    }
+    throw error;
+  }
+  return action();
+}
+
+// ---- Signal API: keep password managers in step with the server -------------------------
+// Chrome and others can hide or delete passkeys the server no longer accepts. Best effort:
+// any failure (or a browser without the API) is ignored.
+
+let knownRpId = null;
+
+/** GET /api/me's `signal` ({rpId, userId, allAcceptedCredentialIds}), or null. */
+async function fetchSignal() {
+  try {
+    const me = await api("/api/me", { method: "GET" });
+    if (me?.signal?.rpId) knownRpId = me.signal.rpId;
+    return me?.signal ?? null;
+  } catch {
+    return null;
+  }
+}
+
+/** The RP ID (GET /api/me's signal.rpId), remembered once known. */
+export async function relyingPartyId() {
+  if (!knownRpId) await fetchSignal();
+  return knownRpId;
+}
+
+/** Tell the browser this passkey no longer signs in here (after a remove or block). */
+export async function signalUnknownCredential(credentialId, rpId = null) {
+  try {
+    const signal = window.PublicKeyCredential?.signalUnknownCredential;
+    if (typeof signal !== "function" || !credentialId) return false;
+    const id = rpId ?? (await relyingPartyId());
+    if (!id) return false;
+    await signal.call(window.PublicKeyCredential, { rpId: id, credentialId });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Tell the browser which of this ID's passkeys still sign in: GET /api/me's `signal`
+ * (fetched now unless given). Also remembers the RP ID for signalUnknownCredential, which
+ * may run after this session has ended (removing this device's own passkey).
+ */
+export async function signalAcceptedCredentials(signalData = null) {
+  try {
+    const signal = window.PublicKeyCredential?.signalAllAcceptedCredentials;
+    if (typeof signal !== "function") return false;
+    const data = signalData ?? (await fetchSignal());
+    if (!data?.rpId || !data.userId || !Array.isArray(data.allAcceptedCredentialIds)) return false;
+    knownRpId ??= data.rpId;
+    await signal.call(window.PublicKeyCredential, {
+      rpId: data.rpId,
+      userId: data.userId,
+      allAcceptedCredentialIds: data.allAcceptedCredentialIds,
+    });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 // ---- words for people ---------------------------------------------------------
 
 const API_MESSAGES = {
@@ -255,7 +357,20 @@ const API_MESSAGES = {
   backup_disabled:
     "Backup is turned off by your administrator, so it cannot be activated or changed here.",
   backup_active: "Backup is already active on your ID. Reload the page to see it.",
-  reauth_required: "For your safety, confirm it's you with your passkey first.",
+  reauth_required: "For your safety, confirm it's you with your passkey or security key first, then try again.",
+  too_many_pairings:
+    "You already have 3 pairing codes waiting. Finish adding those devices, or wait a few minutes " +
+    "until their codes expire, then try again.",
+  not_signed_in: "Your session has ended. Please sign in again.",
+};
+
+// Texts for a 404 that depend on what the page was doing.
+const NOT_FOUND_MESSAGES = {
+  pairing:
+    "This pairing code is not valid any more: it expired, was already used by another device, " +
+    "or was cancelled. Ask your other device for a new QR code.",
+  device: "That device is no longer on your ID. Reload the page to see the current list.",
+  notification: "That notification is no longer there. Reload the page.",
 };
 
 /** "in about 5 minutes" for a Retry-After of 300 seconds. */
@@ -273,9 +388,19 @@ function withWait(error, text) {
   return wait ? text.replace(/ Try again later\.$| Wait a minute, then try again\.$/, ` Try again ${wait}.`) : text;
 }
 
-/** Turn any error from a ceremony or the API into a sentence a person understands. */
-export function explain(error) {
+/**
+ * Turn any error from a ceremony or the API into a sentence a person understands.
+ * `context` ("pairing", "device", "notification") picks the words for a 404.
+ * An error from a step-up (see withStepUp) says that nothing was changed.
+ */
+export function explain(error, context = "") {
+  const text = explainOne(error, context);
+  return error?.stepUp ? `We could not confirm it's you, so nothing was changed. ${text}` : text;
+}
+
+function explainOne(error, context) {
   if (error instanceof ApiError) {
+    if (error.code === "not_found" && NOT_FOUND_MESSAGES[context]) return NOT_FOUND_MESSAGES[context];
     if (error.code === "invalid_input") {
       return error.message && error.message !== "Bad Request"
         ? error.message
@@ -347,6 +472,15 @@ function platformName(ua) {
   if (/Windows/.test(ua)) return "Windows";
   if (/Linux/.test(ua)) return "Linux";
   return "";
+}
+
+/** "Chrome on Linux" for a user agent string (another browser's, e.g. from a notification). */
+export function describeUserAgent(ua) {
+  if (!ua) return "";
+  const browser = browserName(ua);
+  const platform = /Macintosh/.test(ua) ? "Mac" : platformName(ua);
+  if (browser && platform) return `${browser} on ${platform}`;
+  return browser || platform || "";
 }
 
 const PLATFORMS = { macOS: "Mac", "Chrome OS": "ChromeOS", "Chromium OS": "ChromeOS" };

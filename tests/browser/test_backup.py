@@ -478,13 +478,6 @@ def test_disabled_backup_page_says_so_and_recover_refuses(
     assert me(stranger).status == 401
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="page bug: templates/webauthn/account.html checks backup.active before "
-    "BACKUP_MODE=disabled, so an ID activated before backup was turned off is told "
-    "'Active … you can get back in if you lose all your passkeys' while /api/recovery/begin "
-    "answers 403 backup_disabled",
-)
 def test_disabled_backup_is_not_shown_as_a_way_back_in(
     device: Any, server: Any, mailbox: Any, policy: Any
 ) -> None:

@@ -242,6 +242,10 @@ def test_remove_the_first_device_then_sign_in_with_the_second(device: Any, serve
     open_signin_without_autofill(device)
     page.fill("#username", "ada")
     page.click("#continue")
+    # The key was told the laptop was removed: sign-in shows that first ("While you were away").
+    expect(page).to_have_url(page_url(device, "/account/notifications"))
+    expect(page.locator(".notification[data-kind='device_removed']")).to_have_count(1)
+    page.click("#after-signin-continue")
     expect(page).to_have_url(page_url(device, "/account"))
     expect(page.locator("[data-current='true'] .device-name")).to_have_text("YubiKey")
     assert [(d["name"], d["current"]) for d in me(device).json()["devices"]] == [("YubiKey", True)]
