@@ -753,7 +753,10 @@ P["/api/notifications"] = {
                     "required": ["notifications", "unread", "poll_interval"],
                     "properties": {
                         "notifications": {"type": "array", "items": ref("Notification")},
-                        "unread": {"type": "integer"},
+                        "unread": {
+                            "type": "integer",
+                            "description": "All unread of this device, not only those in this answer",
+                        },
                         "poll_interval": {"type": "integer"},
                     },
                 },
@@ -774,6 +777,15 @@ P["/api/notifications/{notification_id}/read"] = {
         ["notifications"],
         signed=True,
     ),
+}
+P["/api/notifications/read"] = {
+    "post": post(
+        "Mark all of this device's notifications read",
+        body({"type": "object"}, required=False),
+        {"204": {"description": "Read"}},
+        ["notifications"],
+        signed=True,
+    )
 }
 P["/api/activity"] = {
     "get": {
@@ -912,7 +924,11 @@ P["/api/pairing/{token}/complete"] = {
 }
 for action, summary, needs_fresh in (
     ("approve", "Approve the new device (needs a fresh user verification)", True),
-    ("reject", "Reject the new device (its passkey is deleted)", False),
+    (
+        "reject",
+        "Reject the new device (its passkey is deleted), or cancel a pairing nobody redeemed yet",
+        False,
+    ),
 ):
     responses = {
         "200": ok(

@@ -267,6 +267,37 @@ def mark_read(
         notification.read_at = now
 
 
+def unread_count(db: Session, *, user: User, device_id: int | None) -> int:
+    if device_id is None:
+        return 0
+    return int(
+        db.scalar(
+            sa.select(sa.func.count(Notification.id)).where(
+                Notification.user_id == user.id,
+                Notification.device_id == device_id,
+                Notification.read_at.is_(None),
+            )
+        )
+        or 0
+    )
+
+
+def mark_all_read(db: Session, *, user: User, device_id: int | None, now: datetime) -> int:
+    if device_id is None:
+        return 0
+    result = db.execute(
+        sa.update(Notification)
+        .where(
+            Notification.user_id == user.id,
+            Notification.device_id == device_id,
+            Notification.read_at.is_(None),
+        )
+        .values(read_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount or 0
+
+
 _HIDDEN_DATA = frozenset({"to", "credential_id"})
 
 

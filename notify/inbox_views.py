@@ -53,9 +53,19 @@ def notifications() -> Response:
     )
     return jsonify(
         notifications=items,
-        unread=sum(1 for n in items if not n["read"]),
+        unread=inbox.unread_count(database.session(), user=user, device_id=_device_id()),
         poll_interval=current_app.config["NOTIFICATION_POLL_INTERVAL"],
     )
+
+
+@api.post("/notifications/read")
+def read_all() -> Response:
+    json_body()
+    inbox.mark_all_read(
+        database.session(), user=signed_in_user(), device_id=_device_id(), now=now()
+    )
+    database.session().commit()
+    return Response(status=204)
 
 
 @api.post("/notifications/<int:notification_id>/read")

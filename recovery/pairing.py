@@ -283,25 +283,27 @@ def decide(
     pairing = _find(db, token, now)
     if pairing.user_id != user.id or _is_redeemer(pairing, client):
         raise NotFound("No such pairing.")
-    if pairing.status != AWAITING:
+    # Approve needs the new device's passkey; reject also cancels a pairing nobody redeemed.
+    allowed = (AWAITING,) if approve else PENDING_STATES
+    if pairing.status not in allowed:
         raise NotFound("This pairing is not waiting for approval.")
     if approve:
         passkeys.require_fresh(login_session, settings, now)
     decided = db.execute(
         sa.update(Pairing)
-        .where(Pairing.id == pairing.id, Pairing.status == AWAITING)
+        .where(Pairing.id == pairing.id, Pairing.status.in_(allowed))
         .values(status=APPROVED if approve else REJECTED, decided_at=now)
         .execution_options(synchronize_session=False)
     )
     if decided.rowcount != 1:
         raise NotFound("This pairing is not waiting for approval.")
     db.refresh(pairing)
-    device = db.get(Device, pairing.device_id) if pairing.device_id else None
-    if device is None:
-        raise NotFound("No such pairing.")
     if not approve:
         _close(db, pairing, REJECTED, now)
         return {"status": REJECTED}
+    device = db.get(Device, pairing.device_id) if pairing.device_id else None
+    if device is None:
+        raise NotFound("No such pairing.")
     device.status = "active"
     db.flush()
     events.device_paired.send(

@@ -487,3 +487,21 @@ def test_pairing_approval_without_origin_is_csrf(app, signed_in):
 def test_pair_page_renders_without_revealing_anything(api):
     response = api.get("/pair/not-a-real-token")
     assert response.status_code == 200
+
+
+def test_mark_all_read_and_the_unread_total(two_devices):
+    a = two_devices["a"]
+    assert a.get("/api/notifications").get_json()["unread"] == 2
+    newest = a.get("/api/notifications").get_json()["notifications"][0]["id"]
+    assert a.get(f"/api/notifications?since={newest}").get_json()["unread"] == 2  # a total
+    assert a.post("/api/notifications/read").status_code == 204
+    listing = a.get("/api/notifications").get_json()
+    assert listing["unread"] == 0 and all(n["read"] for n in listing["notifications"])
+
+
+def test_a_pairing_nobody_redeemed_can_be_cancelled(signed_in):
+    for _ in range(3):
+        token = start_pairing(signed_in)["token"]
+    assert signed_in.post("/api/pairing").status_code == 429
+    assert signed_in.post(f"/api/pairing/{token}/reject").get_json() == {"status": "rejected"}
+    assert signed_in.post("/api/pairing").status_code == 201
