@@ -370,9 +370,16 @@ def confirm_email_code(
 
 
 def _replace_code(
-    db: Session, settings: BackupSettings, *, user: User, client: ClientInfo, now: datetime
+    db: Session,
+    settings: BackupSettings,
+    *,
+    user: User,
+    client: ClientInfo,
+    now: datetime,
+    delivery: str | None = None,
 ) -> NewCode:
-    """Stores a new backup code (activating backup if needed) and delivers it by policy."""
+    """Stores a new backup code (activating backup if needed) and delivers it: by policy, or
+    as ``delivery`` says."""
     code = codes.generate()
     code_hash = codes.hash_code(settings.secret_key, code)
     row = _backup_row(db, user.id)
@@ -383,7 +390,7 @@ def _replace_code(
     else:
         row.code_hash, row.code_created_at = code_hash, now
     db.flush()
-    return _deliver(db, settings, user=user, code=code, client=client)
+    return _deliver(db, settings, user=user, code=code, client=client, delivery=delivery)
 
 
 def _deliver(
@@ -432,17 +439,8 @@ def reissue_code(
     if user is None:
         raise NotFound("No such ID.")
     client = ClientInfo(ip="", user_agent=actor, browser=b"")
-    code = codes.generate()
-    code_hash = codes.hash_code(settings.secret_key, code)
-    row = _backup_row(db, user.id)
-    if row is None:
-        db.add(
-            BackupCode(user_id=user.id, code_hash=code_hash, activated_at=now, code_created_at=now)
-        )
-    else:
-        row.code_hash, row.code_created_at = code_hash, now
+    new_code = _replace_code(db, settings, user=user, client=client, now=now, delivery=deliver)
     _void_open_flows(db, user.id, now)
-    db.flush()
     events.backup_code_reissued.send(
         None,
         db=db,
@@ -452,7 +450,7 @@ def reissue_code(
         delivered=deliver,
         to=user.email,
     )
-    return _deliver(db, settings, user=user, code=code, client=client, delivery=deliver)
+    return new_code
 
 
 # ---- recovery: backup code → email code → new passkey --------------------------------------
