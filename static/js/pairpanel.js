@@ -291,6 +291,10 @@ export function setupPairing({ onDevicesChanged = () => {} } = {}) {
   });
 
   closeButton.addEventListener("click", () => {
+    // Closing an unfinished pairing cancels it, so it no longer holds one of the 3 slots.
+    if (session && !session.done) {
+      api(`/api/pairing/${encodeURIComponent(session.token)}/reject`, { body: {} }).catch(() => {});
+    }
     stop();
     session = null;
     panel.hidden = true;
