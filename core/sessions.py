@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from core.errors import ReauthRequired
 from core.models import LoginSession, User
 from core.security import ClientInfo, new_token, token_hash
 
@@ -116,6 +117,12 @@ def purge_ended(db: Session, now: datetime) -> int:
         )
     )
     return result.rowcount or 0
+
+
+def require_fresh(login_session: LoginSession | None, *, max_age: int, now: datetime) -> None:
+    """Sensitive actions need a user verification in this session within ``max_age``."""
+    if not is_fresh(login_session, max_age=max_age, now=now):
+        raise ReauthRequired()
 
 
 def is_fresh(login_session: LoginSession | None, *, max_age: int, now: datetime) -> bool:

@@ -9,6 +9,7 @@ rolled back, and nothing is lost when SMTP is down (the mail waits in the outbox
 
 from __future__ import annotations
 
+import hmac
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -360,8 +361,6 @@ def block_by_link(
 ) -> tuple[Device, bool]:
     """Blocks the link's device. Returns (device, newly_blocked). The link is used up in one
     conditional UPDATE: of two clicks, one does the work."""
-    import hmac
-
     link = _live_link(db, token, now)
     if link is None or not hmac.compare_digest(form, form_token(secret_key, token)):
         raise NotFound("This link is not valid (any more).")

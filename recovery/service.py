@@ -24,7 +24,6 @@ from core.errors import (
     InvalidCode,
     InvalidInput,
     NotFound,
-    ReauthRequired,
     RecoveryFailed,
     TooManyAttempts,
 )
@@ -148,7 +147,6 @@ def _ip_subject(settings: BackupSettings, ip: str) -> bytes:
 
 def _check_throttle(
     db: Session,
-    settings: BackupSettings,
     subjects: list[tuple[bytes, throttle.ThrottlePolicy]],
     now: datetime,
 ) -> None:
@@ -306,7 +304,7 @@ def start_activation(
     _require_enabled(settings)
     if _backup_row(db, user.id) is not None:
         raise BackupActive()
-    _check_throttle(db, settings, _subjects(settings, user.username, client), now)
+    _check_throttle(db, _subjects(settings, user.username, client), now)
     return _issue_email_code(db, settings, user=user, purpose=ACTIVATE, client=client, now=now)
 
 
@@ -321,9 +319,8 @@ def start_regeneration(
 ) -> str:
     """A new code needs a passkey sign-in within REAUTH_MAX_AGE and the email code again."""
     _require_enabled(settings)
-    if not sessions.is_fresh(login_session, max_age=settings.reauth_max_age, now=now):
-        raise ReauthRequired()
-    _check_throttle(db, settings, _subjects(settings, user.username, client), now)
+    sessions.require_fresh(login_session, max_age=settings.reauth_max_age, now=now)
+    _check_throttle(db, _subjects(settings, user.username, client), now)
     return _issue_email_code(db, settings, user=user, purpose=REGENERATE, client=client, now=now)
 
 
@@ -341,7 +338,7 @@ def confirm_email_code(
     code, shown once (or mailed under BACKUP_CODE_DELIVERY=email)."""
     _require_enabled(settings)
     subjects = _subjects(settings, user.username, client)
-    _check_throttle(db, settings, subjects, now)
+    _check_throttle(db, subjects, now)
     pending = _live_email_code(
         db, user_id=user.id, purposes=(ACTIVATE, REGENERATE), browser=client.browser, now=now
     )
@@ -351,10 +348,8 @@ def confirm_email_code(
         _wrong_email_code(db, pending, now)
         _record_failure(db, settings, user.username, client, "email_code", now)
         raise InvalidCode(detail="wrong email code", keep_changes=True)
-    if pending.purpose == REGENERATE and not sessions.is_fresh(
-        login_session, max_age=settings.reauth_max_age, now=now
-    ):
-        raise ReauthRequired()
+    if pending.purpose == REGENERATE:
+        sessions.require_fresh(login_session, max_age=settings.reauth_max_age, now=now)
     if not _consume_email_code(db, pending, now):
         raise InvalidCode(detail="email code already used")
     regenerated = pending.purpose == REGENERATE and _backup_row(db, user.id) is not None
@@ -469,7 +464,7 @@ def begin_recovery(
     _require_enabled(settings)
     if len(username) > 254 or len(backup_code) > 128:
         raise InvalidInput("Username or backup code too long.")
-    _check_throttle(db, settings, _subjects(settings, username, client), now)
+    _check_throttle(db, _subjects(settings, username, client), now)
     user = db.scalar(sa.select(User).where(User.username_key == username.strip().lower()))
     row = _backup_row(db, user.id if user else None)
     if user is None or not codes.matches(
@@ -550,7 +545,7 @@ def verify_recovery_code(
         raise RecoveryFailed(detail="no recovery in progress in this browser")
     user = db.get(User, flow.user_id)
     assert user is not None
-    _check_throttle(db, settings, _subjects(settings, user.username, client), now)
+    _check_throttle(db, _subjects(settings, user.username, client), now)
     pending = _live_email_code(
         db,
         user_id=user.id,

@@ -295,10 +295,6 @@ def _check_authenticator_data_encoding(auth_data: bytes) -> None:
         raise ValueError("authenticator data: wrong length")
 
 
-def client_challenge(client_data: CollectedClientData) -> bytes:
-    return client_data.challenge
-
-
 # ---- checks shared by both ceremonies ------------------------------------------------------
 
 

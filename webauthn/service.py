@@ -25,7 +25,6 @@ from core.errors import (
     InvalidInput,
     LastDevice,
     NotFound,
-    ReauthRequired,
     RegistrationFailed,
     UsernameTaken,
 )
@@ -564,8 +563,7 @@ def complete_reauth(
 
 def require_fresh(login_session: LoginSession | None, settings: Settings, now: datetime) -> None:
     """Sensitive actions need a user verification in this session within REAUTH_MAX_AGE."""
-    if not sessions.is_fresh(login_session, max_age=settings.reauth_max_age, now=now):
-        raise ReauthRequired()
+    sessions.require_fresh(login_session, max_age=settings.reauth_max_age, now=now)
 
 
 def sign_out(
