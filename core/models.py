@@ -24,6 +24,16 @@ class User(UserMixin, Base):
     email: Mapped[str] = mapped_column(sa.String(254))
     display_name: Mapped[str] = mapped_column(sa.String(128))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # When the owner proved they read ``email`` (a mailed code typed back). Until then the
+    # address gets verification mail only.
+    email_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # A second address for a mailed backup code (BACKUP_CODE_DELIVERY=email), so that one
+    # mailbox never holds both recovery factors; usable once verified.
+    backup_email: Mapped[str | None] = mapped_column(sa.String(254))
+    backup_email_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # A deleted ID stays as a row without personal data, so its id is never reused and its
+    # audit trail keeps its owner.
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -52,6 +52,9 @@ class EmailCode(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
     purpose: Mapped[str] = mapped_column(sa.String(16))
+    # The address the code was mailed to (the ID's, or a new or backup address being
+    # verified): mail caps count per address.
+    address: Mapped[str | None] = mapped_column(sa.String(254), index=True)
     code_hash: Mapped[bytes] = mapped_column(sa.LargeBinary(32))
     browser: Mapped[bytes] = mapped_column(sa.LargeBinary(32))
     flow_id: Mapped[int | None] = mapped_column(

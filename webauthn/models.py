@@ -32,9 +32,15 @@ class Device(Base):
     backup_eligible: Mapped[bool] = mapped_column(sa.Boolean, default=False)
     backed_up: Mapped[bool] = mapped_column(sa.Boolean, default=False)
     # active | blocked (for good: only an administrator unblocks) | pending (paired by QR code,
-    # waiting for approval from a signed-in device)
+    # waiting for approval from a signed-in device) | removed (kept as a row, so its id is never
+    # reused by another ID's device and old notifications still name it)
     status: Mapped[str] = mapped_column(sa.String(16), default="active")
     blocked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    removed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # WebAuthn's uvInitialized: the authenticator verified the user when it was registered.
+    uv_initialized: Mapped[bool] = mapped_column(sa.Boolean, default=False)
+    # The attestation statement format it was registered with (checked, never trusted).
+    attestation_format: Mapped[str | None] = mapped_column(sa.String(32))
     # Set when a sign-in showed a sign counter that did not increase: a possible clone.
     flagged: Mapped[bool] = mapped_column(sa.Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
