@@ -43,6 +43,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         count = app.config["TRUSTED_PROXY_COUNT"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count)  # type: ignore[method-assign]
 
+    # Every <int:…> in a URL is a row id: one that no database column can hold is a 404 from
+    # routing, before a view or the driver sees it (an OverflowError would be a 500).
+    app.url_map.converters["int"] = web.RowIdConverter
     database.init_app(app)
     web.init_app(app)
     audit.connect()
@@ -210,6 +213,27 @@ def _register_commands(app: Flask) -> None:
             click.echo(f"A new backup code for {username} was mailed to the ID's address.")
         else:
             click.echo(f"New backup code for {username} (shown once): {new_code.code}")
+
+    @app.cli.command("unblock-device")
+    @click.argument("device_id", type=int)
+    def unblock_device(device_id: int) -> None:
+        """Unblock DEVICE_ID (e.g. the owner blocked their last device by mistake). Audited;
+        every device of the ID and its address are told."""
+        from webauthn.service import unblock
+
+        db_session = database.session()
+        try:
+            device = unblock(
+                db_session,
+                device_id=device_id,
+                actor=f"cli:{os.environ.get('USER', 'admin')}",
+                now=database.utcnow(),
+            )
+        except AppError as error:
+            db_session.rollback()
+            raise click.ClickException(error.message) from error
+        db_session.commit()
+        click.echo(f"Unblocked device {device.id} ({device.name}); it can sign in again.")
 
     @app.cli.command("send-mail")
     @click.option("--test", "test_to", metavar="ADDRESS", help="First queue a test mail.")

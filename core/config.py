@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 log = logging.getLogger(__name__)
 
 ENV_PREFIX = "KEYSTEAD_"
+HOST_COOKIE_PREFIX = "__Host-"
 # Read before configuration exists (where instance/ is), so not a configuration key.
 BOOTSTRAP_VARIABLES = frozenset({"KEYSTEAD_INSTANCE_PATH"})
 
@@ -50,7 +51,8 @@ SETTINGS: dict[str, Setting] = {
     "RP_NAME": Setting("Keystead", "Name shown by browsers in the passkey dialog and on pages."),
     "ORIGIN": Setting(
         "http://localhost:5000",
-        "The origin users browse (scheme://host[:port]); cookies are `Secure` when it is https.",
+        "The origin users browse (scheme://host[:port]); when it is https, cookies are `Secure` "
+        "with the `__Host-` prefix and responses carry `Strict-Transport-Security`.",
     ),
     "ALLOWED_ORIGINS": Setting(
         None,
@@ -81,10 +83,15 @@ SETTINGS: dict[str, Setting] = {
     "SESSION_IDLE_TIMEOUT": Setting(
         259200, "Seconds of inactivity after which a sign-in session ends (default 3 days)."
     ),
-    "SESSION_COOKIE_NAME": Setting("keystead_session", "Cookie holding the opaque session id."),
+    "SESSION_COOKIE_NAME": Setting(
+        "keystead_session",
+        "Cookie holding the opaque session id; with an https `ORIGIN` it gets the `__Host-` "
+        "prefix.",
+    ),
     "BROWSER_COOKIE_NAME": Setting(
         "keystead_browser",
-        "Cookie holding the opaque browser id that binds pending ceremonies to this browser.",
+        "Cookie holding the browser id (issued and signed by the server) that binds pending "
+        "ceremonies to this browser; with an https `ORIGIN` it gets the `__Host-` prefix.",
     ),
     "RATELIMIT_ENABLED": Setting(
         True, "Rate limits on ceremony endpoints; `false` only for load tests."
@@ -262,6 +269,12 @@ def finalise(config: dict[str, Any], instance_path: str) -> None:
     if config["CHALLENGE_TTL"] < 10:
         raise ConfigError("CHALLENGE_TTL below 10 seconds leaves no time to touch a key")
     config["SESSION_COOKIE_SECURE"] = origin.startswith("https://")
+    if config["SESSION_COOKIE_SECURE"]:
+        # __Host- cookies are Secure, host-only and Path=/ by browser rule: a sibling subdomain
+        # or a plain-http page cannot set or shadow them.
+        for key in ("SESSION_COOKIE_NAME", "BROWSER_COOKIE_NAME"):
+            if not config[key].startswith(HOST_COOKIE_PREFIX):
+                config[key] = HOST_COOKIE_PREFIX + config[key]
     _finalise_mail(config)
 
 

@@ -62,12 +62,13 @@ def make_engine(uri: str) -> Engine:
 
         @sa.event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
-            # WAL lets readers run beside the writer; the busy timeout makes a writer wait for
-            # another instead of failing; foreign keys are off by default in SQLite.
+            # The busy timeout makes a writer wait for another instead of failing; foreign keys
+            # are off by default in SQLite. WAL (readers beside the writer) is a property of the
+            # database file, switched once by ``upgrade``: switching it here, on every worker's
+            # first connection, made workers race for the exclusive lock it needs.
             cursor = dbapi_conn.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.close()
             # We emit BEGIN ourselves (below) instead of letting the driver do it.
@@ -130,6 +131,21 @@ def upgrade(app: Flask, revision: str = "heads") -> None:
     if uri.startswith("sqlite:///"):
         Path(uri[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
     command.upgrade(alembic_config(uri), revision)
+    if uri.startswith("sqlite:///") and uri not in ("sqlite://", "sqlite:///:memory:"):
+        use_wal(uri)
+
+
+def use_wal(uri: str) -> None:
+    """Puts a SQLite database file in WAL mode (it stays so): done once, here, before any
+    server process opens it, never by racing workers."""
+    engine = sa.create_engine(uri, connect_args={"timeout": 30})
+    try:
+        with engine.connect() as conn:
+            mode = conn.exec_driver_sql("PRAGMA journal_mode=WAL").scalar()
+        if str(mode).lower() != "wal":
+            raise RuntimeError(f"SQLite refused WAL mode (journal_mode is {mode})")
+    finally:
+        engine.dispose()
 
 
 def describe(app: Flask) -> str:

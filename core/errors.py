@@ -40,6 +40,26 @@ class AuthenticationFailed(AppError):
     status, code, message = 401, "authentication_failed", "Sign-in failed."
 
 
+class DeviceBlocked(AuthenticationFailed):
+    """Said only after the passkey's signature verified: whoever sees it holds the passkey."""
+
+    code = "device_blocked"
+    message = (
+        "This passkey was blocked on your ID and cannot sign in any more. Sign in with another "
+        "of your devices, or recover your ID with your backup code."
+    )
+
+
+class DeviceRemoved(AuthenticationFailed):
+    """Said only after the passkey's signature verified: whoever sees it holds the passkey."""
+
+    code = "device_removed"
+    message = (
+        "This passkey was removed from your ID and cannot sign in any more. Sign in with another "
+        "of your devices, or recover your ID with your backup code."
+    )
+
+
 class NotSignedIn(AppError):
     status, code, message = 401, "not_signed_in", "Sign in first."
 

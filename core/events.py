@@ -20,6 +20,7 @@ device_renamed = _signals.signal("device_renamed")
 device_removed = _signals.signal("device_removed")
 device_flagged = _signals.signal("device_flagged")
 device_blocked = _signals.signal("device_blocked")
+device_unblocked = _signals.signal("device_unblocked")
 device_paired = _signals.signal("device_paired")
 reauthenticated = _signals.signal("reauthenticated")
 
@@ -46,6 +47,7 @@ AUDITED = (
     device_removed,
     device_flagged,
     device_blocked,
+    device_unblocked,
     device_paired,
     reauthenticated,
     backup_activated,

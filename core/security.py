@@ -25,6 +25,9 @@ class ClientInfo:
     user_agent: str
     # Hash of the opaque browser cookie: binds pending ceremonies to this browser.
     browser: bytes
+    # The device this browser is signed in with, if any: the one acting. Every other device
+    # is told about what it does; it is not told about its own actions.
+    device_id: int | None = None
 
 
 def new_token(nbytes: int = 32) -> str:

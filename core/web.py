@@ -11,13 +11,14 @@ from typing import Any, TypeVar
 
 from flask import Flask, Response, current_app, g, request
 from flask_login import LoginManager, current_user
+from werkzeug.routing import IntegerConverter
 
+from core import browser_ids, sessions
 from core import db as database
-from core import sessions
 from core.db import utcnow
 from core.errors import CsrfFailed, InvalidInput, NotSignedIn, UnsupportedMediaType
 from core.models import LoginSession, User
-from core.security import ClientInfo, new_token, origin_allowed, token_hash
+from core.security import ClientInfo, origin_allowed, token_hash
 
 T = TypeVar("T")
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -28,6 +29,18 @@ PAGE_CSP = (
     "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
     "frame-ancestors 'none'"
 )
+# Sent only when ORIGIN is https: two years, as browsers' preload lists expect.
+HSTS = "max-age=63072000; includeSubDomains"
+
+
+class RowIdConverter(IntegerConverter):
+    """``<int:…>`` for row ids: 1 to the largest signed 64-bit integer, what every supported
+    database's id columns hold."""
+
+    def __init__(self, map: Any, *args: Any, **kwargs: Any) -> None:  # noqa: A002 - werkzeug's name
+        kwargs.setdefault("min", 1)
+        kwargs.setdefault("max", 2**63 - 1)
+        super().__init__(map, *args, **kwargs)
 
 
 def init_app(app: Flask) -> None:
@@ -87,18 +100,23 @@ def required_str(data: dict[str, Any], key: str) -> str:
 
 
 def client_info() -> ClientInfo:
-    """Who is calling: IP (after ProxyFix), user agent and the hashed browser id, created on
-    first use and set as a cookie by ``_finish_response``."""
+    """Who is calling: IP (after ProxyFix), user agent, the hashed browser id and the device
+    this browser is signed in with. The browser id is issued by this server (signed), never
+    taken as the client says: an unknown or forged value is replaced, so nobody can plant an
+    id in another browser to share its pending recovery or pairing."""
     if "client_info" not in g:
         name = current_app.config["BROWSER_COOKIE_NAME"]
-        browser_token = request.cookies.get(name)
-        if not browser_token or len(browser_token) > 128:
-            browser_token = new_token()
-            g.new_browser_token = browser_token
+        secret = current_app.config["SECRET_KEY"]
+        browser_token = browser_ids.verified(secret, request.cookies.get(name))
+        if browser_token is None:
+            browser_token = browser_ids.issue()
+            g.new_browser_cookie = browser_ids.cookie_value(secret, browser_token)
+        login_session = current_login_session()
         g.client_info = ClientInfo(
             ip=request.remote_addr or "",
             user_agent=(request.user_agent.string or "")[:512],
             browser=token_hash(browser_token),
+            device_id=login_session.device_id if login_session else None,
         )
     return g.client_info
 
@@ -188,17 +206,21 @@ def _finish_response(response: Response) -> Response:
     headers = response.headers
     headers.setdefault("X-Content-Type-Options", "nosniff")
     headers.setdefault("Referrer-Policy", "no-referrer")
+    config = current_app.config
     if response.mimetype == "text/html":
         headers.setdefault("Content-Security-Policy", PAGE_CSP)
         headers.setdefault("X-Frame-Options", "DENY")
-    if request.path.startswith("/api/"):
+    # Pages show an ID's devices, sessions and codes: no shared or back-button cache may keep
+    # them. Static files are not text/html and stay cacheable.
+    if request.path.startswith("/api/") or response.mimetype == "text/html":
         headers.setdefault("Cache-Control", "no-store")
-    new_browser_token = g.pop("new_browser_token", None)
-    if new_browser_token:
-        config = current_app.config
+    if config["SESSION_COOKIE_SECURE"]:
+        headers.setdefault("Strict-Transport-Security", HSTS)
+    new_browser_cookie = g.pop("new_browser_cookie", None)
+    if new_browser_cookie:
         response.set_cookie(
             config["BROWSER_COOKIE_NAME"],
-            new_browser_token,
+            new_browser_cookie,
             max_age=400 * 24 * 3600,
             httponly=True,
             secure=config["SESSION_COOKIE_SECURE"],

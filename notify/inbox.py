@@ -36,6 +36,7 @@ BLOCKABLE = frozenset(
         "device_duplicated",
         "device_paired",
         "device_flagged",
+        "device_unblocked",
         "new_device_sign_in",
     }
 )
@@ -45,6 +46,7 @@ HEADLINES = {
     "device_duplicated": "Your ID was copied to a new device",
     "device_paired": "A device was paired with your ID",
     "device_blocked": "A device of your ID was blocked",
+    "device_unblocked": "An administrator unblocked a device of your ID",
     "device_removed": "A device was removed from your ID",
     "device_flagged": "A device of your ID may have been cloned",
     "new_device_sign_in": "New sign-in to your ID",
@@ -68,11 +70,14 @@ def announce(
     user = db.get(User, user_id)
     if user is None:
         return
+    # Every other active device: not the one the news is about, and not the one that acted
+    # (it knows what it just did).
+    not_told = {subject_device_id, client.device_id if client else None} - {None}
     recipients = db.scalars(
         sa.select(Device.id).where(
             Device.user_id == user_id,
             Device.status == "active",
-            Device.id != (subject_device_id or -1),
+            Device.id.not_in(not_told),
         )
     ).all()
     subject = db.get(Device, subject_device_id) if subject_device_id else None
@@ -193,6 +198,7 @@ _SUBSCRIPTIONS = [
     (events.device_duplicated, _on("device_duplicated", mail=False)),
     (events.device_paired, _on("device_paired")),
     (events.device_blocked, _on("device_blocked")),
+    (events.device_unblocked, _on("device_unblocked")),
     (events.device_removed, _on("device_removed")),
     (events.device_flagged, _on("device_flagged")),
     (events.signed_in, _on_sign_in),
@@ -212,12 +218,14 @@ def notification_json(db: Session, notification: Notification) -> dict[str, Any]
     subject = (
         db.get(Device, notification.subject_device_id) if notification.subject_device_id else None
     )
+    if subject is not None and subject.user_id != notification.user_id:
+        subject = None  # never another ID's device, whatever the id says
     device = {
         "id": notification.subject_device_id,
         "name": notification.data.get("device_name", ""),
         "authenticator": notification.data.get("authenticator"),
         # The device's status now (it may have been blocked since): "gone" once removed.
-        "status": subject.status if subject else "gone",
+        "status": subject.status if subject and subject.status != "removed" else "gone",
     }
     return {
         "id": notification.id,

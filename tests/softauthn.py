@@ -23,7 +23,7 @@ import hashlib
 import json
 import secrets
 import struct
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 from urllib.parse import urlsplit
@@ -249,14 +249,16 @@ class SoftAuthenticator:
         cred_type: str = "public-key",
         corrupt_signature: bool = False,
         force_alg: bool = False,
+        statement: Callable[[str, dict[str, Any]], tuple[Any, Any]] | None = None,
     ) -> dict[str, Any]:
         """Make a new credential and return the RegistrationResponseJSON a browser would post.
 
         Raises `NotAllowedError` when the options do not offer our algorithm (unless
         `force_alg`), `InvalidStateError` when excludeCredentials names one of ours for this
         RP. `credential_id` sets the new id's exact bytes; `corrupt_signature` breaks the
-        packed attestation signature (so it needs attestation="packed"). Every other knob
-        works as described in `get`.
+        packed attestation signature (so it needs attestation="packed"); `statement` maps the
+        real (fmt, attStmt) to the pair sent, e.g. an unknown format or a tampered statement.
+        Every other knob works as described in `get`.
         """
         pk = _public_key_options(options)
         real_rp_id = (pk.get("rp") or {}).get("id") or self._origin_host()
@@ -321,6 +323,8 @@ class SoftAuthenticator:
             if corrupt_signature:
                 signature = _flip_bit(signature)
             fmt, att_stmt = "packed", {"alg": self.alg, "sig": signature}
+        if statement is not None:
+            fmt, att_stmt = statement(fmt, att_stmt)
         attestation_object = cbor.encode({"fmt": fmt, "attStmt": att_stmt, "authData": auth_data})
 
         if credential.resident:

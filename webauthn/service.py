@@ -18,10 +18,13 @@ import sqlalchemy as sa
 from fido2.utils import websafe_encode
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from core import events, sessions
 from core.errors import (
     AuthenticationFailed,
+    DeviceBlocked,
+    DeviceRemoved,
     InvalidInput,
     LastDevice,
     NotFound,
@@ -49,6 +52,10 @@ USERNAME_RE = re.compile(r"^[A-Za-z0-9._-]{3,64}$")
 EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
 DEVICE_NAME_MAX = 64
 DEFAULT_DEVICE_NAME = "Passkey"
+ACTIVE, BLOCKED, PENDING, REMOVED = "active", "blocked", "pending", "removed"
+# What a passkey of a device in that status hears when it tries to sign in (after its
+# signature verified).
+_REFUSED_STATUS = {BLOCKED: DeviceBlocked, REMOVED: DeviceRemoved}
 
 
 @dataclass(frozen=True)
@@ -248,7 +255,9 @@ def _new_device(user: User, credential: Any, name: str, now: datetime) -> Device
         transports=list(credential.transports),
         backup_eligible=credential.backup_eligible,
         backed_up=credential.backed_up,
-        status="active",
+        uv_initialized=credential.user_verified,
+        attestation_format=credential.attestation_format,
+        status=ACTIVE,
         flagged=False,
         created_at=now,
         last_used_at=now,
@@ -391,6 +400,7 @@ def _verified_assertion(
         backup_eligible=device.backup_eligible,
         user_handle=user.user_handle,
     )
+    received_count = response.response.authenticator_data.counter
     try:
         assertion = verify_authentication(
             settings.rp,
@@ -401,22 +411,10 @@ def _verified_assertion(
             user_handle_required=not username_first,
         )
     except CounterRegression as exc:
-        if device.status == "active":
-            device.flagged = True
-            events.device_flagged.send(
-                None,
-                db=db,
-                user_id=user.id,
-                device_id=device.id,
-                client=client,
-                device_name=device.name,
-                stored_count=device.sign_count,
-                received_count=response.response.authenticator_data.counter,
-            )
-            exc.keep_changes = True
-            raise
+        if device.status == ACTIVE:
+            _flag_clone(db, device, user, client, received_count, exc)
         assertion = None
-    if device.status != "active":
+    if device.status != ACTIVE:
         # Recorded only after the signature verified: without the key nobody can write to an
         # ID's audit trail by replaying a blocked device's (public) credential id.
         events.sign_in_failed.send(
@@ -428,13 +426,77 @@ def _verified_assertion(
             reason=f"device_{device.status}",
             device_name=device.name,
         )
-        raise AuthenticationFailed(detail=f"device is {device.status}", keep_changes=True)
+        refused = _REFUSED_STATUS.get(device.status, AuthenticationFailed)
+        raise refused(detail=f"device is {device.status}", keep_changes=True)
     if assertion is None:  # unreachable: a regression on an active device raised above
         raise AuthenticationFailed(detail="no assertion")
-    device.sign_count = assertion.sign_count
-    device.backed_up = assertion.backed_up
-    device.last_used_at = now
+    if not _advance_counter(db, device, assertion, now):
+        status_now = db.scalar(sa.select(Device.status).where(Device.id == device.id))
+        if status_now != ACTIVE:  # blocked or removed meanwhile
+            refused = _REFUSED_STATUS.get(status_now or REMOVED, AuthenticationFailed)
+            raise refused(detail=f"device became {status_now}")
+        # Another sign-in with the same or a higher counter won between our read and this
+        # write (two workers, the same assertion counter): exactly one may win.
+        _flag_clone(
+            db,
+            device,
+            user,
+            client,
+            received_count,
+            CounterRegression(detail="sign counter raced by a concurrent sign-in"),
+        )
     return device, user, assertion.user_verified
+
+
+def _advance_counter(db: Session, device: Device, assertion: Any, now: datetime) -> bool:
+    """Stores the new counter only if it still moves forward (§7.2 step 22) as one conditional
+    UPDATE, so that of two concurrent sign-ins with the same counter exactly one wins. An
+    authenticator without a counter (0 stored, 0 received) always passes."""
+    table = Device.__table__
+    new_count = assertion.sign_count
+    moves_forward = (
+        table.c.sign_count < new_count if new_count else table.c.sign_count == 0
+    )
+    result = db.execute(
+        sa.update(table)
+        .where(table.c.id == device.id, table.c.status == ACTIVE, moves_forward)
+        .values(sign_count=new_count, backed_up=assertion.backed_up, last_used_at=now)
+    )
+    if result.rowcount != 1:
+        return False
+    # The row is written; keep the loaded object in step without another UPDATE.
+    for key, value in (
+        ("sign_count", new_count),
+        ("backed_up", assertion.backed_up),
+        ("last_used_at", now),
+    ):
+        set_committed_value(device, key, value)
+    return True
+
+
+def _flag_clone(
+    db: Session,
+    device: Device,
+    user: User,
+    client: ClientInfo,
+    received_count: int,
+    exc: CounterRegression,
+) -> None:
+    """Flags a possibly cloned device, records it, and refuses the sign-in (keeping the flag)."""
+    stored_count = db.scalar(sa.select(Device.sign_count).where(Device.id == device.id))
+    device.flagged = True
+    events.device_flagged.send(
+        None,
+        db=db,
+        user_id=user.id,
+        device_id=device.id,
+        client=client,
+        device_name=device.name,
+        stored_count=stored_count,
+        received_count=received_count,
+    )
+    exc.keep_changes = True
+    raise exc
 
 
 def complete_authentication(
@@ -603,7 +665,15 @@ def device_json(device: Device, current_device_id: int | None) -> dict[str, Any]
 
 
 def list_devices(db: Session, user: User) -> list[Device]:
-    return list(db.scalars(sa.select(Device).where(Device.user_id == user.id).order_by(Device.id)))
+    """The ID's devices as its owner sees them: removed ones are kept as rows (their ids are
+    never reused) but are gone for the owner."""
+    return list(
+        db.scalars(
+            sa.select(Device)
+            .where(Device.user_id == user.id, Device.status != REMOVED)
+            .order_by(Device.id)
+        )
+    )
 
 
 def begin_add_device(
@@ -615,10 +685,15 @@ def begin_add_device(
     client: ClientInfo,
     now: datetime,
     purpose: str = challenges.ADD_DEVICE,
+    login_session: LoginSession | None = None,
 ) -> dict[str, Any]:
     """Options to add a device; ``device_name`` is kept with the challenge and used unless
     the completing request names the device itself. ``purpose`` RECOVER is for recovery,
-    whose new device is announced by recovery's own events."""
+    whose new device is announced by recovery's own events, and PAIR for pairing (approved
+    later by a verified device). A signed-in ID adding a device (ADD_DEVICE) changes what can
+    sign in to it, so its session needs a fresh user verification, at begin and at complete."""
+    if purpose == challenges.ADD_DEVICE:
+        require_fresh(login_session, settings, now)
     state = {} if device_name is None else {"device_name": normalise_device_name(device_name)}
     devices = list_devices(db, user)
     challenge = challenges.issue(
@@ -650,7 +725,10 @@ def complete_add_device(
     client: ClientInfo,
     now: datetime,
     purpose: str = challenges.ADD_DEVICE,
+    login_session: LoginSession | None = None,
 ) -> Device:
+    if purpose == challenges.ADD_DEVICE:
+        require_fresh(login_session, settings, now)
     if device_name is not None:
         device_name = normalise_device_name(device_name)
     response = parse_registration(raw)
@@ -668,7 +746,9 @@ def complete_add_device(
     credential = verify_registration(settings.rp, response, raw, challenge=pending.challenge)
     _require_unregistered(db, credential.credential_id)
     device = _new_device(user, credential, device_name, now)
-    device.last_used_at = None
+    # A recovered device signs in with this very ceremony; an added or paired one has not
+    # been used yet.
+    device.last_used_at = now if purpose == challenges.RECOVER else None
     db.add(device)
     _flush_unique(db)
     _remember_browser(db, device.id, client.browser, now)
@@ -685,7 +765,11 @@ def complete_add_device(
 
 
 def _own_device(db: Session, user: User, device_id: int) -> Device:
-    device = db.scalar(sa.select(Device).where(Device.id == device_id, Device.user_id == user.id))
+    device = db.scalar(
+        sa.select(Device).where(
+            Device.id == device_id, Device.user_id == user.id, Device.status != REMOVED
+        )
+    )
     if device is None:
         raise NotFound("No such device.")
     return device
@@ -741,8 +825,15 @@ def remove_device(
         device_name=device.name,
         credential_id=websafe_encode(device.credential_id),
     )
-    db.delete(device)
+    _mark_removed(device, now)
     db.flush()
+
+
+def _mark_removed(device: Device, now: datetime) -> None:
+    """Removed devices stay as rows: their ids are never given to another ID's device (an old
+    notification or link names exactly this one), and their passkey hears why it cannot sign
+    in."""
+    device.status, device.removed_at = REMOVED, now
 
 
 def block_device(
@@ -765,8 +856,8 @@ def block_device(
 
 def block(db: Session, device: Device, *, client: ClientInfo, now: datetime, via: str) -> bool:
     """Blocks ``device``: it cannot sign in, its sessions end now, only an administrator can
-    unblock it. False when it was already blocked (nothing changes)."""
-    if device.status == "blocked":
+    unblock it. False when it was already blocked or is removed (nothing changes)."""
+    if device.status in (BLOCKED, REMOVED):
         return False
     was_pending = device.status == "pending"
     device.status, device.blocked_at = "blocked", now
@@ -806,6 +897,27 @@ def remove_other_devices(
             reason="restore",
         )
         removed.append(device.name)
-        db.delete(device)
+        _mark_removed(device, now)
     db.flush()
     return removed
+
+
+def unblock(db: Session, *, device_id: int, actor: str, now: datetime) -> Device:
+    """An administrator unblocks a device (the owner blocked their last one by mistake, or
+    locked themselves out): it can sign in again. Audited; every device and the address are
+    told, like any device the ID gains."""
+    device = db.scalar(sa.select(Device).where(Device.id == device_id, Device.status == BLOCKED))
+    if device is None:
+        raise NotFound("No blocked device with that id.")
+    device.status, device.blocked_at = ACTIVE, None
+    db.flush()
+    events.device_unblocked.send(
+        None,
+        db=db,
+        user_id=device.user_id,
+        device_id=device.id,
+        client=ClientInfo(ip="", user_agent=actor, browser=b""),
+        device_name=device.name,
+        actor=actor,
+    )
+    return device

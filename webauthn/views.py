@@ -258,6 +258,7 @@ def add_device_begin() -> Response:
         device_name=_device_name(data),
         client=client_info(),
         now=now(),
+        login_session=current_login_session(),
     )
     database.session().commit()
     return jsonify(options)
@@ -275,6 +276,7 @@ def add_device_complete() -> Response:
         device_name=_device_name(data),
         client=client_info(),
         now=now(),
+        login_session=current_login_session(),
     )
     database.session().commit()
     return jsonify(device=service.device_json(device, _current_device_id())), 201
