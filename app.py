@@ -43,9 +43,6 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         count = app.config["TRUSTED_PROXY_COUNT"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count)  # type: ignore[method-assign]
 
-    # Every <int:…> in a URL is a row id: one that no database column can hold is a 404 from
-    # routing, before a view or the driver sees it (an OverflowError would be a 500).
-    app.url_map.converters["int"] = web.RowIdConverter
     database.init_app(app)
     web.init_app(app)
     audit.connect()

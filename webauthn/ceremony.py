@@ -50,9 +50,8 @@ PUBLIC_KEY = "public-key"
 # a statement that does not verify, or a format outside this list, refuses the registration.
 # "android-key" is left out: python-fido2 has no verifier for it (browsers send "none" for
 # it when, as here, no attestation is asked for).
-ATTESTATION_FORMATS = frozenset(
-    {"none", "packed", "fido-u2f", "tpm", "apple", "android-safetynet"}
-)
+ATTESTATION_FORMATS = frozenset({"none", "packed", "fido-u2f", "tpm", "apple", "android-safetynet"})
+
 
 @dataclass(frozen=True)
 class RelyingParty:

@@ -454,9 +454,7 @@ def _advance_counter(db: Session, device: Device, assertion: Any, now: datetime)
     authenticator without a counter (0 stored, 0 received) always passes."""
     table = Device.__table__
     new_count = assertion.sign_count
-    moves_forward = (
-        table.c.sign_count < new_count if new_count else table.c.sign_count == 0
-    )
+    moves_forward = table.c.sign_count < new_count if new_count else table.c.sign_count == 0
     result = db.execute(
         sa.update(table)
         .where(table.c.id == device.id, table.c.status == ACTIVE, moves_forward)

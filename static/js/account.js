@@ -407,7 +407,10 @@ addForm.addEventListener("submit", async (event) => {
 
   await whileBusy(addButton, async () => {
     try {
-      const options = await api("/api/devices/register/begin", { body });
+      // Adding a device changes what can sign in: a stale verification is refreshed first.
+      const options = await withStepUp(() => api("/api/devices/register/begin", { body }), {
+        onStepUp: () => setStatus("For your safety, confirm it's you with your passkey or security key…", "progress"),
+      });
       setStatus("Follow your browser's prompt to add a passkey or security key…", "progress");
       const credential = await createCredential(options);
       setStatus("Saving…", "progress");

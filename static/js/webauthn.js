@@ -364,6 +364,9 @@ const API_MESSAGES = {
   not_signed_in: "Your session has ended. Please sign in again.",
 };
 
+// Codes whose message the server words for the person (the page shows it as it is).
+const SERVER_WORDED = new Set(["device_blocked", "device_removed"]);
+
 // Texts for a 404 that depend on what the page was doing.
 const NOT_FOUND_MESSAGES = {
   pairing:
@@ -401,6 +404,8 @@ export function explain(error, context = "") {
 function explainOne(error, context) {
   if (error instanceof ApiError) {
     if (error.code === "not_found" && NOT_FOUND_MESSAGES[context]) return NOT_FOUND_MESSAGES[context];
+    // The server says why this passkey cannot sign in (blocked or removed) and what to do.
+    if (SERVER_WORDED.has(error.code) && error.message) return error.message;
     if (error.code === "invalid_input") {
       return error.message && error.message !== "Bad Request"
         ? error.message

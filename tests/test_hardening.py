@@ -1,0 +1,566 @@
+"""The holes found when Keystead was attacked from outside, each closed at its root (issue 7):
+fresh verification before adding a device, a browser id only the server issues, https
+cookies and headers, row ids out of range, the sign-counter race, attestation statements,
+device ids never reused, who is told, why a passkey is refused, unblocking, WAL at migration.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+import sqlalchemy as sa
+
+import webauthn.service
+import webauthn.views
+from app import create_app
+from core import db as database
+from core.db import utcnow
+from tests.conftest import ORIGIN, Api, base_config, snapshot
+from tests.softauthn import SoftAuthenticator
+from tests.test_devices_told import later, rows, step_up
+from tests.test_recovery import Recovery, activate_backup, mailed_code, mails_to
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def device_rows(app: Any) -> list[Any]:
+    return rows(app, "SELECT id, user_id, status, last_used_at FROM devices ORDER BY id")
+
+
+# ---- 1. adding a device needs a fresh user verification ------------------------------------
+
+
+def test_a_stale_session_cannot_add_a_passkey(app, signed_in, monkeypatch):
+    later(monkeypatch, 6)  # past REAUTH_MAX_AGE (5 minutes)
+    before = snapshot(app)
+    begin = signed_in.post("/api/devices/register/begin", {"device_name": "Intruder"})
+    assert begin.status_code == 401 and begin.get_json()["error"] == "reauth_required"
+    assert snapshot(app) == before
+    assert rows(app, "SELECT id FROM challenges WHERE purpose = 'add_device'") == []
+
+
+def test_a_challenge_begun_fresh_cannot_be_completed_stale(app, signed_in, monkeypatch):
+    intruder_key = SoftAuthenticator(attachment="cross-platform")
+    begin = signed_in.post("/api/devices/register/begin", {"device_name": "Intruder"})
+    assert begin.status_code == 200
+    body = intruder_key.create(begin.get_json())
+    later(monkeypatch, 6)
+    before = snapshot(app)
+    done = signed_in.post("/api/devices/register/complete", body)
+    assert done.status_code == 401 and done.get_json()["error"] == "reauth_required"
+    assert snapshot(app) == before
+
+
+def test_after_a_step_up_the_passkey_is_added(app, signed_in, authenticator, monkeypatch):
+    later(monkeypatch, 6)
+    assert signed_in.post("/api/devices/register/begin").status_code == 401
+    assert step_up(signed_in, authenticator).status_code == 204
+    new_key = SoftAuthenticator(attachment="cross-platform")
+    assert signed_in.add_device(new_key, device_name="Key").status_code == 201
+    assert len(device_rows(app)) == 2
+
+
+# ---- 2. the browser id is issued by the server --------------------------------------------
+
+
+def browser_cookie(response: Any, name: str = "keystead_browser") -> str | None:
+    for header in response.headers.getlist("Set-Cookie"):
+        if header.startswith(f"{name}="):
+            return header.split(";", 1)[0].split("=", 1)[1]
+    return None
+
+
+def test_the_server_issues_a_signed_browser_id_and_replaces_a_made_up_one(client):
+    first = client.post("/api/authenticate/begin", json={}, headers={"Origin": ORIGIN})
+    issued = browser_cookie(first)
+    assert issued and issued.count(".") == 1 and len(issued.split(".")[0]) >= 32
+    # The issued value is honoured: no new cookie.
+    again = client.post("/api/authenticate/begin", json={}, headers={"Origin": ORIGIN})
+    assert browser_cookie(again) is None
+    # A value the client made up, or a real one with its signature changed, is replaced.
+    token, signature = issued.split(".")
+    for planted in (
+        "planted-by-an-attacker",
+        token,
+        f"{token}.{signature[:-1]}A",
+        f"x.{signature}",
+    ):
+        client.set_cookie("keystead_browser", planted)
+        response = client.post("/api/authenticate/begin", json={}, headers={"Origin": ORIGIN})
+        replaced = browser_cookie(response)
+        assert replaced and replaced != planted, planted
+
+
+def test_a_planted_browser_id_does_not_share_a_pending_recovery(
+    app, signed_in, mailbox, monkeypatch
+):
+    code = activate_backup(signed_in, mailbox)
+    victim, attacker = Recovery(app, mailbox), Recovery(app, mailbox)
+    planted = "the-same-value-in-both-browsers"
+    for browser in (victim, attacker):
+        browser.api.client.set_cookie("keystead_browser", planted)
+    sent = len(mails_to(mailbox))
+    assert victim.begin(code).status_code == 202
+    verified = victim.verify(mailed_code(mailbox, count=sent + 1))
+    assert verified.status_code == 200, verified.get_json()
+    # The victim typed both factors; the attacker's browser, which planted the same value,
+    # must not be able to finish the recovery with its own passkey.
+    before = snapshot(app)
+    options = attacker.api.post("/api/recovery/options")
+    assert options.status_code == 401 and options.get_json()["error"] == "recovery_failed"
+    assert snapshot(app) == before
+    # The victim still can.
+    assert victim.complete(verified.get_json()).status_code == 201
+
+
+HTTPS_ORIGIN = "https://id.example.test"
+
+
+@pytest.mark.parametrize(
+    "config_overrides", [{"ORIGIN": HTTPS_ORIGIN, "RP_ID": "id.example.test"}], indirect=True
+)
+def test_https_origin_uses_host_cookies_and_hsts(app):
+    client = app.test_client()
+    response = client.post(
+        "/api/authenticate/begin",
+        json={},
+        headers={"Origin": HTTPS_ORIGIN},
+        base_url=HTTPS_ORIGIN,
+    )
+    assert response.status_code == 200
+    [cookie] = response.headers.getlist("Set-Cookie")
+    assert cookie.startswith("__Host-keystead_browser=")
+    assert "Secure" in cookie and "Path=/" in cookie and "Domain" not in cookie
+    assert response.headers["Strict-Transport-Security"] == "max-age=63072000; includeSubDomains"
+    assert app.config["SESSION_COOKIE_NAME"] == "__Host-keystead_session"
+    page = client.get("/signin", base_url=HTTPS_ORIGIN)
+    assert "Strict-Transport-Security" in page.headers
+
+
+def test_plain_http_origin_sends_no_hsts(client):
+    assert "Strict-Transport-Security" not in client.get("/signin").headers
+
+
+# ---- 10. signed-in pages are never cached ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "path", ["/account", "/account/backup", "/account/notifications", "/account/activity"]
+)
+def test_signed_in_pages_are_not_stored(signed_in, path):
+    page = signed_in.get(path)
+    assert page.status_code == 200
+    assert page.headers["Cache-Control"] == "no-store"
+
+
+def test_static_files_stay_cacheable(client):
+    response = client.get("/static/js/ui.js")
+    assert response.status_code == 200
+    assert "no-store" not in response.headers.get("Cache-Control", "")
+
+
+# ---- 7. ids out of range are a 404, never a 500 --------------------------------------------
+
+
+@pytest.mark.parametrize("value", [2**63, 2**64, 10**30, 0])
+@pytest.mark.parametrize(
+    "method,path",
+    [
+        ("patch", "/api/devices/{}"),
+        ("delete", "/api/devices/{}"),
+        ("post", "/api/devices/{}/block"),
+        ("post", "/api/notifications/{}/read"),
+    ],
+)
+def test_ids_out_of_range_are_not_found(app, signed_in, method, path, value):
+    before = snapshot(app)
+    response = getattr(signed_in.client, method)(
+        path.format(value), json={"name": "x"}, headers={"Origin": ORIGIN}
+    )
+    assert response.status_code == 404 and response.get_json()["error"] == "not_found"
+    assert snapshot(app) == before
+
+
+def test_the_largest_id_is_routed_and_simply_not_found(signed_in):
+    response = signed_in.post(f"/api/devices/{2**63 - 1}/block")
+    # Routed to the view (fresh session), which finds no such device of this ID.
+    assert response.status_code == 404 and response.get_json()["error"] == "not_found"
+
+
+@pytest.mark.parametrize("config_overrides", [{"ENV": "development"}], indirect=True)
+def test_dev_mailbox_ids_out_of_range_are_not_found(client):
+    assert client.get(f"/dev/mailbox/{2**64}.html").status_code == 404
+
+
+# ---- 12. of two sign-ins with the same counter, exactly one wins ----------------------------
+
+
+def test_a_counter_raced_by_a_concurrent_sign_in_is_refused_and_flagged(
+    app, api, authenticator, monkeypatch
+):
+    assert api.sign_up(authenticator).status_code == 201
+    api.post("/api/logout")
+    original = webauthn.service.verify_authentication
+
+    def concurrent_winner(*args: Any, **kwargs: Any) -> Any:
+        assertion = original(*args, **kwargs)
+        # Another worker completes a sign-in with the same counter between our read of the
+        # device and our write (what two instances did in 9 of 10 rounds).
+        database.session().execute(
+            sa.text("UPDATE devices SET sign_count = :count"), {"count": assertion.sign_count}
+        )
+        return assertion
+
+    monkeypatch.setattr(webauthn.service, "verify_authentication", concurrent_winner)
+    response = api.sign_in(authenticator)
+    assert response.status_code == 401 and response.get_json()["error"] == "authentication_failed"
+    assert api.get("/api/me").status_code == 401
+    [device] = rows(app, "SELECT flagged FROM devices")
+    assert device.flagged
+    assert len(rows(app, "SELECT id FROM audit_events WHERE kind = 'device_flagged'")) == 1
+
+
+def test_two_sign_ins_in_parallel_with_one_assertion_counter_one_wins(app, api, authenticator):
+    """Two browsers complete sign-ins whose assertions carry the same counter at once."""
+    assert api.sign_up(authenticator).status_code == 201  # counter 1
+    browsers = [Api(app.test_client()) for _ in range(2)]
+    bodies = []
+    for browser in browsers:
+        options = browser.post("/api/authenticate/begin", {"username": "alice"}).get_json()
+        bodies.append(authenticator.get(options, sign_count=5))
+    barrier = threading.Barrier(2)
+    results: list[int] = []
+
+    def complete(browser: Api, body: dict[str, Any]) -> None:
+        barrier.wait()
+        results.append(browser.post("/api/authenticate/complete", body).status_code)
+
+    pairs = zip(browsers, bodies, strict=True)
+    threads = [threading.Thread(target=complete, args=pair) for pair in pairs]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(results) == [200, 401]
+    assert rows(app, "SELECT sign_count, flagged FROM devices")[0] == (5, True)
+
+
+# ---- 26. attestation statements are verified, whatever is asked for ------------------------
+
+
+def _fmt(value: Any) -> Any:
+    return lambda fmt, stmt: (value, stmt)
+
+
+def _stmt(change: Any) -> Any:
+    return lambda fmt, stmt: (fmt, change(dict(stmt)))
+
+
+def _flip(stmt: dict[str, Any]) -> dict[str, Any]:
+    sig = bytearray(stmt["sig"])
+    sig[-1] ^= 0x01
+    return {**stmt, "sig": bytes(sig)}
+
+
+@pytest.mark.parametrize(
+    "attestation,statement",
+    [
+        ("none", _fmt("x-unknown")),
+        ("none", _fmt("Packed")),
+        ("none", _fmt("")),
+        ("none", _fmt(1)),
+        ("none", _stmt(lambda s: {"alg": -7, "sig": b"\x30\x00"})),  # none with a statement
+        ("packed", _fmt("none")),  # a packed statement under "none"
+        ("packed", _stmt(lambda s: {k: v for k, v in s.items() if k != "sig"})),
+        ("packed", _stmt(lambda s: {**s, "alg": -257})),  # alg mismatched
+        ("packed", _stmt(_flip)),
+        ("packed", _stmt(lambda s: {**s, "sig": "not bytes"})),
+        ("packed", _stmt(lambda s: [s])),  # not a map
+    ],
+    ids=[
+        "x-unknown",
+        "Packed",
+        "empty",
+        "integer",
+        "none-with-statement",
+        "packed-called-none",
+        "packed-no-sig",
+        "packed-alg-mismatch",
+        "packed-bit-flipped",
+        "packed-sig-text",
+        "statement-not-a-map",
+    ],
+)
+@pytest.mark.parametrize("ceremony", ["sign_up", "add_device"])
+def test_attestation_statements_that_do_not_verify_are_refused(
+    app, api, authenticator, attestation, statement, ceremony
+):
+    if ceremony == "add_device":
+        assert api.sign_up(authenticator).status_code == 201
+    device = SoftAuthenticator(origin=ORIGIN, attestation=attestation)
+    before = snapshot(app)
+    if ceremony == "sign_up":
+        response = api.sign_up(device, username="mallory", statement=statement)
+    else:
+        response = api.add_device(device, statement=statement)
+    assert response.status_code == 400, response.get_json()
+    assert response.get_json()["error"] in ("registration_failed", "invalid_input")
+    assert snapshot(app) == before
+
+
+def test_a_verified_packed_statement_registers_and_its_format_is_kept(app, api):
+    device = SoftAuthenticator(origin=ORIGIN, attestation="packed")
+    assert api.sign_up(device).status_code == 201
+    assert rows(app, "SELECT attestation_format, uv_initialized FROM devices") == [("packed", True)]
+
+
+@pytest.mark.parametrize("config_overrides", [{"USER_VERIFICATION": "preferred"}], indirect=True)
+def test_uv_initialized_records_whether_the_user_was_verified_at_registration(app, api):
+    assert api.sign_up(SoftAuthenticator(origin=ORIGIN), uv=False).status_code == 201
+    second = Api(app.test_client())
+    assert second.sign_up(SoftAuthenticator(origin=ORIGIN), username="bob").status_code == 201
+    assert [
+        r.uv_initialized for r in rows(app, "SELECT uv_initialized FROM devices ORDER BY id")
+    ] == [
+        False,
+        True,
+    ]
+
+
+def test_a_none_statement_registers(app, api, authenticator):
+    assert api.sign_up(authenticator).status_code == 201
+    assert rows(app, "SELECT attestation_format FROM devices") == [("none",)]
+
+
+# ---- 15. ids of devices are never reused; notifications only ever name the owner's ----------
+
+
+def test_a_removed_devices_id_is_never_given_to_another_ids_device(app, signed_in):
+    ada = signed_in
+    second = SoftAuthenticator(attachment="cross-platform")
+    assert ada.add_device(second, device_name="Ada's key").status_code == 201
+    removed_id = ada.get("/api/devices").get_json()["devices"][-1]["id"]
+    assert ada.delete(f"/api/devices/{removed_id}").status_code == 204
+    cleo = Api(app.test_client())
+    assert cleo.sign_up(SoftAuthenticator(origin=ORIGIN), username="cleo").status_code == 201
+    cleos_device = cleo.get("/api/devices").get_json()["devices"][0]["id"]
+    assert cleos_device != removed_id
+    # The removed device is gone for its owner, and can be neither renamed nor blocked.
+    assert removed_id not in [d["id"] for d in ada.get("/api/devices").get_json()["devices"]]
+    assert ada.patch(f"/api/devices/{removed_id}", {"name": "x"}).status_code == 404
+    assert ada.post(f"/api/devices/{removed_id}/block").status_code == 404
+
+
+def test_a_notification_never_shows_another_ids_device(app, signed_in):
+    cleo = Api(app.test_client())
+    assert cleo.sign_up(SoftAuthenticator(origin=ORIGIN), username="cleo").status_code == 201
+    alice_device, cleo_device = [r.id for r in device_rows(app)]
+    # A notification whose subject id names Cleo's device (as a reused id would).
+    with app.extensions["keystead.engine"].begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO notifications (user_id, device_id, kind, subject_device_id, data, "
+                "ip, user_agent, created_at) VALUES (1, :mine, 'device_removed', :theirs, "
+                "'{}', '', '', :now)"
+            ),
+            {"mine": alice_device, "theirs": cleo_device, "now": utcnow().replace(tzinfo=None)},
+        )
+    [notice] = signed_in.get("/api/notifications").get_json()["notifications"]
+    assert notice["device"]["status"] == "gone"
+    assert signed_in.post(f"/api/devices/{cleo_device}/block").status_code == 404
+    assert [r.status for r in device_rows(app)] == ["active", "active"]
+
+
+# ---- 16. the acting device is not told about its own action --------------------------------
+
+
+def test_blocking_tells_every_device_but_the_one_that_blocked(app, signed_in):
+    b_key, c_key = SoftAuthenticator(), SoftAuthenticator()
+    assert signed_in.add_device(b_key, device_name="B").status_code == 201
+    assert signed_in.add_device(c_key, device_name="C").status_code == 201
+    b = Api(app.test_client())
+    assert b.sign_in(b_key).status_code == 200
+    a_id, _b_id, c_id = [r.id for r in device_rows(app)]
+    assert b.post(f"/api/devices/{c_id}/block").status_code == 200
+    told = rows(app, "SELECT device_id FROM notifications WHERE kind = 'device_blocked'")
+    assert [r.device_id for r in told] == [a_id]
+
+
+# ---- 20. the device that just recovered was used just now ----------------------------------
+
+
+def test_the_recovered_device_was_last_used_now(app, signed_in, mailbox):
+    code = activate_backup(signed_in, mailbox)
+    recovered = Recovery(app, mailbox).run(code)
+    assert recovered.status_code == 201
+    device = recovered.get_json()["device"]
+    assert device["last_used_at"] is not None
+
+
+# ---- 21. a blocked or removed passkey is told why -----------------------------------------
+
+
+def test_a_removed_passkey_is_told_it_was_removed(app, signed_in, authenticator):
+    other = SoftAuthenticator(attachment="cross-platform")
+    assert signed_in.add_device(other, device_name="Old key").status_code == 201
+    old_id = signed_in.get("/api/devices").get_json()["devices"][-1]["id"]
+    assert signed_in.delete(f"/api/devices/{old_id}").status_code == 204
+    stranger = Api(app.test_client())
+    before = snapshot(app)
+    refused = stranger.sign_in(other, username=None)
+    assert refused.status_code == 401
+    body = refused.get_json()
+    assert body["error"] == "device_removed"
+    assert "removed" in body["message"] and "backup code" in body["message"]
+    assert stranger.get("/api/me").status_code == 401
+    assert snapshot(app) == before
+
+
+def test_a_forged_assertion_for_a_removed_credential_learns_nothing(app, signed_in):
+    other = SoftAuthenticator(attachment="cross-platform")
+    assert signed_in.add_device(other, device_name="Old key").status_code == 201
+    old_id = signed_in.get("/api/devices").get_json()["devices"][-1]["id"]
+    assert signed_in.delete(f"/api/devices/{old_id}").status_code == 204
+    stranger = Api(app.test_client())
+    refused = stranger.sign_in(other, username=None, corrupt_signature=True)
+    assert refused.status_code == 401 and refused.get_json()["error"] == "authentication_failed"
+
+
+# ---- 8. blocking the last device, and an administrator's way back ----------------------------
+
+
+def test_the_last_active_device_can_be_blocked_and_an_administrator_unblocks_it(
+    app, signed_in, authenticator
+):
+    device_id = device_rows(app)[0].id
+    assert signed_in.post(f"/api/devices/{device_id}/block").status_code == 200
+    stranger = Api(app.test_client())
+    refused = stranger.sign_in(authenticator, username=None)
+    assert refused.get_json()["error"] == "device_blocked"
+    result = app.test_cli_runner().invoke(args=["unblock-device", str(device_id)])
+    assert result.exit_code == 0, result.output
+    assert "Unblocked device" in result.output
+    assert device_rows(app)[0].status == "active"
+    assert rows(app, "SELECT data FROM audit_events WHERE kind = 'device_unblocked'")
+    assert stranger.sign_in(authenticator, username=None).status_code == 200
+
+
+@pytest.mark.parametrize("device_id", ["999", "1"])
+def test_unblock_device_refuses_what_is_not_blocked(app, signed_in, device_id):
+    before = snapshot(app)
+    result = app.test_cli_runner().invoke(args=["unblock-device", device_id])
+    assert result.exit_code == 1 and "No blocked device" in result.output
+    assert snapshot(app) == before
+
+
+def test_the_block_dialog_says_what_follows_for_the_last_device(signed_in):
+    page = signed_in.get("/account").get_data(as_text=True)
+    assert "recovering your ID with your backup code" in page
+    assert "administrator to unblock" in page
+
+
+# ---- 24. WAL is switched once, at migration ------------------------------------------------
+
+
+def test_migrating_a_new_sqlite_file_switches_it_to_wal(tmp_path):
+    url = f"sqlite:///{tmp_path}/fresh.db"
+    app = create_app(base_config(url, tmp_path))
+    database.upgrade(app)
+    engine = sa.create_engine(url)
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+    engine.dispose()
+
+
+def test_server_connections_never_switch_the_journal_mode(tmp_path):
+    """Workers only use the file as migrations left it (switching needs an exclusive lock,
+    and workers racing for it answered 'database is locked')."""
+    path = tmp_path / "plain.db"
+    import sqlite3
+
+    sqlite3.connect(path).execute("CREATE TABLE t (x)").connection.close()
+    engine = database.make_engine(f"sqlite:///{path}")
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "delete"
+    engine.dispose()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_two_workers_on_a_fresh_database_answer_their_first_requests_at_once(tmp_path):
+    url = f"sqlite:///{tmp_path}/keystead.db"
+    env = {
+        **os.environ,
+        "KEYSTEAD_ENV": "production",
+        "KEYSTEAD_SECRET_KEY": "two-workers-test-key",
+        "KEYSTEAD_SQLALCHEMY_DATABASE_URI": url,
+        "KEYSTEAD_MAIL_WORKER": "false",
+        "KEYSTEAD_RATELIMIT_ENABLED": "false",
+        "KEYSTEAD_INSTANCE_PATH": str(tmp_path),
+    }
+    bin_dir = Path(sys.executable).parent
+    subprocess.run(  # noqa: S603 - our own venv binaries
+        [str(bin_dir / "flask"), "--app", "app", "db", "upgrade"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    port = free_port()
+    server = subprocess.Popen(  # noqa: S603 - our own venv binaries
+        [
+            str(bin_dir / "gunicorn"),
+            "--workers",
+            "2",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "app:create_app()",
+        ],
+        cwd=ROOT,
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        booted = 0
+        deadline = time.monotonic() + 30
+        while booted < 2 and time.monotonic() < deadline:
+            line = server.stderr.readline() if server.stderr else ""
+            booted += "Booting worker" in line
+        assert booted == 2, "gunicorn did not start two workers"
+        time.sleep(0.5)
+        barrier = threading.Barrier(8)
+        statuses: list[int] = []
+
+        def first_request(i: int) -> None:
+            barrier.wait()
+            response = requests.post(
+                f"http://127.0.0.1:{port}/api/register/begin",
+                json={"username": f"user{i}", "email": f"user{i}@example.com"},
+                headers={"Origin": "http://localhost:5000"},
+                timeout=30,
+            )
+            statuses.append(response.status_code)
+
+        threads = [threading.Thread(target=first_request, args=(i,)) for i in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert statuses == [200] * 8
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
