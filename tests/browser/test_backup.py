@@ -283,7 +283,7 @@ def test_lose_the_phone_and_restore_on_a_new_one(
     # Signed in on the new device only; the lost phone is gone and signed out.
     assert device_names(laptop) == [("New laptop", True)]
     [credential] = laptop.credentials()
-    [stored] = rows(server, DeviceRow)
+    [stored] = rows(server, DeviceRow, DeviceRow.status != "removed")
     assert stored.credential_id == credential_id(credential)
     assert me(phone).status == 401
     notice = wait_for_mail(mailbox, RESTORED)
@@ -323,7 +323,10 @@ def test_duplicate_onto_a_second_device_keeps_the_first(
     assert device_names(tablet) == [("Ada's phone", False), ("Tablet", True)]
     # The phone keeps its passkey and stays signed in.
     assert device_names(phone) == [("Ada's phone", True), ("Tablet", False)]
-    assert sorted(d.name for d in rows(server, DeviceRow)) == ["Ada's phone", "Tablet"]
+    assert sorted(d.name for d in rows(server, DeviceRow, DeviceRow.status != "removed")) == [
+        "Ada's phone",
+        "Tablet",
+    ]
     text = mailbox.text(wait_for_mail(mailbox, DUPLICATED))
     assert "New device: Tablet" in text and "Removed" not in text
     phone.goto("/account")
@@ -367,7 +370,7 @@ def test_forgotten_pin_delete_the_passkey_then_restore_on_the_same_authenticator
     assert shown_code(device) != old_code
     [credential] = device.credentials()
     assert credential["credentialId"] != old_credential["credentialId"]
-    [stored] = rows(server, DeviceRow)
+    [stored] = rows(server, DeviceRow, DeviceRow.status != "removed")
     assert stored.credential_id == credential_id(credential)
     assert stored.name == "Security key, new PIN"
     assert device_names(device) == [("Security key, new PIN", True)]
@@ -558,7 +561,7 @@ def test_restore_removes_old_devices_offers_no_choice(
     )
     assert device_names(tablet) == [("Tablet", True)]
     assert me(phone).status == 401
-    assert [d.name for d in rows(server, DeviceRow)] == ["Tablet"]
+    assert [d.name for d in rows(server, DeviceRow, DeviceRow.status != "removed")] == ["Tablet"]
     assert [u.username for u in rows(server, User)] == ["ada"]
     assert "Removed (and signed out): Ada's phone" in mailbox.text(wait_for_mail(mailbox, RESTORED))
 
