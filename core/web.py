@@ -32,7 +32,7 @@ PAGE_CSP = (
 HSTS = "max-age=63072000; includeSubDomains"
 
 
-ROW_ID_MAX = 2**63 - 1  # what every supported database's id columns hold
+ROW_ID_MAX = 2**31 - 1  # id columns are INTEGER: 32 bits on PostgreSQL
 
 
 def _row_ids_in_range(_endpoint: str | None, values: dict[str, Any] | None) -> None:
