@@ -31,10 +31,7 @@ const cancelButton = $("backup-cancel");
 const sentTo = $("backup-sent-to");
 
 const username = stateCard.dataset.username;
-const nextUrl = safeLocalPath(
-  stateCard.dataset.next || new URLSearchParams(window.location.search).get("next") || "/account",
-  "/account",
-);
+const nextUrl = safeLocalPath(stateCard.dataset.next, "/account"); // the server's verdict on ?next=
 if (laterLink) laterLink.href = nextUrl;
 
 let purpose = null; // "activate" | "regenerate": what the email code will confirm

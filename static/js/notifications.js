@@ -206,7 +206,7 @@ document.addEventListener("keystead:notification", (event) => {
 
 if (away) {
   const continueLink = document.getElementById("after-signin-continue");
-  const next = safeLocalPath(away.dataset.next || new URLSearchParams(window.location.search).get("next"), "/account");
+  const next = safeLocalPath(away.dataset.next, "/account"); // the server's verdict on ?next=
   continueLink.href = next;
   // What was shown is read once the person moves on (blocking is done here, or not at all).
   const shown = unreadItems();

@@ -96,11 +96,26 @@ export function clearErrorOnInput(...inputs) {
   }
 }
 
-/** Only same-site paths: "/account", never "//evil.example" or "https://…". */
+const PERCENT_ESCAPE = /%([0-9A-Fa-f]{2})/g;
+const CONTROL = /[\u0000-\u001f\u007f]/;
+
+/**
+ * `value` if it is a path on this site, else `fallback`. Pages get the server's verdict
+ * (core.web.safe_next_path, rendered into data-next); this is the same rule, as a fallback:
+ * it must start with "/" and hold no "//", backslash or control character (browsers drop
+ * tabs and newlines and read "\\" as "/"), also after decoding percent-escapes.
+ */
 export function safeLocalPath(value, fallback = "/account") {
-  if (typeof value !== "string" || !value.startsWith("/")) return fallback;
-  if (value.startsWith("//") || value.startsWith("/\\")) return fallback;
-  return value;
+  if (typeof value !== "string" || !value) return fallback;
+  let layer = value;
+  for (;;) {
+    if (!layer.startsWith("/") || layer.includes("//") || layer.includes("\\") || CONTROL.test(layer)) {
+      return fallback;
+    }
+    const decoded = layer.replace(PERCENT_ESCAPE, (_, hex) => String.fromCharCode(parseInt(hex, 16)));
+    if (decoded === layer) return value; // each pass shortens the value, so this ends
+    layer = decoded;
+  }
 }
 
 export const USERNAME_PATTERN = /^[A-Za-z0-9._-]{3,64}$/;
