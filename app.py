@@ -22,7 +22,7 @@ from core import audit, web
 from core import config as settings
 from core import db as database
 from core.errors import AppError, MethodNotAllowed, NotFound, PayloadTooLarge, RateLimited
-from core.security import install_rate_limits
+from core.security import install_rate_limits, limit_retry_after
 
 ROOT = Path(__file__).resolve().parent
 log = logging.getLogger("keystead")
@@ -128,7 +128,7 @@ def _register_error_handlers(app: Flask) -> None:
         elif error.code == 413:
             mapped = PayloadTooLarge()
         elif error.code == 429:
-            mapped = RateLimited()
+            mapped = RateLimited(limit_retry_after())
         else:
             mapped = AppError(error.description)
             mapped.status = error.code or 400

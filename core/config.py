@@ -100,6 +100,12 @@ SETTINGS: dict[str, Setting] = {
         "memory://",
         "Flask-Limiter storage; `redis://127.0.0.1:6379/0` to share limits between workers.",
     ),
+    "RATELIMIT_FAIL_CLOSED": Setting(
+        False,
+        "When the rate-limit store (Redis) is unreachable: `false` (default) keeps serving with "
+        "per-process in-memory limits and logs one warning per outage; `true` answers 503 "
+        "`unavailable` with `Retry-After` until the store is back.",
+    ),
     "RATELIMIT_CEREMONY": Setting(
         "30 per minute;300 per hour",
         "Per-IP limit on each ceremony begin/complete endpoint.",

@@ -154,3 +154,15 @@ class TooManyPairings(AppError):
 
 class RateLimited(AppError):
     status, code, message = 429, "rate_limited", "Too many requests; wait a moment and try again."
+
+    def __init__(self, retry_after: int, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.headers = {"Retry-After": str(retry_after)}
+
+
+class ServiceUnavailable(AppError):
+    status, code, message = 503, "unavailable", "The service is busy; try again in a moment."
+
+    def __init__(self, retry_after: int, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.headers = {"Retry-After": str(retry_after)}

@@ -5,6 +5,7 @@ extracts."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, TypeVar
@@ -126,6 +127,32 @@ def client_info() -> ClientInfo:
 
 def now() -> datetime:
     return utcnow()
+
+
+# ---- where a page may send the browser next -----------------------------------------------
+
+_PERCENT_ESCAPE = re.compile(r"%([0-9A-Fa-f]{2})")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def safe_next_path(target: str | None, fallback: str = "/account") -> str:
+    """``target`` (a ``?next=``) if it is a path on this site, else ``fallback``: an open
+    redirect after sign-in would be a phishing aid. Browsers drop tabs and newlines from URLs
+    and read a backslash as a slash, so ``?next=/%09/evil.example`` (a tab) and
+    ``?next=/%5Cevil.example`` both leave the site. Refused: anything not starting with ``/``,
+    any ``//``, backslash or control character, also after decoding percent-escapes (a value
+    can be decoded again when it is put in another URL). Pages render the verdict;
+    ``safeLocalPath`` in static/js/ui.js is the same rule, as a fallback."""
+    if not target:
+        return fallback
+    layer = target
+    while True:
+        if not layer.startswith("/") or "//" in layer or "\\" in layer or _CONTROL.search(layer):
+            return fallback
+        decoded = _PERCENT_ESCAPE.sub(lambda escape: chr(int(escape.group(1), 16)), layer)
+        if decoded == layer:  # each pass shortens the value, so this ends
+            return target
+        layer = decoded
 
 
 # ---- sign-in state -------------------------------------------------------------------------

@@ -34,7 +34,18 @@ COMMON = {
     "413": err("Body over 64 KiB", ["payload_too_large"]),
     "415": err("Body is not application/json", ["unsupported_media_type"]),
 }
-RATE = {"429": err("Too many requests from this IP", ["rate_limited"])}
+RATE = {
+    "429": err(
+        "Too many requests from this IP; `Retry-After` says in how many seconds every exhausted "
+        "limit has reset",
+        ["rate_limited"],
+    ),
+    "503": err(
+        "The rate-limit store is unreachable and `RATELIMIT_FAIL_CLOSED` is set "
+        "(`Retry-After` header)",
+        ["unavailable"],
+    ),
+}
 AUTH = {"401": err("Not signed in", ["not_signed_in"])}
 INVALID = {"400": err("Malformed input", ["invalid_input"])}
 

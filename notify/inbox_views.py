@@ -11,7 +11,14 @@ from sqlalchemy.orm import Session
 from core import db as database
 from core.errors import InvalidInput
 from core.models import User
-from core.web import client_info, current_login_session, json_body, now, signed_in_user
+from core.web import (
+    client_info,
+    current_login_session,
+    json_body,
+    now,
+    safe_next_path,
+    signed_in_user,
+)
 from notify import inbox
 from webauthn import views as passkey_views
 from webauthn.models import Device
@@ -108,6 +115,7 @@ def notifications_page() -> Response | str:
         user=user.to_json(),
         notifications=items,
         poll_interval=current_app.config["NOTIFICATION_POLL_INTERVAL"],
+        next_url=safe_next_path(request.args.get("next")),
     )
 
 

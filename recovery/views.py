@@ -21,6 +21,7 @@ from core.web import (
     now,
     optional_str,
     required_str,
+    safe_next_path,
     set_session_cookie,
     signed_in_user,
 )
@@ -86,6 +87,7 @@ def backup_page() -> Response | str:
         user=user.to_json(),
         backup=service.backup_status(database.session(), settings(), user),
         prompt=request.args.get("prompt") == "1",
+        next_url=safe_next_path(request.args.get("next")),
     )
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import urlsplit
 
 from fido2.utils import websafe_encode
 from flask import (
@@ -33,6 +32,7 @@ from core.web import (
     now,
     optional_str,
     required_str,
+    safe_next_path,
     set_session_cookie,
     signed_in_user,
 )
@@ -90,13 +90,7 @@ def _device_name(data: dict) -> str | None:
 
 
 def _safe_next(target: str | None) -> str:
-    """Only same-site paths: an open redirect after sign-in would be a phishing aid."""
-    if not target:
-        return url_for("pages.account")
-    parts = urlsplit(target)
-    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
-        return url_for("pages.account")
-    return target
+    return safe_next_path(target, url_for("pages.account"))
 
 
 @pages.get("/")

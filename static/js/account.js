@@ -9,7 +9,7 @@ import {
   api, createCredential, explain, isSupported, signalAcceptedCredentials, signalUnknownCredential,
   withStepUp,
 } from "./webauthn.js";
-import { LEAVING, clearStatus, setFieldError, setStatus, whileBusy } from "./ui.js";
+import { LEAVING, clearStatus, setFieldError, setStatus, showError, whileBusy } from "./ui.js";
 import { localiseTimes } from "./times.js";
 import { DEVICE_KINDS, blockDevice } from "./notices.js";
 import { setupPairing } from "./pairpanel.js";
@@ -97,7 +97,7 @@ async function saveRename(row) {
       closeRename(row);
       setStatus(`Renamed to “${saved}”.`, "success");
     } catch (error) {
-      setStatus(explain(error, "device"), "error");
+      showError(error, { context: "device" });
       input.focus();
     }
   }, { others: [input, form.querySelector(".rename-cancel")] });
@@ -428,7 +428,7 @@ addForm.addEventListener("submit", async (event) => {
       window.location.reload();
       return LEAVING;
     } catch (error) {
-      setStatus(explain(error), "error");
+      showError(error);
       return undefined;
     }
   }, { others: [newName] });

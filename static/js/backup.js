@@ -10,7 +10,7 @@
 
 import { ApiError, api, explain, isSupported, withStepUp } from "./webauthn.js";
 import {
-  clearErrorOnInput, clearStatus, safeLocalPath, setFieldError, setStatus, whileBusy,
+  clearErrorOnInput, clearStatus, safeLocalPath, setFieldError, setStatus, showError, whileBusy,
 } from "./ui.js";
 import { showBackupCode } from "./backupcode.js";
 
@@ -31,10 +31,7 @@ const cancelButton = $("backup-cancel");
 const sentTo = $("backup-sent-to");
 
 const username = stateCard.dataset.username;
-const nextUrl = safeLocalPath(
-  stateCard.dataset.next || new URLSearchParams(window.location.search).get("next") || "/account",
-  "/account",
-);
+const nextUrl = safeLocalPath(stateCard.dataset.next, "/account"); // the server's verdict on ?next=
 if (laterLink) laterLink.href = nextUrl;
 
 let purpose = null; // "activate" | "regenerate": what the email code will confirm
@@ -92,7 +89,8 @@ function showStartError(error) {
   } else if (error instanceof ApiError && error.code === "backup_disabled") {
     disableBackup(explain(error));
   } else {
-    say(explain(error), "error");
+    showError(error);
+    revealStatus();
   }
 }
 
@@ -225,13 +223,15 @@ otpForm.addEventListener("submit", async (event) => {
     } catch (error) {
       if (error instanceof ApiError && error.code === "invalid_code") {
         setFieldError(otpInput, "That code is wrong or has expired.");
-        say(explain(error), "error");
+        showError(error);
+        revealStatus();
       } else if (error instanceof ApiError && error.code === "backup_disabled") {
         otpStep.hidden = true;
         disableBackup(explain(error));
         return;
       } else {
-        say(explain(error), "error");
+        showError(error);
+        revealStatus();
       }
       otpInput.focus();
       otpInput.select();

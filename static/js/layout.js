@@ -1,8 +1,8 @@
 // Loaded on every page by base.html: the header's Sign out button and local times for
 // <time datetime> elements. (Signed-in pages also load live.js: live notifications.)
 
-import { api, explain } from "./webauthn.js";
-import { setStatus, whileBusy } from "./ui.js";
+import { api } from "./webauthn.js";
+import { showError, whileBusy } from "./ui.js";
 import { localiseTimes } from "./times.js";
 
 export { localiseTimes };
@@ -18,7 +18,7 @@ for (const button of document.querySelectorAll("[data-action='signout']")) {
       await whileBusy(button, () => api("/api/logout", { method: "POST" }));
       window.location.assign(button.dataset.next || SIGNIN_PATH);
     } catch (error) {
-      setStatus(explain(error), "error");
+      showError(error);
     }
   });
   button.disabled = false;

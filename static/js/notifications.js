@@ -5,7 +5,7 @@
 // Continue marks what was shown as read.
 
 import { ApiError, api, explain } from "./webauthn.js";
-import { setStatus, whileBusy, safeLocalPath } from "./ui.js";
+import { setStatus, showError, whileBusy, safeLocalPath } from "./ui.js";
 import { localiseTimes } from "./times.js";
 import { markRead } from "./live.js";
 import {
@@ -80,7 +80,7 @@ markAllButton.addEventListener("click", async () => {
       for (const item of unreadItems()) showRead(item);
       setStatus("All notifications are marked read.", "success");
     } catch (error) {
-      setStatus(explain(error, "notification"), "error");
+      showError(error, { context: "notification" });
     }
   });
   updateUnread();
@@ -206,7 +206,7 @@ document.addEventListener("keystead:notification", (event) => {
 
 if (away) {
   const continueLink = document.getElementById("after-signin-continue");
-  const next = safeLocalPath(away.dataset.next || new URLSearchParams(window.location.search).get("next"), "/account");
+  const next = safeLocalPath(away.dataset.next, "/account"); // the server's verdict on ?next=
   continueLink.href = next;
   // What was shown is read once the person moves on (blocking is done here, or not at all).
   const shown = unreadItems();

@@ -14,7 +14,7 @@ import {
   ApiError, api, createCredential, defaultDeviceName, explain, isSupported,
   signalUnknownCredential,
 } from "./webauthn.js";
-import { LEAVING, clearStatus, setStatus, whileBusy } from "./ui.js";
+import { LEAVING, clearStatus, setStatus, showError, whileBusy } from "./ui.js";
 
 const POLL_MS = 2000;
 const $ = (id) => document.getElementById(id);
@@ -151,7 +151,7 @@ form.addEventListener("submit", async (event) => {
         return LEAVING;
       }
       setPhase("start");
-      setStatus(explain(error, "pairing"), "error");
+      showError(error, { context: "pairing" });
       return undefined;
     }
   }, { others: [nameInput] });

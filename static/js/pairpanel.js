@@ -7,8 +7,8 @@
 // #pair-panel's data-state tells tests where it is:
 // "waiting" → "awaiting_approval" → "approved" | "rejected" | "expired" | "invalid".
 
-import { ApiError, api, describeUserAgent, explain, withStepUp } from "./webauthn.js";
-import { whileBusy } from "./ui.js";
+import { ApiError, api, describeUserAgent, withStepUp } from "./webauthn.js";
+import { showError, whileBusy } from "./ui.js";
 import { parseInstant } from "./times.js";
 
 const POLL_MS = 2000;
@@ -221,7 +221,7 @@ export function setupPairing({ onDevicesChanged = () => {} } = {}) {
         say("");
         open(created);
       } catch (error) {
-        say(explain(error, "pairing"), "error");
+        showError(error, { context: "pairing", region: status });
       }
     });
   });
@@ -243,7 +243,7 @@ export function setupPairing({ onDevicesChanged = () => {} } = {}) {
           poll(current); // decided elsewhere, expired, or gone: the status says which
           return;
         }
-        say(explain(error, "pairing"), "error");
+        showError(error, { context: "pairing", region: status });
         schedule(current);
       }
     }, { others: [rejectButton] });
@@ -263,7 +263,7 @@ export function setupPairing({ onDevicesChanged = () => {} } = {}) {
           poll(current);
           return;
         }
-        say(explain(error, "pairing"), "error");
+        showError(error, { context: "pairing", region: status });
         schedule(current);
       }
     }, { others: [approveButton] });

@@ -12,7 +12,8 @@ import {
   ApiError, api, createCredential, defaultDeviceName, explain, isSupported,
 } from "./webauthn.js";
 import {
-  LEAVING, clearErrorOnInput, clearStatus, setFieldError, setStatus, usernameProblem, whileBusy,
+  LEAVING, clearErrorOnInput, clearStatus, setFieldError, setStatus, showError, usernameProblem,
+  whileBusy,
 } from "./ui.js";
 import { showBackupCode } from "./backupcode.js";
 
@@ -178,7 +179,8 @@ steps[1].addEventListener("submit", async (event) => {
         codeInput.focus();
         codeInput.select();
       } else {
-        say(explain(error), "error");
+        showError(error);
+        revealStatus();
       }
     }
   }, { others: [usernameInput, codeInput] });
@@ -235,7 +237,8 @@ steps[2].addEventListener("submit", async (event) => {
         say("The code is wrong or has expired. Check the newest email from us and try again, " +
           "send a new code, or start again.", "error");
       } else {
-        say(explain(error), "error");
+        showError(error);
+        revealStatus();
       }
       otpInput.focus();
       otpInput.select();
@@ -264,7 +267,8 @@ resendButton.addEventListener("click", async () => {
         endAttempt("This recovery attempt has ended. Start again with your backup code.");
         return LEAVING;
       }
-      say(explain(error), "error");
+      showError(error);
+      revealStatus();
     }
     return undefined;
   }, { others: [otpInput, verifyButton] });
@@ -410,7 +414,8 @@ steps[3].addEventListener("submit", async (event) => {
           "Start again with your backup code.");
         return LEAVING;
       }
-      say(explain(error), "error");
+      showError(error);
+      revealStatus();
       if (!(error instanceof ApiError && error.code === "too_many_attempts")) await refreshOptions();
       return state.ended ? LEAVING : undefined;
     }

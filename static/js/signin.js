@@ -8,7 +8,7 @@ import {
   ApiError, api, explain, getCredential, isConditionalAvailable, isSupported,
 } from "./webauthn.js";
 import {
-  LEAVING, clearErrorOnInput, clearStatus, safeLocalPath, setFieldError, setStatus,
+  LEAVING, clearErrorOnInput, clearStatus, safeLocalPath, setFieldError, setStatus, showError,
   usernameProblem, whileBusy,
 } from "./ui.js";
 
@@ -87,7 +87,7 @@ async function runConditional(controller) {
     // No passkey for this site, or the browser gave up: nothing the person asked for.
     // A server answer about a passkey they did choose is worth showing.
     if (error instanceof ApiError) {
-      setStatus(explain(error), "error");
+      showError(error);
       rearmAutofill = true;
     }
   }
@@ -126,7 +126,7 @@ async function modalSignIn(button, body) {
       setStatus("Signing you in…", "progress");
       return await complete(assertion);
     } catch (error) {
-      setStatus(explain(error), "error");
+      showError(error);
       rearmAutofill = true;
       return undefined;
     }

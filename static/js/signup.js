@@ -4,7 +4,8 @@ import {
   ApiError, api, createCredential, defaultDeviceName, explain, isSupported,
 } from "./webauthn.js";
 import {
-  LEAVING, clearErrorOnInput, clearStatus, setFieldError, setStatus, usernameProblem, whileBusy,
+  LEAVING, clearErrorOnInput, clearStatus, setFieldError, setStatus, showError, usernameProblem,
+  whileBusy,
 } from "./ui.js";
 
 const form = document.getElementById("signup-form");
@@ -73,7 +74,7 @@ form.addEventListener("submit", async (event) => {
       }
       return LEAVING;
     } catch (error) {
-      setStatus(explain(error), "error");
+      showError(error);
       if (error instanceof ApiError && error.code === "username_taken") {
         setFieldError(fields.username, "That username is taken. Try another one.");
         fields.username.focus();

@@ -386,18 +386,23 @@ export function waitPhrase(seconds) {
   return hours === 1 ? "in about an hour" : `in about ${hours} hours`;
 }
 
-function withWait(error, text) {
-  const wait = waitPhrase(error.retryAfter);
-  return wait ? text.replace(/ Try again later\.$| Wait a minute, then try again\.$/, ` Try again ${wait}.`) : text;
+/** Seconds the server asked to wait: the Retry-After of a 429 or 503, else 0. */
+export function retryWait(error) {
+  const seconds = error instanceof ApiError && [429, 503].includes(error.status) ? error.retryAfter : null;
+  return typeof seconds === "number" && Number.isFinite(seconds) && seconds > 0 ? Math.ceil(seconds) : 0;
 }
 
 /**
  * Turn any error from a ceremony or the API into a sentence a person understands.
  * `context` ("pairing", "device", "notification") picks the words for a 404.
  * An error from a step-up (see withStepUp) says that nothing was changed.
+ * A 429 or 503 with Retry-After is the server's message and the wait ("Try again in 5
+ * seconds."); `withWait: false` leaves the wait out for showError's live countdown (ui.js).
  */
-export function explain(error, context = "") {
-  const text = explainOne(error, context);
+export function explain(error, context = "", { withWait = true } = {}) {
+  const wait = retryWait(error);
+  let text = wait ? error.message : explainOne(error, context);
+  if (wait && withWait) text = `${text} Try again ${waitPhrase(wait)}.`;
   return error?.stepUp ? `We could not confirm it's you, so nothing was changed. ${text}` : text;
 }
 
@@ -410,12 +415,6 @@ function explainOne(error, context) {
       return error.message && error.message !== "Bad Request"
         ? error.message
         : "Some of the details are not valid. Check them and try again.";
-    }
-    if (error.code === "too_many_attempts" && error.retryAfter > 0 && error.retryAfter < 60) {
-      return `Too many tries in a row. Wait a moment, then try again ${waitPhrase(error.retryAfter)}.`;
-    }
-    if (error.code === "too_many_attempts" || error.code === "rate_limited") {
-      return withWait(error, API_MESSAGES[error.code]);
     }
     if (API_MESSAGES[error.code]) return API_MESSAGES[error.code];
     if (error.status === 401) return "Your session has ended. Please sign in again.";
