@@ -425,7 +425,7 @@ S["NewBackupCode"] = {
     "type": "object",
     "description": "`backup_code` is shown once; under BACKUP_CODE_DELIVERY=email it is mailed instead (`delivered: email`)",
     "properties": {
-        "backup_code": {"type": ["string", "null"], "pattern": "^[0-9A-Z]{4}(-[0-9A-Z]{4}){4}$"},
+        "backup_code": {"type": ["string", "null"], "pattern": "^[0-9A-Z]{4}(-[0-9A-Z]{4}){5}$"},
         "delivered": {"const": "email"},
     },
 }
