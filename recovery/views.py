@@ -295,12 +295,13 @@ def pairing_complete(token: str) -> Response:
 
 
 def _decide(token: str, approve: bool) -> Response:
-    json_body()
+    data = json_body()
     result = pairing.decide(
         database.session(),
         webauthn_settings(),
         token=token,
         approve=approve,
+        confirmation=required_str(data, "confirmation") if approve else None,
         user=signed_in_user(),
         login_session=current_login_session(),
         client=client_info(),
