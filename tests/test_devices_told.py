@@ -248,12 +248,15 @@ def test_block_link_get_changes_nothing_and_post_blocks(two_devices, app, mailbo
         d["id"]: d["status"] for d in two_devices["a"].get("/api/devices").get_json()["devices"]
     }
     assert statuses[two_devices["b_id"]] == "blocked"
-    # Single use.
+    # Single use: used again, it only says the device is already blocked.
+    before = snapshot(app)
     again = app.test_client().post(
         f"/block/{token}", data={"form_token": form}, headers={"Origin": ORIGIN}
     )
-    assert again.status_code == 404
-    assert app.test_client().get(f"/block/{token}").status_code == 404
+    assert again.status_code == 200 and "Already blocked" in again.get_data(as_text=True)
+    reopened = app.test_client().get(f"/block/{token}")
+    assert reopened.status_code == 200 and "Already blocked" in reopened.get_data(as_text=True)
+    assert snapshot(app) == before
 
 
 @pytest.mark.parametrize("tamper", ["flip", "short", "unknown"])
@@ -490,9 +493,10 @@ def test_pairing_approval_without_origin_is_csrf(app, signed_in):
     assert signed_in.get(f"/api/pairing/{token}").get_json()["status"] == "awaiting_approval"
 
 
-def test_pair_page_renders_without_revealing_anything(api):
+def test_pair_page_for_an_unknown_link_says_it_is_not_valid(api):
     response = api.get("/pair/not-a-real-token")
-    assert response.status_code == 200
+    assert response.status_code == 404
+    assert "This pairing link is not valid" in response.get_data(as_text=True)
 
 
 def test_mark_all_read_and_the_unread_total(two_devices):
