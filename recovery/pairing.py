@@ -142,6 +142,35 @@ def _is_redeemer(pairing: Pairing, client: ClientInfo) -> bool:
     )
 
 
+@dataclass(frozen=True)
+class PageState:
+    """What ``/pair/<token>`` shows on load: ``start`` (the form), ``waiting`` (this browser
+    redeemed it and waits for approval), ``rejected`` or ``expired`` (this browser's pairing
+    ended), or ``invalid`` (unknown, used, expired or another browser's: no form at all)."""
+
+    phase: str
+    confirmation: str | None = None
+
+
+def page_state(db: Session, *, token: str, client: ClientInfo, now: datetime) -> PageState:
+    try:
+        pairing = _find(db, token, now)
+    except NotFound:
+        return PageState("invalid")
+    redeemer = _is_redeemer(pairing, client)
+    if pairing.status == WAITING and (pairing.redeemer_browser is None or redeemer):
+        return PageState("start")
+    if not redeemer:
+        return PageState("invalid")
+    if pairing.status == AWAITING or (
+        pairing.status == APPROVED and pairing.session_issued_at is None
+    ):
+        return PageState("waiting", pairing.confirmation)
+    if pairing.status in (REJECTED, EXPIRED):
+        return PageState(pairing.status)
+    return PageState("invalid")
+
+
 def begin_redeem(
     db: Session,
     settings: passkeys.Settings,

@@ -585,6 +585,29 @@ def verify_recovery_code(
     return recovery_options(db, settings, webauthn_settings, client=client, now=now)
 
 
+@dataclass(frozen=True)
+class RecoveryStage:
+    """Where this browser's recovery is: 1 (none live), 2 (backup code accepted, email code
+    awaited; ``sent_to`` is the masked address) or 3 (both codes given: the new passkey)."""
+
+    step: int
+    sent_to: str | None = None
+
+
+def recovery_stage(db: Session, *, client: ClientInfo, now: datetime) -> RecoveryStage:
+    if _live_flow(db, browser=client.browser, stage=OTP_VERIFIED, now=now) is not None:
+        return RecoveryStage(3)
+    flow = _live_flow(db, browser=client.browser, stage=CODE_VERIFIED, now=now)
+    user = db.get(User, flow.user_id) if flow is not None else None
+    if flow is None or user is None:
+        return RecoveryStage(1)
+    # The address its code actually went to (it may differ from today's address).
+    code = _live_email_code(
+        db, user_id=user.id, purposes=(RECOVER,), browser=client.browser, now=now, flow_id=flow.id
+    )
+    return RecoveryStage(2, otp.mask_email(code.address if code and code.address else user.email))
+
+
 def _verified_flow(db: Session, *, client: ClientInfo, now: datetime) -> tuple[RecoveryFlow, User]:
     """This browser's recovery whose two factors were both given, and its ID."""
     flow = _live_flow(db, browser=client.browser, stage=OTP_VERIFIED, now=now)

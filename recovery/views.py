@@ -69,10 +69,15 @@ def register_answer_extras() -> None:
 
 @pages.get("/recover")
 def recover() -> str:
+    # A reload resumes this browser's recovery where it is (the server holds the flow).
+    stage = service.recovery_stage(database.session(), client=client_info(), now=now())
     return render_template(
         "recovery/recover.html",
         mode_choice=not settings().restore_removes_old_devices,
         code_delivery=settings().delivery,
+        otp_digits=settings().otp.digits,
+        step=stage.step,
+        sent_to=stage.sent_to,
     )
 
 
@@ -86,6 +91,7 @@ def backup_page() -> Response | str:
         user=user.to_json(),
         backup=service.backup_status(database.session(), settings(), user),
         prompt=request.args.get("prompt") == "1",
+        otp_digits=settings().otp.digits,
     )
 
 
@@ -221,9 +227,15 @@ def recovery_complete() -> Response:
 
 
 @pages.get("/pair/<token>")
-def pair_page(token: str) -> str:
-    # The token is checked by the API calls the page makes; the page itself reveals nothing.
-    return render_template("recovery/pair.html", token=token)
+def pair_page(token: str) -> tuple[str, int]:
+    # Says on load whether the link can still be used (a used or expired one shows no form);
+    # only the browser that redeemed it sees its number and outcome.
+    state = pairing.page_state(database.session(), token=token, client=client_info(), now=now())
+    database.session().commit()  # an expired pairing was just closed
+    html = render_template(
+        "recovery/pair.html", token=token, phase=state.phase, confirmation=state.confirmation
+    )
+    return html, 404 if state.phase == "invalid" else 200
 
 
 @api.post("/pairing")
