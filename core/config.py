@@ -145,13 +145,22 @@ SETTINGS: dict[str, Setting] = {
     ),
     "RECOVERY_MAX_FAILURES": Setting(
         10,
-        "Failed recovery or backup-code steps per ID (either factor) within "
-        "`RECOVERY_WINDOW` before recovery locks for that ID (429 `too_many_attempts`).",
+        "Failures within `RECOVERY_WINDOW` before a lock (429 `too_many_attempts`, until the "
+        "oldest leaves the window): per browser (its own wrong backup or email codes) and per "
+        "ID for email codes only (recovery step 2, reached only with the right backup code; "
+        "and, counted apart, the signed-in owner's wrong codes when activating or renewing "
+        "backup). A wrong backup code never locks an ID. From the 4th failure on, each waits "
+        "1, 2, 4 … at most 60 seconds.",
     ),
     "RECOVERY_MAX_FAILURES_PER_IP": Setting(
-        30, "Failed recovery steps from one IP within `RECOVERY_WINDOW` before it is locked."
+        30,
+        "Failed recovery steps from one IP within `RECOVERY_WINDOW` before its further tries "
+        "are slowed (1, 2, 4 … at most 60 seconds after the last failure); an IP is never "
+        "locked, so colleagues behind one address are not locked out by each other's typos.",
     ),
-    "RECOVERY_WINDOW": Setting(3600, "Seconds over which recovery failures are counted."),
+    "RECOVERY_WINDOW": Setting(
+        3600, "Seconds over which recovery and backup failures are counted."
+    ),
     "BLOCK_LINK_TTL": Setting(
         604800, 'Seconds a "This wasn\'t me — block it" link in a mail stays valid (7 days).'
     ),

@@ -152,6 +152,23 @@ class TooManyPairings(AppError):
     )
 
 
+class WrongConfirmation(AppError):
+    status, code, message = (
+        400,
+        "wrong_confirmation",
+        "That is not the number the new device shows. Check it and type it again.",
+    )
+
+
+class PairingRejected(AppError):
+    status, code, message = (
+        409,
+        "pairing_rejected",
+        "The number was wrong too many times, so the new device was rejected and its passkey "
+        "deleted. Start again to add it.",
+    )
+
+
 class RateLimited(AppError):
     status, code, message = 429, "rate_limited", "Too many requests; wait a moment and try again."
 

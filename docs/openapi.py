@@ -436,7 +436,7 @@ S["NewBackupCode"] = {
     "type": "object",
     "description": "`backup_code` is shown once; under BACKUP_CODE_DELIVERY=email it is mailed instead (`delivered: email`)",
     "properties": {
-        "backup_code": {"type": ["string", "null"], "pattern": "^[0-9A-Z]{4}(-[0-9A-Z]{4}){4}$"},
+        "backup_code": {"type": ["string", "null"], "pattern": "^[0-9A-Z]{4}(-[0-9A-Z]{4}){5}$"},
         "delivered": {"const": "email"},
     },
 }
@@ -841,7 +841,12 @@ S["PairingStatus"] = {
     "properties": {
         "status": {"enum": ["waiting", "awaiting_approval", "approved", "rejected", "expired"]},
         "device": {"oneOf": [ref("Device"), {"type": "null"}]},
-        "confirmation": {"type": ["string", "null"], "pattern": "^[0-9]{2}$"},
+        "confirmation": {
+            "type": ["string", "null"],
+            "pattern": "^[0-9]{2}$",
+            "description": "The 2-digit number, for the redeeming browser only (null for the "
+            "ID's sessions: the approving device types what the new device shows)",
+        },
         "expires_at": {"type": "string", "format": "date-time"},
     },
 }
@@ -933,8 +938,23 @@ P["/api/pairing/{token}/complete"] = {
         limited=True,
     ),
 }
+APPROVE_BODY = {
+    "type": "object",
+    "required": ["confirmation"],
+    "properties": {
+        "confirmation": {
+            "type": "string",
+            "description": "The 2-digit number the new device shows, as typed on this one",
+        }
+    },
+}
 for action, summary, needs_fresh in (
-    ("approve", "Approve the new device (needs a fresh user verification)", True),
+    (
+        "approve",
+        "Approve the new device (needs a fresh user verification and the number it shows; "
+        "3 wrong numbers reject it)",
+        True,
+    ),
     (
         "reject",
         "Reject the new device (its passkey is deleted), or cancel a pairing nobody redeemed yet",
@@ -956,9 +976,20 @@ for action, summary, needs_fresh in (
         **GONE,
     }
     responses.update(FRESH if needs_fresh else AUTH)
+    request_body = body({"type": "object"}, required=False)
+    if action == "approve":
+        request_body = body(APPROVE_BODY)
+        responses["400"] = err(
+            "No or a malformed number, or the wrong number (nothing changes; counted)",
+            ["invalid_input", "wrong_confirmation"],
+        )
+        responses["409"] = err(
+            "The 3rd wrong number: the pairing is rejected and its pending passkey deleted",
+            ["pairing_rejected"],
+        )
     P[f"/api/pairing/{{token}}/{action}"] = {
         "parameters": TOKEN,
-        "post": post(summary, body({"type": "object"}, required=False), responses, ["pairing"]),
+        "post": post(summary, request_body, responses, ["pairing"]),
     }
 
 

@@ -340,20 +340,31 @@ def activity(db: Session, *, user: User, limit: int = 200) -> list[dict[str, Any
 # ---- block links ---------------------------------------------------------------------------
 
 
-def _live_link(db: Session, token: str, now: datetime) -> BlockLink | None:
+def _unexpired_link(db: Session, token: str, now: datetime) -> BlockLink | None:
+    """The link behind ``token`` while it has not expired, used or not."""
     if not token or len(token) > 128:
         return None
     link = db.scalar(sa.select(BlockLink).where(BlockLink.token_hash == token_hash(token)))
-    if link is None or link.used_at is not None or now >= link.expires_at:
+    if link is None or now >= link.expires_at:
         return None
     return link
 
 
+def _live_link(db: Session, token: str, now: datetime) -> BlockLink | None:
+    link = _unexpired_link(db, token, now)
+    return link if link is not None and link.used_at is None else None
+
+
 def block_link_device(db: Session, token: str, now: datetime) -> Device:
-    """The device a live link is about (for the confirmation page); NotFound otherwise."""
-    link = _live_link(db, token, now)
+    """The device an unexpired link is about (for the confirmation page): a live link's, or a
+    used link's while its device is blocked, so the page can say "already blocked" (the mail's
+    promise). NotFound for anything else: unknown, expired, or used on a device no longer
+    blocked (removed, or unblocked by an administrator)."""
+    link = _unexpired_link(db, token, now)
     device = db.get(Device, link.device_id) if link else None
     if link is None or device is None:
+        raise NotFound("This link is not valid (any more).")
+    if link.used_at is not None and device.status != "blocked":
         raise NotFound("This link is not valid (any more).")
     return device
 
@@ -369,9 +380,15 @@ def block_by_link(
 ) -> tuple[Device, bool]:
     """Blocks the link's device. Returns (device, newly_blocked). The link is used up in one
     conditional UPDATE: of two clicks, one does the work."""
-    link = _live_link(db, token, now)
+    link = _unexpired_link(db, token, now)
     if link is None or not hmac.compare_digest(form, form_token(secret_key, token)):
         raise NotFound("This link is not valid (any more).")
+    if link.used_at is not None:
+        # A second click on the same form: say it is done, if it still is.
+        done = db.get(Device, link.device_id)
+        if done is None or done.status != "blocked":
+            raise NotFound("This link is not valid (any more).")
+        return done, False
     used = db.execute(
         sa.update(BlockLink)
         .where(BlockLink.id == link.id, BlockLink.used_at.is_(None))

@@ -1,8 +1,10 @@
 """Backup codes: generation, normalisation of what people type, keyed hashing. Pure Python.
 
-A code is 20 symbols of Crockford's base32 alphabet (no I, L, O, U: nothing to confuse with
-1, 0 or V), 100 bits from ``secrets``, shown in groups of four: ``K7QM-3WXD-…``. Typed input is
-forgiving: any case, spaces and dashes ignored, O read as 0 and I/L as 1.
+A code is 24 symbols of Crockford's base32 alphabet (no I, L, O, U: nothing to confuse with
+1, 0 or V), 120 bits from ``secrets``, shown in six groups of four: ``K7QM-3WXD-…``. At 120
+bits a keyed hash is enough (no slow hash): nobody can search that space, even with the key.
+Codes issued before (20 symbols, 100 bits) keep working until they are used or replaced.
+Typed input is forgiving: any case, spaces and dashes ignored, O read as 0 and I/L as 1.
 """
 
 from __future__ import annotations
@@ -13,7 +15,9 @@ import secrets
 from core.security import keyed_hash
 
 ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-LENGTH = 20  # 20 × 5 bits = 100 bits
+LENGTH = 24  # 24 × 5 bits = 120 bits
+# Lengths accepted when checking: today's, and the 20-symbol codes issued before it.
+ACCEPTED_LENGTHS = (LENGTH, 20)
 GROUP = 4
 _TYPO_MAP = str.maketrans({"O": "0", "I": "1", "L": "1"})
 _HASH_PURPOSE = "backup-code"
@@ -28,7 +32,7 @@ def generate() -> str:
 def normalise(typed: str) -> str | None:
     """The canonical form of a typed code, or None when it cannot be a backup code."""
     cleaned = "".join(typed.split()).replace("-", "").upper().translate(_TYPO_MAP)
-    if len(cleaned) != LENGTH or any(ch not in ALPHABET for ch in cleaned):
+    if len(cleaned) not in ACCEPTED_LENGTHS or any(ch not in ALPHABET for ch in cleaned):
         return None
     return cleaned
 

@@ -68,9 +68,10 @@ class EmailCode(Base):
 
 
 class RecoveryFailure(Base):
-    """A failed recovery or backup step. ``subject`` is a keyed hash of the username (or of
-    the IP for the per-IP count): unknown usernames are throttled exactly like real ones, so
-    the throttle itself reveals nothing."""
+    """A failed recovery or backup step (or a wrong pairing number). ``subject`` is a keyed
+    hash of what is counted: a browser, an IP, an ID's email-code step, or a pairing. A wrong
+    backup code is never counted against the username typed, so unknown usernames are
+    throttled exactly like real ones and nobody can lock out an owner by naming the ID."""
 
     __tablename__ = "recovery_failures"
 

@@ -7,12 +7,18 @@
    sign in. Both sides show the same 2-digit confirmation number.
 3. A signed-in device of the ID (fresh user verification, not the redeeming browser) approves
    (the device becomes active, every other device is told) or rejects (the passkey is deleted).
+   Approving needs the number the new device shows, typed on the approving device: the ID's
+   sessions are never told it, so approving proves the person sees the device being added.
+   After 3 wrong numbers the pairing is rejected.
 4. The redeeming browser, polling the status, receives its session once, with "approved".
 Expired pairings delete their pending passkey. At most 3 pending pairings per ID.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -25,10 +31,17 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from core import events
-from core.errors import NotFound, RegistrationFailed, TooManyPairings
+from core.errors import (
+    InvalidInput,
+    NotFound,
+    PairingRejected,
+    RegistrationFailed,
+    TooManyPairings,
+    WrongConfirmation,
+)
 from core.models import LoginSession, User
 from core.security import ClientInfo, new_token, token_hash
-from recovery.models import Pairing
+from recovery.models import Pairing, RecoveryFailure
 from webauthn import challenges
 from webauthn import service as passkeys
 from webauthn.models import Device
@@ -42,6 +55,8 @@ WAITING, AWAITING, APPROVED, REJECTED, EXPIRED = (
 )
 PENDING_STATES = (WAITING, AWAITING)
 MAX_PENDING = 3
+MAX_WRONG_CONFIRMATIONS = 3
+_CONFIRMATION = re.compile(r"[0-9]{1,2}")
 
 
 @dataclass(frozen=True)
@@ -125,6 +140,35 @@ def _is_redeemer(pairing: Pairing, client: ClientInfo) -> bool:
     return pairing.redeemer_browser is not None and secrets.compare_digest(
         pairing.redeemer_browser, client.browser
     )
+
+
+@dataclass(frozen=True)
+class PageState:
+    """What ``/pair/<token>`` shows on load: ``start`` (the form), ``waiting`` (this browser
+    redeemed it and waits for approval), ``rejected`` or ``expired`` (this browser's pairing
+    ended), or ``invalid`` (unknown, used, expired or another browser's: no form at all)."""
+
+    phase: str
+    confirmation: str | None = None
+
+
+def page_state(db: Session, *, token: str, client: ClientInfo, now: datetime) -> PageState:
+    try:
+        pairing = _find(db, token, now)
+    except NotFound:
+        return PageState("invalid")
+    redeemer = _is_redeemer(pairing, client)
+    if pairing.status == WAITING and (pairing.redeemer_browser is None or redeemer):
+        return PageState("start")
+    if not redeemer:
+        return PageState("invalid")
+    if pairing.status == AWAITING or (
+        pairing.status == APPROVED and pairing.session_issued_at is None
+    ):
+        return PageState("waiting", pairing.confirmation)
+    if pairing.status in (REJECTED, EXPIRED):
+        return PageState(pairing.status)
+    return PageState("invalid")
 
 
 def begin_redeem(
@@ -239,7 +283,8 @@ def view(
     body = {
         "status": pairing.status,
         "device": _device_json(db, pairing),
-        "confirmation": pairing.confirmation,
+        # Only the new device shows the number; the approving side must type what it sees.
+        "confirmation": pairing.confirmation if redeemer else None,
         "expires_at": pairing.expires_at.isoformat(),
     }
     if not (redeemer and pairing.status == APPROVED and pairing.device_id is not None):
@@ -267,12 +312,48 @@ def view(
     return PairingView(body, token)
 
 
+def _confirmation_subject(pairing: Pairing) -> bytes:
+    # From the token's hash, not the row id: ids of deleted rows may come back in SQLite.
+    return hashlib.sha256(b"pairing-confirmation:" + pairing.token_hash).digest()
+
+
+def _check_confirmation(db: Session, pairing: Pairing, typed: str | None, now: datetime) -> None:
+    """The number typed on the approving device against the one the new device shows,
+    compared in constant time. A wrong one is counted; the last allowed rejects the pairing
+    (its pending passkey deleted). Malformed input is refused without counting."""
+    cleaned = (typed or "").strip()
+    if not _CONFIRMATION.fullmatch(cleaned):
+        raise InvalidInput("'confirmation' must be the 2-digit number the new device shows.")
+    expected = (pairing.confirmation or "").encode()
+    if expected and hmac.compare_digest(cleaned.zfill(2).encode(), expected):
+        return
+    subject = _confirmation_subject(pairing)
+    db.add(RecoveryFailure(subject=subject, step="pairing_number", created_at=now))
+    db.flush()
+    wrong = db.scalar(
+        sa.select(sa.func.count(RecoveryFailure.id)).where(RecoveryFailure.subject == subject)
+    )
+    if (wrong or 0) < MAX_WRONG_CONFIRMATIONS:
+        raise WrongConfirmation(detail="wrong pairing number", keep_changes=True)
+    rejected = db.execute(
+        sa.update(Pairing)
+        .where(Pairing.id == pairing.id, Pairing.status == AWAITING)
+        .values(status=REJECTED, decided_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if rejected.rowcount == 1:
+        db.refresh(pairing)
+        _close(db, pairing, REJECTED, now)
+    raise PairingRejected(detail="too many wrong pairing numbers", keep_changes=True)
+
+
 def decide(
     db: Session,
     settings: passkeys.Settings,
     *,
     token: str,
     approve: bool,
+    confirmation: str | None = None,
     user: User,
     login_session: LoginSession | None,
     client: ClientInfo,
@@ -289,6 +370,7 @@ def decide(
         raise NotFound("This pairing is not waiting for approval.")
     if approve:
         passkeys.require_fresh(login_session, settings, now)
+        _check_confirmation(db, pairing, confirmation, now)
     decided = db.execute(
         sa.update(Pairing)
         .where(Pairing.id == pairing.id, Pairing.status.in_(allowed))

@@ -3,8 +3,14 @@ one (administrators), and restore or duplicate an ID on a new device with both f
 
 Recovery needs the backup code AND a one-time code mailed to the ID's address, in that order,
 in one browser. Every secret is stored as a keyed hash, compared in constant time, and
-consumed with a conditional UPDATE whose row count decides who won. Failed steps are counted
-per ID (by a keyed hash of the username, so unknown usernames count the same) and per IP.
+consumed with a conditional UPDATE whose row count decides who won.
+
+Failures are counted so that nobody can lock out an owner they cannot impersonate. A wrong
+backup code (unguessable: 120 bits) is counted only per browser (locks that browser) and per IP
+(slows it by a bounded delay, never locks it): an attacker who knows only a username can hold
+up its owner's recovery by at most ``throttle.MAX_DELAY`` and only from the attacker's own
+address. The per-ID lock guards the email code, and only once a right backup code was given.
+The signed-in owner's backup management counts only the owner's own wrong email codes.
 """
 
 from __future__ import annotations
@@ -50,8 +56,9 @@ class BackupSettings:
     otp: otp.OtpPolicy
     flow_ttl: int
     reauth_max_age: int
-    per_id: throttle.ThrottlePolicy
-    per_ip: throttle.ThrottlePolicy
+    per_browser: throttle.ThrottlePolicy  # one browser's failed recovery steps: may lock
+    per_ip: throttle.ThrottlePolicy  # one IP's failed recovery steps: delays only
+    per_id: throttle.ThrottlePolicy  # one ID's wrong email codes (after a right backup code)
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> BackupSettings:
@@ -65,8 +72,11 @@ class BackupSettings:
             otp=otp.OtpPolicy(digits=config["OTP_DIGITS"], ttl=config["OTP_TTL"]),
             flow_ttl=config["RECOVERY_FLOW_TTL"],
             reauth_max_age=config["REAUTH_MAX_AGE"],
-            per_id=throttle.ThrottlePolicy(config["RECOVERY_MAX_FAILURES"], window),
-            per_ip=throttle.ThrottlePolicy(config["RECOVERY_MAX_FAILURES_PER_IP"], window),
+            per_browser=throttle.ThrottlePolicy(window, lock_after=config["RECOVERY_MAX_FAILURES"]),
+            per_ip=throttle.ThrottlePolicy(
+                window, free_failures=config["RECOVERY_MAX_FAILURES_PER_IP"]
+            ),
+            per_id=throttle.ThrottlePolicy(window, lock_after=config["RECOVERY_MAX_FAILURES"]),
         )
 
 
@@ -137,19 +147,37 @@ def backup_status(db: Session, settings: BackupSettings, user: User) -> dict[str
 # ---- throttling ----------------------------------------------------------------------------
 
 
-def _id_subject(settings: BackupSettings, username: str) -> bytes:
-    return keyed_hash(settings.secret_key, "recovery-id", username.strip().lower())
+Subjects = list[tuple[bytes, throttle.ThrottlePolicy]]
 
 
-def _ip_subject(settings: BackupSettings, ip: str) -> bytes:
-    return keyed_hash(settings.secret_key, "recovery-ip", ip)
+def _client_subjects(settings: BackupSettings, client: ClientInfo) -> Subjects:
+    """The caller of an anonymous recovery step: its browser (may lock) and its IP (slowed
+    only, so an office behind one address is not locked out by a colleague's typos)."""
+    return [
+        (
+            keyed_hash(settings.secret_key, "recovery-browser", client.browser.hex()),
+            settings.per_browser,
+        ),
+        (keyed_hash(settings.secret_key, "recovery-ip", client.ip), settings.per_ip),
+    ]
 
 
-def _check_throttle(
-    db: Session,
-    subjects: list[tuple[bytes, throttle.ThrottlePolicy]],
-    now: datetime,
-) -> None:
+def _recovery_code_subjects(settings: BackupSettings, user: User, client: ClientInfo) -> Subjects:
+    """Recovery step 2: only a browser that gave the right backup code gets here, so its wrong
+    email codes may lock the ID's email-code step (not its backup management, not step 1)."""
+    return [
+        (keyed_hash(settings.secret_key, "recovery-email-id", str(user.id)), settings.per_id),
+        *_client_subjects(settings, client),
+    ]
+
+
+def _owner_subjects(settings: BackupSettings, user: User) -> Subjects:
+    """The signed-in owner's backup management counts only wrong email codes typed in the
+    owner's own sessions: no anonymous failure can stop the owner from managing backup."""
+    return [(keyed_hash(settings.secret_key, "backup-owner", str(user.id)), settings.per_id)]
+
+
+def _check_throttle(db: Session, subjects: Subjects, now: datetime) -> None:
     for subject, policy in subjects:
         since = now - timedelta(seconds=policy.window)
         failures = list(
@@ -164,24 +192,8 @@ def _check_throttle(
             raise TooManyAttempts(decision.retry_after)
 
 
-def _subjects(
-    settings: BackupSettings, username: str, client: ClientInfo
-) -> list[tuple[bytes, throttle.ThrottlePolicy]]:
-    return [
-        (_id_subject(settings, username), settings.per_id),
-        (_ip_subject(settings, client.ip), settings.per_ip),
-    ]
-
-
-def _record_failure(
-    db: Session,
-    settings: BackupSettings,
-    username: str,
-    client: ClientInfo,
-    step: str,
-    now: datetime,
-) -> None:
-    for subject, _policy in _subjects(settings, username, client):
+def _record_failure(db: Session, subjects: Subjects, step: str, now: datetime) -> None:
+    for subject, _policy in subjects:
         db.add(RecoveryFailure(subject=subject, step=step, created_at=now))
     db.flush()
 
@@ -304,7 +316,7 @@ def start_activation(
     _require_enabled(settings)
     if _backup_row(db, user.id) is not None:
         raise BackupActive()
-    _check_throttle(db, _subjects(settings, user.username, client), now)
+    _check_throttle(db, _owner_subjects(settings, user), now)
     return _issue_email_code(db, settings, user=user, purpose=ACTIVATE, client=client, now=now)
 
 
@@ -320,7 +332,7 @@ def start_regeneration(
     """A new code needs a passkey sign-in within REAUTH_MAX_AGE and the email code again."""
     _require_enabled(settings)
     sessions.require_fresh(login_session, max_age=settings.reauth_max_age, now=now)
-    _check_throttle(db, _subjects(settings, user.username, client), now)
+    _check_throttle(db, _owner_subjects(settings, user), now)
     return _issue_email_code(db, settings, user=user, purpose=REGENERATE, client=client, now=now)
 
 
@@ -337,7 +349,7 @@ def confirm_email_code(
     """Checks the mailed code of a pending activation or regeneration and makes the backup
     code, shown once (or mailed under BACKUP_CODE_DELIVERY=email)."""
     _require_enabled(settings)
-    subjects = _subjects(settings, user.username, client)
+    subjects = _owner_subjects(settings, user)
     _check_throttle(db, subjects, now)
     pending = _live_email_code(
         db, user_id=user.id, purposes=(ACTIVATE, REGENERATE), browser=client.browser, now=now
@@ -346,7 +358,7 @@ def confirm_email_code(
         raise InvalidCode(detail="no pending email code for this ID and browser")
     if not otp.matches(settings.secret_key, typed, settings.otp.digits, pending.code_hash):
         _wrong_email_code(db, pending, now)
-        _record_failure(db, settings, user.username, client, "email_code", now)
+        _record_failure(db, subjects, "email_code", now)
         raise InvalidCode(detail="wrong email code", keep_changes=True)
     if pending.purpose == REGENERATE:
         sessions.require_fresh(login_session, max_age=settings.reauth_max_age, now=now)
@@ -464,13 +476,16 @@ def begin_recovery(
     _require_enabled(settings)
     if len(username) > 254 or len(backup_code) > 128:
         raise InvalidInput("Username or backup code too long.")
-    _check_throttle(db, _subjects(settings, username, client), now)
+    # Per client only: the username plays no part, so a stranger's wrong codes never hold up
+    # the owner (and an unknown username is throttled exactly like a real one).
+    subjects = _client_subjects(settings, client)
+    _check_throttle(db, subjects, now)
     user = db.scalar(sa.select(User).where(User.username_key == username.strip().lower()))
     row = _backup_row(db, user.id if user else None)
     if user is None or not codes.matches(
         settings.secret_key, backup_code, row.code_hash if row else None
     ):
-        _record_failure(db, settings, username, client, "backup_code", now)
+        _record_failure(db, subjects, "backup_code", now)
         # Audited for unknown usernames too (without an ID): the same writes either way.
         events.recovery_failed.send(
             None, db=db, user_id=user.id if user else None, client=client, step="backup_code"
@@ -545,7 +560,8 @@ def verify_recovery_code(
         raise RecoveryFailed(detail="no recovery in progress in this browser")
     user = db.get(User, flow.user_id)
     assert user is not None
-    _check_throttle(db, _subjects(settings, user.username, client), now)
+    subjects = _recovery_code_subjects(settings, user, client)
+    _check_throttle(db, subjects, now)
     pending = _live_email_code(
         db,
         user_id=user.id,
@@ -559,7 +575,7 @@ def verify_recovery_code(
     ):
         if pending is not None and _wrong_email_code(db, pending, now):
             _advance(db, flow, from_stage=CODE_VERIFIED, to_stage=VOID)
-        _record_failure(db, settings, user.username, client, "email_code", now)
+        _record_failure(db, subjects, "email_code", now)
         events.recovery_failed.send(None, db=db, user_id=user.id, client=client, step="email_code")
         raise RecoveryFailed(detail="wrong or expired email code", keep_changes=True)
     if not _consume_email_code(db, pending, now) or not _advance(
@@ -567,6 +583,29 @@ def verify_recovery_code(
     ):
         raise RecoveryFailed(detail="email code already used")
     return recovery_options(db, settings, webauthn_settings, client=client, now=now)
+
+
+@dataclass(frozen=True)
+class RecoveryStage:
+    """Where this browser's recovery is: 1 (none live), 2 (backup code accepted, email code
+    awaited; ``sent_to`` is the masked address) or 3 (both codes given: the new passkey)."""
+
+    step: int
+    sent_to: str | None = None
+
+
+def recovery_stage(db: Session, *, client: ClientInfo, now: datetime) -> RecoveryStage:
+    if _live_flow(db, browser=client.browser, stage=OTP_VERIFIED, now=now) is not None:
+        return RecoveryStage(3)
+    flow = _live_flow(db, browser=client.browser, stage=CODE_VERIFIED, now=now)
+    user = db.get(User, flow.user_id) if flow is not None else None
+    if flow is None or user is None:
+        return RecoveryStage(1)
+    # The address its code actually went to (it may differ from today's address).
+    code = _live_email_code(
+        db, user_id=user.id, purposes=(RECOVER,), browser=client.browser, now=now, flow_id=flow.id
+    )
+    return RecoveryStage(2, otp.mask_email(code.address if code and code.address else user.email))
 
 
 def _verified_flow(db: Session, *, client: ClientInfo, now: datetime) -> tuple[RecoveryFlow, User]:

@@ -70,10 +70,15 @@ def register_answer_extras() -> None:
 
 @pages.get("/recover")
 def recover() -> str:
+    # A reload resumes this browser's recovery where it is (the server holds the flow).
+    stage = service.recovery_stage(database.session(), client=client_info(), now=now())
     return render_template(
         "recovery/recover.html",
         mode_choice=not settings().restore_removes_old_devices,
         code_delivery=settings().delivery,
+        otp_digits=settings().otp.digits,
+        step=stage.step,
+        sent_to=stage.sent_to,
     )
 
 
@@ -88,6 +93,7 @@ def backup_page() -> Response | str:
         backup=service.backup_status(database.session(), settings(), user),
         prompt=request.args.get("prompt") == "1",
         next_url=safe_next_path(request.args.get("next")),
+        otp_digits=settings().otp.digits,
     )
 
 
@@ -223,9 +229,15 @@ def recovery_complete() -> Response:
 
 
 @pages.get("/pair/<token>")
-def pair_page(token: str) -> str:
-    # The token is checked by the API calls the page makes; the page itself reveals nothing.
-    return render_template("recovery/pair.html", token=token)
+def pair_page(token: str) -> tuple[str, int]:
+    # Says on load whether the link can still be used (a used or expired one shows no form);
+    # only the browser that redeemed it sees its number and outcome.
+    state = pairing.page_state(database.session(), token=token, client=client_info(), now=now())
+    database.session().commit()  # an expired pairing was just closed
+    html = render_template(
+        "recovery/pair.html", token=token, phase=state.phase, confirmation=state.confirmation
+    )
+    return html, 404 if state.phase == "invalid" else 200
 
 
 @api.post("/pairing")
@@ -297,12 +309,13 @@ def pairing_complete(token: str) -> Response:
 
 
 def _decide(token: str, approve: bool) -> Response:
-    json_body()
+    data = json_body()
     result = pairing.decide(
         database.session(),
         webauthn_settings(),
         token=token,
         approve=approve,
+        confirmation=required_str(data, "confirmation") if approve else None,
         user=signed_in_user(),
         login_session=current_login_session(),
         client=client_info(),

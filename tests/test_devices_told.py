@@ -255,12 +255,15 @@ def test_block_link_get_changes_nothing_and_post_blocks(two_devices, app, mailbo
         d["id"]: d["status"] for d in two_devices["a"].get("/api/devices").get_json()["devices"]
     }
     assert statuses[two_devices["b_id"]] == "blocked"
-    # Single use.
+    # Single use: used again, it only says the device is already blocked.
+    before = snapshot(app)
     again = app.test_client().post(
         f"/block/{token}", data={"form_token": form}, headers={"Origin": ORIGIN}
     )
-    assert again.status_code == 404
-    assert app.test_client().get(f"/block/{token}").status_code == 404
+    assert again.status_code == 200 and "Already blocked" in again.get_data(as_text=True)
+    reopened = app.test_client().get(f"/block/{token}")
+    assert reopened.status_code == 200 and "Already blocked" in reopened.get_data(as_text=True)
+    assert snapshot(app) == before
 
 
 @pytest.mark.parametrize("tamper", ["flip", "short", "unknown"])
@@ -354,15 +357,16 @@ def test_pairing_by_qr_code_end_to_end(app, signed_in, mailbox):
     phone = NewDevice(app)
     done = phone.redeem(token)
     assert done.status_code == 202 and done.get_json() == {"status": "awaiting_approval"}
-    # The old device sees the new one and the same confirmation number.
+    # The old device sees the new one, but not the number: its person types what the phone shows.
     seen = signed_in.get(f"/api/pairing/{token}").get_json()
     check_response("GET", f"/api/pairing/{token}", 200, seen)
-    assert seen["status"] == "awaiting_approval" and seen["confirmation"] == phone.confirmation
+    assert seen["status"] == "awaiting_approval" and seen["confirmation"] is None
+    assert phone.api.get(f"/api/pairing/{token}").get_json()["confirmation"] == phone.confirmation
     assert seen["device"]["name"] == "Phone" and seen["device"]["status"] == "pending"
     # Pending: the new passkey cannot sign in yet, and the phone has no session.
     assert phone.api.get("/api/me").status_code == 401
     assert Api(app.test_client()).sign_in(phone.key, username=None).status_code == 401
-    approved = signed_in.post(f"/api/pairing/{token}/approve")
+    approved = signed_in.post(f"/api/pairing/{token}/approve", {"confirmation": phone.confirmation})
     assert approved.status_code == 200 and approved.get_json()["status"] == "approved"
     # The phone's poll receives "approved" with its session, once.
     polled = phone.api.get(f"/api/pairing/{token}")
@@ -386,7 +390,7 @@ def test_pairing_status_is_only_for_the_id_and_the_redeemer(app, signed_in):
     bob = Api(app.test_client())
     bob.sign_up(SoftAuthenticator(), username="bob")
     assert bob.get(f"/api/pairing/{token}").status_code == 404
-    assert bob.post(f"/api/pairing/{token}/approve").status_code == 404
+    assert bob.post(f"/api/pairing/{token}/approve", {"confirmation": "00"}).status_code == 404
 
 
 def test_two_redeemers_one_wins(app, signed_in):
@@ -414,8 +418,9 @@ def test_replayed_and_expired_pairings_fail(app, signed_in, monkeypatch):
     phone = NewDevice(app)
     assert phone.redeem(token).status_code == 202
     assert phone.redeem(token).status_code == 404  # replayed
-    assert signed_in.post(f"/api/pairing/{token}/approve").status_code == 200
-    assert signed_in.post(f"/api/pairing/{token}/approve").status_code == 404
+    right = {"confirmation": phone.confirmation}
+    assert signed_in.post(f"/api/pairing/{token}/approve", right).status_code == 200
+    assert signed_in.post(f"/api/pairing/{token}/approve", right).status_code == 404
     expiring = start_pairing(signed_in)["token"]
     late = NewDevice(app)
     assert late.redeem(expiring).status_code == 202
@@ -423,7 +428,8 @@ def test_replayed_and_expired_pairings_fail(app, signed_in, monkeypatch):
     when = utcnow() + timedelta(seconds=app.config["PAIRING_TTL"] + 1)
     monkeypatch.setattr(recovery_views, "now", lambda: when)
     assert signed_in.get(f"/api/pairing/{expiring}").get_json()["status"] == "expired"
-    assert signed_in.post(f"/api/pairing/{expiring}/approve").status_code == 404
+    late_number = {"confirmation": late.confirmation}
+    assert signed_in.post(f"/api/pairing/{expiring}/approve", late_number).status_code == 404
     assert pending_id not in device_ids(signed_in)  # the stored passkey is deleted
 
 
@@ -450,12 +456,13 @@ def test_approval_needs_a_fresh_verification_and_not_the_redeemer(
     phone.api.client.set_cookie(
         "keystead_session", signed_in.client.get_cookie("keystead_session").value
     )
-    assert phone.api.post(f"/api/pairing/{token}/approve").status_code == 404
+    number = {"confirmation": phone.confirmation}
+    assert phone.api.post(f"/api/pairing/{token}/approve", number).status_code == 404
     when = utcnow() + timedelta(minutes=4, seconds=30)
     monkeypatch.setattr(recovery_views, "now", lambda: when)
     monkeypatch.setattr(webauthn_views, "now", lambda: when)
     # A blocked device cannot approve: its session is gone.
-    stale = signed_in.post(f"/api/pairing/{token}/approve")
+    stale = signed_in.post(f"/api/pairing/{token}/approve", number)
     assert stale.status_code in (200, 401)
 
 
@@ -464,7 +471,9 @@ def test_a_blocked_device_cannot_approve(app, two_devices):
     phone = NewDevice(app)
     phone.redeem(token)
     assert two_devices["a"].post(f"/api/devices/{two_devices['b_id']}/block").status_code == 200
-    response = two_devices["b"].post(f"/api/pairing/{token}/approve")
+    response = two_devices["b"].post(
+        f"/api/pairing/{token}/approve", {"confirmation": phone.confirmation}
+    )
     assert response.status_code == 401
     status = two_devices["a"].get(f"/api/pairing/{token}").get_json()["status"]
     assert status == "awaiting_approval"
@@ -491,9 +500,10 @@ def test_pairing_approval_without_origin_is_csrf(app, signed_in):
     assert signed_in.get(f"/api/pairing/{token}").get_json()["status"] == "awaiting_approval"
 
 
-def test_pair_page_renders_without_revealing_anything(api):
+def test_pair_page_for_an_unknown_link_says_it_is_not_valid(api):
     response = api.get("/pair/not-a-real-token")
-    assert response.status_code == 200
+    assert response.status_code == 404
+    assert "This pairing link is not valid" in response.get_data(as_text=True)
 
 
 def test_mark_all_read_and_the_unread_total(two_devices):

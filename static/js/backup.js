@@ -161,10 +161,15 @@ cancelButton.addEventListener("click", () => {
 
 // ---- Confirming with the email code ------------------------------------------------------
 
+// How many digits a mailed code has (OTP_DIGITS), from the server.
+const OTP_DIGITS = Number(otpInput.dataset.digits);
+
 function otpProblem(value) {
   if (!value) return "Enter the code from the email.";
   if (!/^\d+$/.test(value)) return "The email code has only digits.";
-  if (value.length < 4 || value.length > 12) return "Enter all the digits of the code from the email.";
+  if (OTP_DIGITS && value.length !== OTP_DIGITS) {
+    return `Enter all ${OTP_DIGITS} digits of the code from the email.`;
+  }
   return "";
 }
 

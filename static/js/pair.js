@@ -6,6 +6,8 @@
 //   GET  /api/pairing/<token> every 2 s                  → "approved" (with this browser's new
 //                                                           session cookie) | "rejected" | "expired"
 // A 404 anywhere: the code is not valid any more (expired, or another browser used it).
+// The server renders the state on load: an ended or unknown link comes without the form, and a
+// reload while waiting comes back waiting (data-phase "waiting"), so polling resumes.
 //
 // #pair-page's data-phase tells tests where it is:
 // "start" → "creating" → "waiting" → "approved" | "rejected" | "expired" | "invalid".
@@ -46,20 +48,12 @@ function setStep(step) {
   }
 }
 
-const OUTCOMES = {
-  rejected: [
-    "Your other device rejected this one",
-    "The passkey made here was deleted from your ID, so it cannot sign in. If that was a mistake, start again on your other device with a new QR code.",
-  ],
-  expired: [
-    "The pairing code expired",
-    "It was not approved in time, so the passkey made here was deleted from your ID. Start again on your other device with a new QR code.",
-  ],
-  invalid: [
-    "This pairing code is not valid any more",
-    "It expired, or another device already used it. Ask your other device for a new QR code.",
-  ],
-};
+// The page's own texts for each ending (the template holds the only copy).
+const OUTCOMES = Object.fromEntries(
+  [...document.querySelectorAll("#pair-outcome-texts [data-kind]")].map((item) => [
+    item.dataset.kind, [item.dataset.title, item.textContent.trim()],
+  ]),
+);
 
 function end(kind) {
   clearTimeout(pollTimer);
@@ -68,7 +62,7 @@ function end(kind) {
   const [title, text] = OUTCOMES[kind];
   $("pair-outcome-title").textContent = title;
   $("pair-outcome-text").textContent = text;
-  form.hidden = true;
+  if (form) form.hidden = true;
   codeBox.hidden = true;
   waiting.hidden = true;
   outcome.hidden = false;
@@ -114,7 +108,7 @@ async function poll() {
 function startWaiting() {
   setPhase("waiting");
   setStep(3);
-  form.hidden = true;
+  if (form) form.hidden = true;
   waiting.hidden = false;
   $("pair-waiting-title").focus();
   schedulePoll();
@@ -122,7 +116,7 @@ function startWaiting() {
 
 // ---- create the passkey --------------------------------------------------------------------
 
-form.addEventListener("submit", async (event) => {
+form?.addEventListener("submit", async (event) => {
   event.preventDefault();
   clearStatus();
   const deviceName = nameInput.value.trim();
@@ -159,9 +153,14 @@ form.addEventListener("submit", async (event) => {
 
 // ---- start ---------------------------------------------------------------------------------
 
-nameInput.value = defaultDeviceName();
-if (isSupported()) {
-  createButton.disabled = false;
-} else {
-  setStatus(explain(new Error("unsupported")), "error");
+if (page.dataset.phase === "waiting") {
+  // A reload while waiting for approval: keep polling.
+  schedulePoll();
+} else if (form) {
+  nameInput.value = defaultDeviceName();
+  if (isSupported()) {
+    createButton.disabled = false;
+  } else {
+    setStatus(explain(new Error("unsupported")), "error");
+  }
 }

@@ -2,13 +2,16 @@
 //
 //   POST /api/pairing {}            (step-up when asked) → {token, url, qr_svg, expires_at}
 //   GET  /api/pairing/<token>       every 2 s → waiting | awaiting_approval | approved | rejected | expired
-//   POST /api/pairing/<token>/approve {}   (step-up when asked)   or   …/reject {}
+//   POST /api/pairing/<token>/approve {confirmation}   (step-up when asked)   or   …/reject {}
+//
+// The number is typed here from the new device's screen (the server never tells this page):
+// a wrong one answers 400 wrong_confirmation; too many, 409 pairing_rejected (its passkey gone).
 //
 // #pair-panel's data-state tells tests where it is:
 // "waiting" → "awaiting_approval" → "approved" | "rejected" | "expired" | "invalid".
 
 import { ApiError, api, describeUserAgent, withStepUp } from "./webauthn.js";
-import { showError, whileBusy } from "./ui.js";
+import { setFieldError, showError, whileBusy } from "./ui.js";
 import { parseInstant } from "./times.js";
 
 const POLL_MS = 2000;
@@ -47,6 +50,7 @@ export function setupPairing({ onDevicesChanged = () => {} } = {}) {
   const stateText = $("pair-state-text");
   const approval = $("pair-approval");
   const approveButton = $("pair-approve");
+  const confirmationInput = $("pair-confirmation");
   const rejectButton = $("pair-reject");
   const result = $("pair-result");
   const closeButton = $("pair-close");
@@ -146,33 +150,38 @@ export function setupPairing({ onDevicesChanged = () => {} } = {}) {
     browser.textContent = describeUserAgent(device.user_agent) || device.user_agent || "Unknown browser";
     browser.title = device.user_agent || "";
     $("pair-new-ip").textContent = device.ip || "unknown";
-    $("pair-confirmation").textContent = answer.confirmation ?? "";
+    confirmationInput.value = "";
+    setFieldError(confirmationInput, "");
     current.deviceName = device.name || "";
     qrBox.hidden = true;
     instructions.hidden = true;
     approval.hidden = false;
     approveButton.disabled = false;
     rejectButton.disabled = false;
-    $("pair-approval-title").focus();
+    confirmationInput.disabled = false;
+    confirmationInput.focus();
     onDevicesChanged(); // the new device is in the list, waiting for approval
   }
 
   const OUTCOMES = {
     approved: (name) => [`“${name || "The new device"}” was added to your ID. It can sign in now.`, "success"],
     rejected: () => ["You rejected the new device. Its passkey was deleted from your ID.", "info"],
+    // The server's own message (too many wrong numbers) replaces this one.
+    refused: () => ["The new device was rejected. Its passkey was deleted from your ID.", "error"],
     expired: () => ["The pairing code expired before a new device was approved. Start again to add a device.", "error"],
     invalid: () => ["This pairing code is not valid any more. Start again to add a device.", "error"],
   };
 
-  function finish(current, outcome, device = null) {
+  function finish(current, outcome, device = null, message = "") {
     if (current.done) return;
     stop(current);
-    setState(outcome);
+    setState(outcome === "refused" ? "rejected" : outcome);
     const hadDevice = !approval.hidden;
     qrBox.hidden = true;
     instructions.hidden = true;
     approval.hidden = true;
-    const [text, tone] = OUTCOMES[outcome](device?.name || current.deviceName);
+    const [fallback, tone] = OUTCOMES[outcome](device?.name || current.deviceName);
+    const text = message || fallback;
     result.textContent = text;
     result.dataset.tone = tone;
     say("");
@@ -230,11 +239,19 @@ export function setupPairing({ onDevicesChanged = () => {} } = {}) {
     const current = session;
     if (!current || current.done) return;
     say("");
+    const confirmation = confirmationInput.value.replace(/\s+/g, "");
+    if (!/^\d{2}$/.test(confirmation)) {
+      setFieldError(confirmationInput, "Type the 2-digit number the new device shows.");
+      confirmationInput.focus();
+      return;
+    }
     clearTimeout(current.pollTimer); // no poll racing the decision
     await whileBusy(approveButton, async () => {
       try {
         const answer = await withStepUp(
-          () => api(`/api/pairing/${encodeURIComponent(current.token)}/approve`, { body: {} }),
+          () => api(`/api/pairing/${encodeURIComponent(current.token)}/approve`, {
+            body: { confirmation },
+          }),
           { onStepUp: () => say(STEP_UP_TEXT, "progress") },
         );
         finish(current, "approved", answer?.device);
@@ -243,10 +260,22 @@ export function setupPairing({ onDevicesChanged = () => {} } = {}) {
           poll(current); // decided elsewhere, expired, or gone: the status says which
           return;
         }
-        showError(error, { context: "pairing", region: status });
+        if (error instanceof ApiError && error.code === "pairing_rejected") {
+          finish(current, "refused", null, error.message);
+          return;
+        }
+        if (error instanceof ApiError && error.code === "wrong_confirmation") {
+          setFieldError(confirmationInput, error.message);
+          confirmationInput.select();
+        } else {
+          showError(error, { context: "pairing", region: status });
+        }
         schedule(current);
       }
-    }, { others: [rejectButton] });
+    }, { others: [rejectButton, confirmationInput] });
+    if (!current.done && confirmationInput.getAttribute("aria-invalid") === "true") {
+      confirmationInput.focus();
+    }
   });
 
   rejectButton.addEventListener("click", async () => {
@@ -302,6 +331,13 @@ export function setupPairing({ onDevicesChanged = () => {} } = {}) {
     startButton.focus();
   });
 
+  clearErrorOnInput(confirmationInput);
+  confirmationInput.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && !approveButton.disabled) {
+      event.preventDefault();
+      approveButton.click();
+    }
+  });
   document.addEventListener("keystead:session-ended", () => stop());
 
   startButton.disabled = false;

@@ -7,6 +7,7 @@
 //      POST /api/recovery/options; no new email code is needed.
 //
 // #recover-wizard's data-step tells tests where the wizard is: "1" | "2" | "3" | "done".
+// The server renders it: a reload resumes this browser's recovery at step 2 or 3.
 
 import {
   ApiError, api, createCredential, defaultDeviceName, explain, isSupported,
@@ -42,6 +43,8 @@ const deviceNameInput = $("recover-device-name");
 const createButton = $("recover-create");
 
 const modeChoice = wizard.dataset.modeChoice !== "false";
+// How many digits a mailed code has (OTP_DIGITS), from the server.
+const OTP_DIGITS = Number(otpInput.dataset.digits);
 
 /** setStatus, and bring the message into view: on step 3 it can be far above the button. */
 function say(message, tone) {
@@ -191,7 +194,9 @@ steps[1].addEventListener("submit", async (event) => {
 function otpProblem(value) {
   if (!value) return "Enter the code from the email.";
   if (!/^\d+$/.test(value)) return "The email code has only digits.";
-  if (value.length < 4 || value.length > 12) return "Enter all the digits of the code from the email.";
+  if (OTP_DIGITS && value.length !== OTP_DIGITS) {
+    return `Enter all ${OTP_DIGITS} digits of the code from the email.`;
+  }
   return "";
 }
 
@@ -428,6 +433,10 @@ clearErrorOnInput(usernameInput, codeInput, otpInput);
 // ---- Start ------------------------------------------------------------------------
 
 applyForced();
+// Resume where the server says this browser's recovery is (after a reload). The backup code
+// is not in memory any more: "Send a new code" then starts again at step 1.
+const resumeAt = Number(wizard.dataset.step);
+if (resumeAt === 2 || resumeAt === 3) goTo(resumeAt);
 if (!isSupported()) {
   say(explain(new Error("unsupported")), "error");
 } else {

@@ -31,7 +31,7 @@ from tests.browser.test_pages import (
 from webauthn.models import Device as DeviceRow
 
 EMAIL = "ada@example.org"  # what test_pages.sign_up gives "ada"
-BACKUP_CODE = re.compile(r"^[0-9A-Z]{4}(-[0-9A-Z]{4}){4}$")
+BACKUP_CODE = re.compile(r"^[0-9A-Z]{4}(-[0-9A-Z]{4}){5}$")
 # Subjects of the mails (templates/email/*.txt).
 ACTIVATE_CODE = "Your code to activate backup"
 RECOVER_CODE = "Your code to restore your ID on a new device"
@@ -69,7 +69,7 @@ def otp_from(mailbox: Any, message: EmailMessage) -> str:
 
 
 def backup_code_from(mailbox: Any, message: EmailMessage) -> str:
-    found = re.search(r"[0-9A-Z]{4}(?:-[0-9A-Z]{4}){4}", mailbox.text(message))
+    found = re.search(r"[0-9A-Z]{4}(?:-[0-9A-Z]{4}){5}", mailbox.text(message))
     assert found, mailbox.text(message)
     return found.group(0)
 

@@ -86,8 +86,10 @@ def redeem(b: Any, url: str, name: str = PHONE) -> str:
     return code
 
 
-def approve(a: Any, b: Any, name: str = PHONE) -> None:
-    """A approves; B's page continues by itself to its account, signed in."""
+def approve(a: Any, b: Any, code: str, name: str = PHONE) -> None:
+    """A types the number B shows and approves; B's page continues by itself to its account,
+    signed in."""
+    a.page.fill("#pair-confirmation", code)
     a.page.click("#pair-approve")
     expect(a.page.locator("#pair-panel")).to_have_attribute("data-state", "approved")
     expect(a.page.locator("#pair-result")).to_have_text(
@@ -101,8 +103,8 @@ def approve(a: Any, b: Any, name: str = PHONE) -> None:
 def pair(a: Any, b: Any, name: str = PHONE) -> None:
     """B joins A's ID through the pages; both end on /account, A's page not reloaded."""
     code = redeem(b, start_pairing(a), name)
-    expect(a.page.locator("#pair-confirmation")).to_have_text(code)
-    approve(a, b, name)
+    expect(a.page.locator("#pair-confirmation")).to_be_focused()
+    approve(a, b, code, name)
     expect(device_row(a, name)).to_have_attribute("data-status", "active")
 
 
@@ -144,13 +146,22 @@ def test_pair_a_new_device_by_the_url_behind_the_qr_code(make_device: Any, serve
     expect(apage.locator("#pair-new-name")).to_have_text(PHONE)
     expect(apage.locator("#pair-new-ip")).to_have_text("127.0.0.1")
     expect(apage.locator("#pair-new-browser")).not_to_be_empty()
-    expect(apage.locator("#pair-confirmation")).to_have_text(code)
+    # The number is not shown here: the person types what B shows. A wrong one is refused.
+    expect(apage.locator("#pair-confirmation")).to_have_value("")
     expect(apage.locator("#pair-approve")).to_be_enabled()
+    wrong = f"{(int(code) + 1) % 100:02d}"
+    apage.fill("#pair-confirmation", wrong)
+    apage.click("#pair-approve")
+    expect(apage.locator("#pair-confirmation-error")).to_have_text(
+        "That is not the number the new device shows. Check it and type it again."
+    )
+    expect(apage.locator("#pair-panel")).to_have_attribute("data-state", "awaiting_approval")
+    assert status_of(server, PHONE) == "pending"
     expect(device_row(a, PHONE)).to_have_attribute("data-status", "pending")
     a.screenshot("pairing")
     b.screenshot("pair-new-device")
 
-    approve(a, b)
+    approve(a, b, code)
 
     assert me(b).status == 200
     body = me(b).json()

@@ -1,0 +1,72 @@
+"""A used block link says the device is already blocked (issue 7, item 19); an unknown or
+expired one, or one whose device is no longer blocked, is still 404."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+import notify.inbox_views
+from core.db import utcnow
+from tests import test_devices_told as told
+from tests.conftest import ORIGIN, snapshot
+from tests.test_devices_told import block_link, form_token
+
+ALREADY = "Already blocked"
+
+
+@pytest.fixture
+def two_devices(app: Any, signed_in: Any, authenticator: Any) -> dict[str, Any]:
+    """Device A (``signed_in``) and device B, as in tests/test_devices_told.py."""
+    return told.two_devices.__wrapped__(app, signed_in, authenticator)
+
+
+def use(app: Any, token: str) -> None:
+    page = app.test_client().get(f"/block/{token}").get_data(as_text=True)
+    done = app.test_client().post(
+        f"/block/{token}", data={"form_token": form_token(page)}, headers={"Origin": ORIGIN}
+    )
+    assert done.status_code == 200 and "Device blocked" in done.get_data(as_text=True)
+
+
+def test_a_used_link_says_already_blocked_and_changes_nothing(two_devices, app, mailbox):
+    token = block_link(mailbox, 1)
+    use(app, token)
+    before = snapshot(app)
+    page = app.test_client().get(f"/block/{token}")
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200 and ALREADY in html and "Device B" in html
+    assert 'id="block-form"' not in html
+    assert snapshot(app) == before
+
+
+def test_a_valid_link_whose_device_was_blocked_elsewhere_says_already_blocked(
+    two_devices, app, mailbox
+):
+    token = block_link(mailbox, 1)
+    assert two_devices["a"].post(f"/api/devices/{two_devices['b_id']}/block").status_code == 200
+    page = app.test_client().get(f"/block/{token}")
+    assert page.status_code == 200 and ALREADY in page.get_data(as_text=True)
+
+
+def test_a_used_link_whose_device_is_no_longer_blocked_is_404(two_devices, app, mailbox):
+    token = block_link(mailbox, 1)
+    use(app, token)
+    with app.extensions["keystead.engine"].begin() as conn:
+        conn.execute(
+            sa.text("UPDATE devices SET status = 'active' WHERE id = :id"),
+            {"id": two_devices["b_id"]},
+        )
+    assert app.test_client().get(f"/block/{token}").status_code == 404
+
+
+def test_a_used_link_past_its_expiry_is_404(two_devices, app, mailbox, monkeypatch):
+    token = block_link(mailbox, 1)
+    use(app, token)
+    when = utcnow() + timedelta(seconds=app.config["BLOCK_LINK_TTL"])
+    monkeypatch.setattr(notify.inbox_views, "now", lambda: when)
+    assert app.test_client().get(f"/block/{token}").status_code == 404
+    assert app.test_client().get("/block/" + "x" * 32).status_code == 404
