@@ -24,7 +24,8 @@ from core.web import (
     set_session_cookie,
     signed_in_user,
 )
-from recovery import pairing, service
+from core import events
+from recovery import address_views, addresses, pairing, service
 from recovery.service import BackupSettings
 from webauthn import service as passkeys
 from webauthn import views as passkey_views
@@ -33,6 +34,7 @@ from webauthn.views import settings as webauthn_settings
 
 pages = Blueprint("recovery_pages", __name__)
 api = Blueprint("recovery_api", __name__, url_prefix="/api")
+api.register_blueprint(address_views.api)
 
 SETTINGS_KEY = "keystead.backup_settings"
 
@@ -62,6 +64,11 @@ def register_answer_extras() -> None:
         passkey_views.sign_in_answer_extras.append(_backup_prompt)
     if _backup_required not in passkey_views.sign_up_answer_extras:
         passkey_views.sign_up_answer_extras.append(_backup_required)
+    # A new ID's address gets a code to confirm it (blinker keeps one connection).
+    events.user_registered.connect(_confirm_new_address, weak=False)
+
+
+_confirm_new_address = addresses.on_user_registered(settings)
 
 
 # ---- pages ---------------------------------------------------------------------------------
