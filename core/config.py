@@ -114,9 +114,9 @@ SETTINGS: dict[str, Setting] = {
     ),
     "BACKUP_CODE_DELIVERY": Setting(
         "display",
-        "`display` (a new backup code is shown once on screen) or `email` (it is mailed instead, to a "
-        "second address the user adds and confirms for it: never to the sign-in address, which "
-        "receives recovery's email code).",
+        "`display` (a new backup code is shown once on screen) or `email` (it is mailed "
+        "instead, to a second address the user adds and confirms for it: never to the sign-in "
+        "address, which receives recovery's email code).",
     ),
     "BACKUP_PROMPT_AFTER_SIGNINS": Setting(
         4, "From this passkey sign-in on, users without backup are prompted to activate it."

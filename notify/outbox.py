@@ -15,6 +15,7 @@ import re
 from typing import Any
 
 import sqlalchemy as sa
+from email_validator import EmailNotValidError, validate_email
 from flask import current_app, render_template
 from sqlalchemy.orm import Session, SessionTransaction
 
@@ -54,6 +55,8 @@ def enqueue(
     if user_id is not None and not verification and not _proven(db, user_id, to):
         log.info("mail %s for ID %s not sent: the address is not confirmed", kind, user_id)
         return None
+    # An IDN domain travels in its ASCII (punycode) form: SMTP without SMTPUTF8 needs it.
+    to = _ascii_address(to)
     config = current_app.config
     values = {**context, "rp_name": config["RP_NAME"], "origin": config["ORIGIN"], "recipient": to}
     values["subject"] = _subject(f"email/{template}.txt", values)
@@ -75,6 +78,15 @@ def enqueue(
     db.info.setdefault(_PENDING, []).append(mail)
     db.info[_APP] = current_app._get_current_object()  # type: ignore[attr-defined]
     return mail
+
+
+def _ascii_address(address: str) -> str:
+    if address.isascii():
+        return address
+    try:
+        return str(validate_email(address, check_deliverability=False).ascii_email or address)
+    except EmailNotValidError:
+        return address
 
 
 def _proven(db: Session, user_id: int, to: str) -> bool:

@@ -244,9 +244,7 @@ def on_user_registered(settings: Callable[[], BackupSettings]) -> Callable[..., 
             return
         now = database.utcnow()
         config = settings()
-        if mail_cap_wait(
-            db, config, user_id=user.id, purpose=VERIFY, address=user.email, now=now
-        ):
+        if mail_cap_wait(db, config, user_id=user.id, purpose=VERIFY, address=user.email, now=now):
             return
         send_verification(db, config, user=user, client=client, now=now)
 

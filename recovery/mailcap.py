@@ -45,9 +45,13 @@ def wait(
     them (a rule that allows now still allows later), so it is a truthful Retry-After.
     """
     waits = [0]
-    recent_same_kind = [t for t in same_kind_to_address if t > now - timedelta(seconds=policy.cooldown)]
+    recent_same_kind = [
+        t for t in same_kind_to_address if t > now - timedelta(seconds=policy.cooldown)
+    ]
     if policy.cooldown and recent_same_kind:
-        waits.append(_seconds_until(max(recent_same_kind) + timedelta(seconds=policy.cooldown), now))
+        waits.append(
+            _seconds_until(max(recent_same_kind) + timedelta(seconds=policy.cooldown), now)
+        )
     for times in (to_address, for_id):
         in_window = sorted(t for t in times if t > now - HOUR)
         if len(in_window) >= policy.per_hour:

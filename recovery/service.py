@@ -208,8 +208,9 @@ def mail_cap_wait(
     counted from the codes mailed in the last hour (``recovery.mailcap``)."""
     key = address.lower()
     rows = db.execute(
-        sa.select(EmailCode.created_at, EmailCode.purpose, EmailCode.address, EmailCode.user_id)
-        .where(
+        sa.select(
+            EmailCode.created_at, EmailCode.purpose, EmailCode.address, EmailCode.user_id
+        ).where(
             sa.or_(sa.func.lower(EmailCode.address) == key, EmailCode.user_id == user_id),
             EmailCode.created_at > now - mailcap.HOUR,
         )

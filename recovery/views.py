@@ -10,6 +10,7 @@ from flask_login import current_user
 from sqlalchemy.orm import Session
 
 from core import db as database
+from core import events
 from core.models import User
 from core.security import rate_limited
 from core.web import (
@@ -24,7 +25,6 @@ from core.web import (
     set_session_cookie,
     signed_in_user,
 )
-from core import events
 from recovery import address_views, addresses, pairing, service
 from recovery.service import BackupSettings
 from webauthn import service as passkeys

@@ -103,12 +103,17 @@ def normalise_username(username: str) -> str:
 def normalise_email(email: str) -> str:
     """A deliverable-looking address in its normal form (email-validator's syntax rules, IDN
     domains and plus-addressing included; no DNS lookup). Control characters, ``,``, ``<``,
-    ``;`` and friends never reach a mail header."""
+    ``;`` and friends never reach a mail header. A non-ASCII local part is refused: it needs
+    SMTPUTF8, which the outbox does not speak (IDN domains are mailed in their ASCII form)."""
     email = email.strip()
     if len(email) > 254:
         raise InvalidInput("Enter a valid email address.")
     try:
-        return str(validate_email(email, check_deliverability=False).normalized)
+        return str(
+            validate_email(
+                email, check_deliverability=False, strict=True, allow_smtputf8=False
+            ).normalized
+        )
     except EmailNotValidError as exc:
         raise InvalidInput(f"Enter a valid email address. {exc}") from exc
 
