@@ -52,7 +52,10 @@ def _backup_required(db: Session, user: User, _device: Device) -> dict[str, Any]
 
 
 def _account_backup(db: Session, user: User) -> dict[str, Any]:
-    return {"backup": service.backup_status(db, settings(), user)}
+    return {
+        "backup": service.backup_status(db, settings(), user),
+        "otp_digits": settings().otp.digits,
+    }
 
 
 def register_answer_extras() -> None:
