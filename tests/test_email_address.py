@@ -527,3 +527,31 @@ def test_an_id_from_before_backup_addresses_cannot_regenerate_by_mail(app, signe
     refused = signed_in.post("/api/backup/regenerate")
     assert refused.status_code == 409 and refused.get_json()["error"] == "backup_email_required"
     assert rows(app, "SELECT code_hash FROM backup_codes") == before
+
+
+# ---- the pure rule -----------------------------------------------------------------------------
+
+
+def test_mailcap_boundaries_to_the_second():
+    from recovery.mailcap import MailCapPolicy, wait
+
+    t0 = datetime(2026, 1, 1, 12, 0, 0)
+    policy = MailCapPolicy(cooldown=30, per_hour=3)
+    at = lambda s, **kw: wait(  # noqa: E731
+        policy,
+        t0 + timedelta(seconds=s),
+        same_kind_to_address=kw.get("kind", []),
+        to_address=kw.get("address", []),
+        for_id=kw.get("ids", []),
+    )
+    assert at(29, kind=[t0]) == 1 and at(30, kind=[t0]) == 0
+    assert at(29.5, kind=[t0]) == 1 and at(0, kind=[t0]) == 30
+    three = [t0, t0 + timedelta(seconds=100), t0 + timedelta(seconds=200)]
+    assert at(3599, address=three) == 1 and at(3600, address=three) == 0
+    assert at(3599, ids=three) == 1 and at(3600, ids=three) == 0
+    # Four in the hour: the second must leave before another fits.
+    four = [*three, t0 + timedelta(seconds=300)]
+    assert at(400, address=four) == 3600 + 100 - 400
+    assert at(3000, address=three[:2]) == 0
+    # The longest wait wins, and it frees every rule at once.
+    assert at(3590, kind=[t0 + timedelta(seconds=3580)], address=three) == 20
