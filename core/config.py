@@ -127,8 +127,9 @@ SETTINGS: dict[str, Setting] = {
     ),
     "BACKUP_CODE_DELIVERY": Setting(
         "display",
-        "`display` (a new backup code is shown once on screen) or `email` (it is mailed to the "
-        "ID's verified address instead).",
+        "`display` (a new backup code is shown once on screen) or `email` (it is mailed "
+        "instead, to a second address the user adds and confirms for it: never to the sign-in "
+        "address, which receives recovery's email code).",
     ),
     "BACKUP_PROMPT_AFTER_SIGNINS": Setting(
         4, "From this passkey sign-in on, users without backup are prompted to activate it."
@@ -140,6 +141,16 @@ SETTINGS: dict[str, Setting] = {
     ),
     "OTP_DIGITS": Setting(8, "Digits in an emailed one-time code."),
     "OTP_TTL": Setting(600, "Seconds an emailed one-time code stays valid."),
+    "MAIL_CODE_COOLDOWN": Setting(
+        30,
+        "Seconds before a mailed code of the same kind (activation, recovery, address "
+        "confirmation…) goes to the same address again (429 `too_many_mails` with `Retry-After`).",
+    ),
+    "MAIL_CODES_PER_HOUR": Setting(
+        10,
+        "Mailed codes of all kinds per address, and per ID, within any hour (429 "
+        "`too_many_mails` beyond): nobody can make Keystead flood a mailbox.",
+    ),
     "RECOVERY_FLOW_TTL": Setting(
         900, "Seconds a started recovery (backup code accepted) has to be completed."
     ),
@@ -265,6 +276,7 @@ def finalise(config: dict[str, Any], instance_path: str) -> None:
         "REAUTH_MAX_AGE",
         "BACKUP_PROMPT_AFTER_SIGNINS",
         "OTP_TTL",
+        "MAIL_CODE_COOLDOWN",
         "RECOVERY_FLOW_TTL",
         "RECOVERY_MAX_FAILURES",
         "RECOVERY_MAX_FAILURES_PER_IP",
@@ -281,6 +293,8 @@ def finalise(config: dict[str, Any], instance_path: str) -> None:
         raise ConfigError("BACKUP_CODE_DELIVERY must be 'display' or 'email'")
     if not isinstance(config["OTP_DIGITS"], int) or not 6 <= config["OTP_DIGITS"] <= 10:
         raise ConfigError("OTP_DIGITS must be between 6 and 10")
+    if not isinstance(config["MAIL_CODES_PER_HOUR"], int) or config["MAIL_CODES_PER_HOUR"] < 1:
+        raise ConfigError("MAIL_CODES_PER_HOUR must be a positive whole number")
     if config["CHALLENGE_TTL"] < 10:
         raise ConfigError("CHALLENGE_TTL below 10 seconds leaves no time to touch a key")
     config["SESSION_COOKIE_SECURE"] = origin.startswith("https://")

@@ -183,3 +183,32 @@ class ServiceUnavailable(AppError):
     def __init__(self, retry_after: int, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self.headers = {"Retry-After": str(retry_after)}
+
+
+class MailCapReached(AppError):
+    """Mailed codes are capped per address and per ID (MAIL_CODE_COOLDOWN, MAIL_CODES_PER_HOUR),
+    so nobody can make Keystead flood an address; ``retry_after`` is when the cap frees."""
+
+    status, code, message = (
+        429,
+        "too_many_mails",
+        "We just sent a code there. Wait until you may ask for another one.",
+    )
+
+    def __init__(self, retry_after: int, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.retry_after = retry_after
+        self.headers = {"Retry-After": str(retry_after)}
+
+
+class EmailAlreadyVerified(AppError):
+    status, code, message = 409, "email_verified", "Your email address is already confirmed."
+
+
+class BackupEmailRequired(AppError):
+    status, code, message = (
+        409,
+        "backup_email_required",
+        "Backup codes are sent by email here, and never to your sign-in address: add and "
+        "confirm a backup email address first (Backup page).",
+    )

@@ -33,6 +33,11 @@ recovery_failed = _signals.signal("recovery_failed")
 device_restored = _signals.signal("device_restored")
 device_duplicated = _signals.signal("device_duplicated")
 
+# The ID's addresses.
+email_verified = _signals.signal("email_verified")
+email_changed = _signals.signal("email_changed")
+backup_email_verified = _signals.signal("backup_email_verified")
+
 # Mail requests that carry a secret (``code``): delivered by notify/, never audited.
 email_code_issued = _signals.signal("email_code_issued")
 backup_code_delivered = _signals.signal("backup_code_delivered")
@@ -57,6 +62,9 @@ AUDITED = (
     recovery_failed,
     device_restored,
     device_duplicated,
+    email_verified,
+    email_changed,
+    backup_email_verified,
 )
 """The events the audit trail records (``email_code_issued`` and ``backup_code_delivered``
 carry secrets and are left out on purpose)."""

@@ -41,6 +41,8 @@ class User(UserMixin, Base):
             "username": self.username,
             "email": self.email,
             "display_name": self.display_name,
+            "email_verified": self.email_verified_at is not None,
+            "backup_email": self.backup_email if self.backup_email_verified_at else None,
         }
 
 

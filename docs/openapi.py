@@ -285,12 +285,27 @@ spec = {
             },
             "User": {
                 "type": "object",
-                "required": ["id", "username", "email", "display_name"],
+                "required": [
+                    "id",
+                    "username",
+                    "email",
+                    "display_name",
+                    "email_verified",
+                    "backup_email",
+                ],
                 "properties": {
                     "id": {"type": "integer"},
                     "username": {"type": "string"},
                     "email": {"type": "string"},
                     "display_name": {"type": "string"},
+                    "email_verified": {
+                        "type": "boolean",
+                        "description": "The owner typed back a code mailed to `email`. Until then it gets verification mail only (notices stay in-app).",
+                    },
+                    "backup_email": {
+                        "type": ["string", "null"],
+                        "description": "The confirmed backup address mailed backup codes go to (BACKUP_CODE_DELIVERY=email), or null",
+                    },
                 },
             },
             "Device": {
@@ -991,6 +1006,126 @@ for action, summary, needs_fresh in (
         "parameters": TOKEN,
         "post": post(summary, request_body, responses, ["pairing"]),
     }
+
+
+MAIL_CAP = {
+    "429": err(
+        "A code of this kind went to this address less than MAIL_CODE_COOLDOWN seconds ago, or MAIL_CODES_PER_HOUR codes went to it (or for this ID) in the last hour; `Retry-After` says when the cap frees. Also: too many failed attempts, or the per-IP rate limit",
+        ["too_many_mails", "too_many_attempts", "rate_limited"],
+    )
+}
+TOO_MANY_MAILED = {
+    "429": err(
+        "Too many failed attempts (Retry-After), the mail cap (`too_many_mails`, Retry-After: MAIL_CODE_COOLDOWN, MAIL_CODES_PER_HOUR), or the per-IP rate limit",
+        ["too_many_attempts", "too_many_mails", "rate_limited"],
+    )
+}
+for _path in ("/api/backup/activate", "/api/backup/regenerate"):
+    P[_path]["post"]["responses"].update(TOO_MANY_MAILED)
+    P[_path]["post"]["responses"]["409"] = err(
+        "Backup already active (activate), or BACKUP_CODE_DELIVERY=email and no confirmed backup address",
+        ["backup_active", "backup_email_required"],
+    )
+P["/api/backup/confirm"]["post"]["responses"]["409"] = err(
+    "BACKUP_CODE_DELIVERY=email and no confirmed backup address (nothing changed)",
+    ["backup_email_required"],
+)
+EMAIL_BODY = body(
+    {
+        "type": "object",
+        "required": ["email"],
+        "properties": {"email": {"type": "string", "format": "email", "maxLength": 254}},
+    }
+)
+USER_ANSWER = {"type": "object", "required": ["user"], "properties": {"user": ref("User")}}
+P["/api/me/email/verify"] = {
+    "post": post(
+        "Mail a new code to confirm the ID's address",
+        body({"type": "object"}, required=False),
+        {
+            "202": ok("Code mailed", ref("OtpSent")),
+            "409": err("The address is already confirmed", ["email_verified"]),
+            **MAIL_CAP,
+        },
+        ["account"],
+        limited=True,
+        signed=True,
+        desc="Sign-up mails the first code. A code works once, in the browser that asked for it, for OTP_TTL seconds; a new one voids the previous (and a pending address change).",
+    )
+}
+P["/api/me/email"] = {
+    "post": post(
+        "Change the ID's address: mails a code to the new address",
+        EMAIL_BODY,
+        {
+            "202": ok("Code mailed to the new address", ref("OtpSent")),
+            "400": err(
+                "Not a valid address (email-validator, no DNS), the current address, or the backup address",
+                ["invalid_input"],
+            ),
+            **FRESH,
+            **MAIL_CAP,
+        },
+        ["account"],
+        limited=True,
+        desc="Needs a user verification within REAUTH_MAX_AGE (401 `reauth_required`: step up and retry). Nothing changes until the code is confirmed at `/api/me/email/confirm`. Two IDs may share an address.",
+    )
+}
+P["/api/me/email/confirm"] = {
+    "post": post(
+        "Confirm the mailed code: confirms the address, or switches to the new one",
+        OTP_BODY,
+        {
+            "200": ok("The ID, with its (new) address confirmed", USER_ANSWER),
+            **INVALID,
+            "401": err(
+                "Wrong, used, expired, superseded or another browser's code (five wrong tries void it); not signed in; a change with a stale verification",
+                ["invalid_code", "not_signed_in", "reauth_required"],
+            ),
+            **TOO_MANY,
+        },
+        ["account"],
+        limited=True,
+        desc="The address set is the one the code was mailed to. On a change, every device of the ID gets a notification, the old address (if it was confirmed) a mail, and the audit trail an `email_changed` event. A backup-activation code confirms the address too.",
+    )
+}
+P["/api/me/backup-email"] = {
+    "post": post(
+        "Add or replace the backup address: mails a code to it",
+        EMAIL_BODY,
+        {
+            "202": ok("Code mailed to the backup address", ref("OtpSent")),
+            "400": err(
+                "Not a valid address, or the sign-in address (one mailbox must not hold both recovery factors)",
+                ["invalid_input"],
+            ),
+            **FRESH,
+            **MAIL_CAP,
+        },
+        ["account"],
+        limited=True,
+        desc="Under BACKUP_CODE_DELIVERY=email a backup code is mailed only to this address, once confirmed. Needs a user verification within REAUTH_MAX_AGE.",
+    )
+}
+P["/api/me/backup-email/confirm"] = {
+    "post": post(
+        "Confirm the code mailed to the backup address",
+        OTP_BODY,
+        {
+            "200": ok("The ID, with `backup_email` set", USER_ANSWER),
+            **INVALID,
+            "401": err(
+                "Wrong, used, expired or another browser's code; not signed in; stale verification",
+                ["invalid_code", "not_signed_in", "reauth_required"],
+            ),
+            **TOO_MANY,
+        },
+        ["account"],
+        limited=True,
+    )
+}
+
+P["/api/recovery/begin"]["post"]["responses"].update(TOO_MANY_MAILED)
 
 
 def render() -> str:

@@ -98,7 +98,8 @@ def announce(
                 created_at=now,
             )
         )
-    if not mail:
+    # An address nobody proved reading gets verification mail only: the notice stays in-app.
+    if not mail or user.email_verified_at is None:
         return
     block_url = None
     if kind in BLOCKABLE and subject is not None and subject.status != "blocked":

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from core import events
 from core.db import utcnow
 from core.security import ClientInfo
-from notify.inbox import create_block_link
+from notify.inbox import announce, create_block_link
 from notify.outbox import enqueue
 from webauthn.models import Device
 
@@ -19,6 +19,9 @@ PURPOSE_TEXT = {
     "activate": "activate backup",
     "regenerate": "make a new backup code",
     "recover": "restore your ID on a new device",
+    "verify_email": "confirm your email address",
+    "change_email": "make this your email address",
+    "backup_email": "make this your backup email address",
 }
 
 
@@ -47,6 +50,8 @@ def _email_code(
         template="email_code",
         kind=f"email_code_{purpose}",
         user_id=user_id,
+        # The code is how an address gets proven: the one mail an unproven address gets.
+        verification=True,
         context={
             "code": code,
             "purpose": purpose,
@@ -136,6 +141,40 @@ def _recovered(mode: str) -> Any:
     return send
 
 
+def _email_changed(
+    _sender: Any,
+    *,
+    db: Session,
+    user_id: int,
+    to: str | None,
+    new_address: str,
+    client: ClientInfo | None = None,
+    **_: Any,
+) -> None:
+    """Every device is told in-app; the old address by mail, if it was ever proven (``to``)."""
+    announce(
+        db,
+        "email_changed",
+        user_id=user_id,
+        subject_device_id=None,
+        device_name="",
+        client=client,
+        now=utcnow(),
+        mail=False,
+    )
+    if to:
+        enqueue(
+            db,
+            to=to,
+            template="email_changed",
+            kind="email_changed",
+            user_id=user_id,
+            # No longer the ID's address, but it was proven until a moment ago: told once.
+            verification=True,
+            context={"new_address": new_address, **_client_facts(client)},
+        )
+
+
 _SUBSCRIPTIONS = [
     (events.email_code_issued, _email_code),
     (events.backup_code_delivered, _backup_code),
@@ -143,6 +182,7 @@ _SUBSCRIPTIONS = [
     (events.backup_code_reissued, _reissued),
     (events.device_restored, _recovered("restored")),
     (events.device_duplicated, _recovered("duplicated")),
+    (events.email_changed, _email_changed),
 ]
 
 

@@ -15,10 +15,12 @@ import re
 from typing import Any
 
 import sqlalchemy as sa
+from email_validator import EmailNotValidError, validate_email
 from flask import current_app, render_template
 from sqlalchemy.orm import Session, SessionTransaction
 
 from core.db import utcnow
+from core.models import User
 from notify import delivery
 from notify.models import OutboxMail
 
@@ -37,12 +39,24 @@ def enqueue(
     context: dict[str, Any],
     kind: str,
     user_id: int | None = None,
-) -> OutboxMail:
+    verification: bool = False,
+) -> OutboxMail | None:
     """Render ``templates/email/<template>.{txt,html}`` and add the mail to ``db``'s transaction:
     it is sent once that commits, and never if it rolls back. Call inside an app context with
-    plain values in ``context``."""
+    plain values in ``context``.
+
+    Mail about an ID (``user_id``) goes only to an address the ID proved it reads (its
+    confirmed sign-in or backup address); anything else is dropped here and None returned, so
+    nobody can make Keystead mail an address they do not own. ``verification=True`` is for
+    the mail that does the proving (a one-time code) and for a caller that checked the
+    address itself (the old address told of a change)."""
     if not to or "@" not in to or any(c in to for c in "\r\n"):
         raise ValueError(f"not a mail address: {to!r}")
+    if user_id is not None and not verification and not _proven(db, user_id, to):
+        log.info("mail %s for ID %s not sent: the address is not confirmed", kind, user_id)
+        return None
+    # An IDN domain travels in its ASCII (punycode) form: SMTP without SMTPUTF8 needs it.
+    to = _ascii_address(to)
     config = current_app.config
     values = {**context, "rp_name": config["RP_NAME"], "origin": config["ORIGIN"], "recipient": to}
     values["subject"] = _subject(f"email/{template}.txt", values)
@@ -64,6 +78,24 @@ def enqueue(
     db.info.setdefault(_PENDING, []).append(mail)
     db.info[_APP] = current_app._get_current_object()  # type: ignore[attr-defined]
     return mail
+
+
+def _ascii_address(address: str) -> str:
+    if address.isascii():
+        return address
+    try:
+        return str(validate_email(address, check_deliverability=False).ascii_email or address)
+    except EmailNotValidError:
+        return address
+
+
+def _proven(db: Session, user_id: int, to: str) -> bool:
+    user = db.get(User, user_id)
+    if user is None:
+        return False
+    proven = [user.email if user.email_verified_at else None]
+    proven.append(user.backup_email if user.backup_email_verified_at else None)
+    return to.lower() in {address.lower() for address in proven if address}
 
 
 def _subject(name: str, values: dict[str, Any]) -> str:

@@ -27,15 +27,17 @@ from core import events, sessions
 from core.errors import (
     BackupActive,
     BackupDisabled,
+    BackupEmailRequired,
     InvalidCode,
     InvalidInput,
+    MailCapReached,
     NotFound,
     RecoveryFailed,
     TooManyAttempts,
 )
 from core.models import AuditEvent, LoginSession, User
 from core.security import ClientInfo, keyed_hash
-from recovery import codes, otp, throttle
+from recovery import codes, mailcap, otp, throttle
 from recovery.models import BackupCode, EmailCode, RecoveryFailure, RecoveryFlow
 from webauthn import challenges
 from webauthn import service as passkeys
@@ -59,6 +61,7 @@ class BackupSettings:
     per_browser: throttle.ThrottlePolicy  # one browser's failed recovery steps: may lock
     per_ip: throttle.ThrottlePolicy  # one IP's failed recovery steps: delays only
     per_id: throttle.ThrottlePolicy  # one ID's wrong email codes (after a right backup code)
+    mail_cap: mailcap.MailCapPolicy = mailcap.MailCapPolicy()
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> BackupSettings:
@@ -77,6 +80,9 @@ class BackupSettings:
                 window, free_failures=config["RECOVERY_MAX_FAILURES_PER_IP"]
             ),
             per_id=throttle.ThrottlePolicy(window, lock_after=config["RECOVERY_MAX_FAILURES"]),
+            mail_cap=mailcap.MailCapPolicy(
+                cooldown=config["MAIL_CODE_COOLDOWN"], per_hour=config["MAIL_CODES_PER_HOUR"]
+            ),
         )
 
 
@@ -201,6 +207,36 @@ def _record_failure(db: Session, subjects: Subjects, step: str, now: datetime) -
 # ---- email one-time codes ------------------------------------------------------------------
 
 
+def mail_cap_wait(
+    db: Session,
+    settings: BackupSettings,
+    *,
+    user_id: int,
+    purpose: str,
+    address: str,
+    now: datetime,
+) -> int:
+    """Seconds before a ``purpose`` code may be mailed to ``address`` for ``user_id`` (0: now),
+    counted from the codes mailed in the last hour (``recovery.mailcap``)."""
+    key = address.lower()
+    rows = db.execute(
+        sa.select(
+            EmailCode.created_at, EmailCode.purpose, EmailCode.address, EmailCode.user_id
+        ).where(
+            sa.or_(sa.func.lower(EmailCode.address) == key, EmailCode.user_id == user_id),
+            EmailCode.created_at > now - mailcap.HOUR,
+        )
+    ).all()
+    to_address = [row for row in rows if (row.address or "").lower() == key]
+    return mailcap.wait(
+        settings.mail_cap,
+        now,
+        same_kind_to_address=[row.created_at for row in to_address if row.purpose == purpose],
+        to_address=[row.created_at for row in to_address],
+        for_id=[row.created_at for row in rows if row.user_id == user_id],
+    )
+
+
 def _issue_email_code(
     db: Session,
     settings: BackupSettings,
@@ -210,13 +246,23 @@ def _issue_email_code(
     client: ClientInfo,
     now: datetime,
     flow_id: int | None = None,
+    to: str | None = None,
+    voids: tuple[str, ...] = (),
 ) -> str:
-    """Mails a new code for ``purpose``; earlier unused codes of that purpose are void."""
+    """Mails a new code for ``purpose`` to ``to`` (default: the ID's address); earlier unused
+    codes of that purpose (and of ``voids``) are void. Refused with 429 ``too_many_mails``
+    while the mail cap holds (nothing changes then)."""
+    address = to or user.email
+    retry_after = mail_cap_wait(
+        db, settings, user_id=user.id, purpose=purpose, address=address, now=now
+    )
+    if retry_after:
+        raise MailCapReached(retry_after, detail=f"mail cap: {purpose} code")
     db.execute(
         sa.update(EmailCode)
         .where(
             EmailCode.user_id == user.id,
-            EmailCode.purpose == purpose,
+            EmailCode.purpose.in_((purpose, *voids)),
             EmailCode.used_at.is_(None),
             EmailCode.voided_at.is_(None),
         )
@@ -227,6 +273,7 @@ def _issue_email_code(
         EmailCode(
             user_id=user.id,
             purpose=purpose,
+            address=address,
             code_hash=otp.hash_code(settings.secret_key, code),
             browser=client.browser,
             flow_id=flow_id,
@@ -239,13 +286,13 @@ def _issue_email_code(
         None,
         db=db,
         user_id=user.id,
-        to=user.email,
+        to=address,
         code=code,
         purpose=purpose,
         valid_minutes=max(1, settings.otp.ttl // 60),
         client=client,
     )
-    return otp.mask_email(user.email)
+    return otp.mask_email(address)
 
 
 def _live_email_code(
@@ -316,6 +363,7 @@ def start_activation(
     _require_enabled(settings)
     if _backup_row(db, user.id) is not None:
         raise BackupActive()
+    _require_backup_address(settings, user)
     _check_throttle(db, _owner_subjects(settings, user), now)
     return _issue_email_code(db, settings, user=user, purpose=ACTIVATE, client=client, now=now)
 
@@ -332,6 +380,7 @@ def start_regeneration(
     """A new code needs a passkey sign-in within REAUTH_MAX_AGE and the email code again."""
     _require_enabled(settings)
     sessions.require_fresh(login_session, max_age=settings.reauth_max_age, now=now)
+    _require_backup_address(settings, user)
     _check_throttle(db, _owner_subjects(settings, user), now)
     return _issue_email_code(db, settings, user=user, purpose=REGENERATE, client=client, now=now)
 
@@ -362,8 +411,10 @@ def confirm_email_code(
         raise InvalidCode(detail="wrong email code", keep_changes=True)
     if pending.purpose == REGENERATE:
         sessions.require_fresh(login_session, max_age=settings.reauth_max_age, now=now)
+    _require_backup_address(settings, user)
     if not _consume_email_code(db, pending, now):
         raise InvalidCode(detail="email code already used")
+    _mark_address_proven(db, user, pending, client=client, now=now)
     regenerated = pending.purpose == REGENERATE and _backup_row(db, user.id) is not None
     new_code = _replace_code(db, settings, user=user, client=client, now=now)
     if regenerated:
@@ -374,6 +425,35 @@ def confirm_email_code(
     else:
         events.backup_activated.send(None, db=db, user_id=user.id, client=client)
     return new_code
+
+
+def _mark_address_proven(
+    db: Session, user: User, code: EmailCode, *, client: ClientInfo, now: datetime
+) -> None:
+    """A code typed back proves the address it was mailed to: the sign-in address, if it
+    still is that (codes from before addresses were recorded went to it)."""
+    if user.email_verified_at is not None:
+        return
+    if code.address is not None and code.address.lower() != user.email.lower():
+        return
+    user.email_verified_at = now
+    events.email_verified.send(None, db=db, user_id=user.id, client=client)
+
+
+def backup_address(user: User) -> str | None:
+    """Where a mailed backup code goes: the ID's confirmed backup address, never the sign-in
+    address (which receives recovery's email code: one mailbox must not hold both factors)."""
+    if user.backup_email and user.backup_email_verified_at is not None:
+        if user.backup_email.lower() != user.email.lower():
+            return user.backup_email
+    return None
+
+
+def _require_backup_address(
+    settings: BackupSettings, user: User, delivery: str | None = None
+) -> None:
+    if (delivery or settings.delivery) == "email" and backup_address(user) is None:
+        raise BackupEmailRequired()
 
 
 def _replace_code(
@@ -387,6 +467,8 @@ def _replace_code(
 ) -> NewCode:
     """Stores a new backup code (activating backup if needed) and delivers it: by policy, or
     as ``delivery`` says."""
+    # Before anything changes: a code that cannot be delivered must not replace the old one.
+    _require_backup_address(settings, user, delivery)
     code = codes.generate()
     code_hash = codes.hash_code(settings.secret_key, code)
     row = _backup_row(db, user.id)
@@ -409,11 +491,14 @@ def _deliver(
     client: ClientInfo,
     delivery: str | None = None,
 ) -> NewCode:
-    if (delivery or settings.delivery) == "email":
+    to = backup_address(user)
+    if (delivery or settings.delivery) == "email" and to is not None:
         events.backup_code_delivered.send(
-            None, db=db, user_id=user.id, to=user.email, code=code, client=client
+            None, db=db, user_id=user.id, to=to, code=code, client=client
         )
         return NewCode(None, "email")
+    # Shown on screen: the policy says so, or (after a recovery) an ID from before backup
+    # addresses has none to mail it to; never mailed to the sign-in address.
     return NewCode(code, "display")
 
 

@@ -10,6 +10,7 @@ from flask_login import current_user
 from sqlalchemy.orm import Session
 
 from core import db as database
+from core import events
 from core.models import User
 from core.security import rate_limited
 from core.web import (
@@ -25,7 +26,7 @@ from core.web import (
     set_session_cookie,
     signed_in_user,
 )
-from recovery import pairing, service
+from recovery import address_views, addresses, pairing, service
 from recovery.service import BackupSettings
 from webauthn import service as passkeys
 from webauthn import views as passkey_views
@@ -34,6 +35,7 @@ from webauthn.views import settings as webauthn_settings
 
 pages = Blueprint("recovery_pages", __name__)
 api = Blueprint("recovery_api", __name__, url_prefix="/api")
+api.register_blueprint(address_views.api)
 
 SETTINGS_KEY = "keystead.backup_settings"
 
@@ -51,7 +53,10 @@ def _backup_required(db: Session, user: User, _device: Device) -> dict[str, Any]
 
 
 def _account_backup(db: Session, user: User) -> dict[str, Any]:
-    return {"backup": service.backup_status(db, settings(), user)}
+    return {
+        "backup": service.backup_status(db, settings(), user),
+        "otp_digits": settings().otp.digits,
+    }
 
 
 def register_answer_extras() -> None:
@@ -63,6 +68,11 @@ def register_answer_extras() -> None:
         passkey_views.sign_in_answer_extras.append(_backup_prompt)
     if _backup_required not in passkey_views.sign_up_answer_extras:
         passkey_views.sign_up_answer_extras.append(_backup_required)
+    # A new ID's address gets a code to confirm it (blinker keeps one connection).
+    events.user_registered.connect(_confirm_new_address, weak=False)
+
+
+_confirm_new_address = addresses.on_user_registered(settings)
 
 
 # ---- pages ---------------------------------------------------------------------------------

@@ -119,6 +119,11 @@ class Mailbox:
         with self._changed:
             self._received.clear()
 
+    def discard(self, message: EmailMessage) -> None:
+        """Forget one message (a fixture's own mail the test should not see)."""
+        with self._changed:
+            self._received = [(m, r) for m, r in self._received if m is not message]
+
     def _matching(self, to: str | None) -> list[EmailMessage]:
         wanted = to.lower() if to else None
         found = []
@@ -171,10 +176,15 @@ class Mailbox:
         return str(part.get_content()).replace("\r\n", "\n")
 
 
+# The one server of this test process (``smtp_server`` starts it), so helpers without the
+# fixture (conftest's ``Api.sign_up``) can find a mail that went out.
+SERVER = Mailbox()
+
+
 @pytest.fixture(scope="session")
 def smtp_server() -> Iterator[Mailbox]:
     """The session's SMTP server (see ``mailbox`` for the per-test view)."""
-    server = Mailbox()
+    server = SERVER
     server.start()
     yield server
     server.stop()

@@ -23,7 +23,9 @@ def session_cookie(client):  # noqa: ANN001, ANN201
 
 
 def test_sign_up_signs_in_and_describes_the_first_device(api: Api, authenticator):
-    response = checked("POST", "/api/register/complete", api.sign_up(authenticator))
+    response = checked(
+        "POST", "/api/register/complete", api.sign_up(authenticator, confirm_email=False)
+    )
     assert response.status_code == 201
     body = response.get_json()
     assert body["user"]["username"] == "alice"

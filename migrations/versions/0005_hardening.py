@@ -7,10 +7,10 @@ Create Date: 2026-12-01 21:30:00
 
 from __future__ import annotations
 
-from alembic import op
 import sqlalchemy as sa
-import core.db
+from alembic import op
 
+import core.db
 
 revision = '0005'
 down_revision = '0004'

@@ -216,7 +216,8 @@ otpForm.addEventListener("submit", async (event) => {
         code: answer?.backup_code ?? null,
         username,
         replaced,
-        emailedTo: sentTo.textContent,
+        // Mailed backup codes go to the backup address (_backup_email.html), never here.
+        emailedTo: $("backup-email-address")?.textContent || sentTo.textContent,
         onContinue: () => window.location.assign(nextUrl),
       });
       if (replaced) {

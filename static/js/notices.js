@@ -15,6 +15,7 @@ export const KINDS = {
   device_removed: { title: "A device was removed from your ID", tone: "neutral", icon: "trash" },
   device_flagged: { title: "A device of your ID may have been cloned", tone: "danger", icon: "warning" },
   new_device_sign_in: { title: "New sign-in to your ID", tone: "warning", icon: "signin" },
+  email_changed: { title: "The email address of your ID was changed", tone: "warning", icon: "warning" },
 };
 
 /** Kinds after which the account page's device list has changed. */

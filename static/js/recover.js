@@ -363,7 +363,7 @@ function finish(answer, mode, deviceName) {
     showBackupCode({ code: answer.backup_code, username, replaced: true, onContinue: toAccount });
   } else if (answer?.delivered === "email") {
     $("recover-done-code").hidden = false;
-    showBackupCode({ code: null, username, replaced: true, emailedTo: sentTo.textContent, onContinue: toAccount });
+    showBackupCode({ code: null, username, replaced: true, emailedTo: "your backup email address", onContinue: toAccount });
   } else {
     $("recover-done-mode").textContent += " Your backup code has been used and no longer works.";
     $("recover-continue").hidden = false;

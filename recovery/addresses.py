@@ -1,0 +1,253 @@
+"""The ID's addresses: confirming the sign-in address, changing it, and the backup address a
+mailed backup code goes to (BACKUP_CODE_DELIVERY=email).
+
+Every address is proven the same way: a one-time code mailed to it (``recovery.service``'s
+email codes: keyed hash, one browser, single use, five wrong tries void it, capped per address
+and per ID) and typed back in the browser that asked for it. The address a code proves is the
+one stored on its row, never one the request names, so a code mailed to A can only ever make A
+the ID's address. Until the sign-in address is confirmed it gets verification mail only.
+
+Two IDs may share an address (a family mailbox, a shared inbox at work): addresses are not
+unique and are never used to find an ID.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from core import db as database
+from core import events, sessions
+from core.errors import EmailAlreadyVerified, InvalidCode, InvalidInput
+from core.models import LoginSession, User
+from core.security import ClientInfo
+from recovery import otp
+from recovery.models import EmailCode
+from recovery.service import (
+    BackupSettings,
+    _check_throttle,
+    _consume_email_code,
+    _issue_email_code,
+    _live_email_code,
+    _owner_subjects,
+    _record_failure,
+    _wrong_email_code,
+    mail_cap_wait,
+)
+from webauthn.service import normalise_email
+
+VERIFY, CHANGE, BACKUP_ADDRESS = "verify_email", "change_email", "backup_email"
+# One pending code for the sign-in address at a time: asking for a change voids a pending
+# confirmation and the other way round, so one "enter the code" box always means one code.
+SIGN_IN_ADDRESS = (VERIFY, CHANGE)
+
+
+def _same(a: str | None, b: str | None) -> bool:
+    return (a or "").lower() == (b or "").lower()
+
+
+# ---- the sign-in address ---------------------------------------------------------------------
+
+
+def send_verification(
+    db: Session, settings: BackupSettings, *, user: User, client: ClientInfo, now: datetime
+) -> str:
+    """Mails a code that confirms the ID's current address (again: sign-up sent the first)."""
+    if user.email_verified_at is not None:
+        raise EmailAlreadyVerified()
+    return _issue_email_code(
+        db, settings, user=user, purpose=VERIFY, client=client, now=now, voids=SIGN_IN_ADDRESS
+    )
+
+
+def start_change(
+    db: Session,
+    settings: BackupSettings,
+    *,
+    user: User,
+    email: str,
+    login_session: LoginSession | None,
+    client: ClientInfo,
+    now: datetime,
+) -> str:
+    """Mails a code to ``email``, the ID's new address once typed back (fresh verification
+    needed: whoever controls the address can get the recovery mail)."""
+    sessions.require_fresh(login_session, max_age=settings.reauth_max_age, now=now)
+    email = normalise_email(email)
+    if _same(email, user.email):
+        raise InvalidInput("That is already your email address.")
+    if _same(email, user.backup_email):
+        raise InvalidInput(
+            "That is your backup email address: one mailbox must not receive both your backup "
+            "code and the recovery code."
+        )
+    return _issue_email_code(
+        db,
+        settings,
+        user=user,
+        purpose=CHANGE,
+        client=client,
+        now=now,
+        to=email,
+        voids=SIGN_IN_ADDRESS,
+    )
+
+
+def _pending(
+    db: Session,
+    settings: BackupSettings,
+    *,
+    user: User,
+    purposes: tuple[str, ...],
+    typed: str,
+    client: ClientInfo,
+    now: datetime,
+) -> EmailCode:
+    """This browser's live code of ``purposes`` if ``typed`` is it; a wrong try is counted
+    (the fifth voids the code) and throttled by the owner's own wrong codes, like backup
+    activation (never by anonymous recovery failures)."""
+    subjects = _owner_subjects(settings, user)
+    _check_throttle(db, subjects, now)
+    pending = _live_email_code(
+        db, user_id=user.id, purposes=purposes, browser=client.browser, now=now
+    )
+    if pending is None:
+        raise InvalidCode(detail="no pending address code for this ID and browser")
+    if not otp.matches(settings.secret_key, typed, settings.otp.digits, pending.code_hash):
+        _wrong_email_code(db, pending, now)
+        _record_failure(db, subjects, "email_code", now)
+        raise InvalidCode(detail="wrong address code", keep_changes=True)
+    return pending
+
+
+def confirm(
+    db: Session,
+    settings: BackupSettings,
+    *,
+    user: User,
+    typed: str,
+    login_session: LoginSession | None,
+    client: ClientInfo,
+    now: datetime,
+) -> User:
+    """The code of a pending confirmation (the address is confirmed) or change (the code's
+    address becomes the ID's, confirmed; the old one is told)."""
+    pending = _pending(
+        db, settings, user=user, purposes=SIGN_IN_ADDRESS, typed=typed, client=client, now=now
+    )
+    if pending.purpose == CHANGE:
+        sessions.require_fresh(login_session, max_age=settings.reauth_max_age, now=now)
+    elif not _same(pending.address, user.email):
+        raise InvalidCode(detail="the code confirms an address the ID no longer has")
+    if not _consume_email_code(db, pending, now):
+        raise InvalidCode(detail="address code already used")
+    assert pending.address is not None
+    if pending.purpose == VERIFY:
+        user.email_verified_at = now
+        events.email_verified.send(None, db=db, user_id=user.id, client=client)
+        return user
+    old, old_verified = user.email, user.email_verified_at is not None
+    user.email, user.email_verified_at = pending.address, now
+    events.email_changed.send(
+        None,
+        db=db,
+        user_id=user.id,
+        client=client,
+        device_id=login_session.device_id if login_session else None,
+        old_address=otp.mask_email(old),
+        new_address=otp.mask_email(user.email),
+        # Where notify.mails tells of the change (hidden from the activity page like every
+        # ``to``): the old address, if it was ever proven; else nobody.
+        to=old if old_verified else None,
+    )
+    db.flush()
+    return user
+
+
+# ---- the backup address ----------------------------------------------------------------------
+
+
+def start_backup_address(
+    db: Session,
+    settings: BackupSettings,
+    *,
+    user: User,
+    email: str,
+    login_session: LoginSession | None,
+    client: ClientInfo,
+    now: datetime,
+) -> str:
+    """Mails a code to ``email``, which becomes the address mailed backup codes go to once it
+    is typed back. It must not be the sign-in address (fresh verification needed)."""
+    sessions.require_fresh(login_session, max_age=settings.reauth_max_age, now=now)
+    email = normalise_email(email)
+    if _same(email, user.email):
+        raise InvalidInput(
+            "Use another address than your sign-in address: one mailbox must not receive both "
+            "your backup code and the recovery code."
+        )
+    return _issue_email_code(
+        db, settings, user=user, purpose=BACKUP_ADDRESS, client=client, now=now, to=email
+    )
+
+
+def confirm_backup_address(
+    db: Session,
+    settings: BackupSettings,
+    *,
+    user: User,
+    typed: str,
+    login_session: LoginSession | None,
+    client: ClientInfo,
+    now: datetime,
+) -> User:
+    pending = _pending(
+        db, settings, user=user, purposes=(BACKUP_ADDRESS,), typed=typed, client=client, now=now
+    )
+    sessions.require_fresh(login_session, max_age=settings.reauth_max_age, now=now)
+    if _same(pending.address, user.email):
+        # The sign-in address changed to this one after the code was sent.
+        raise InvalidCode(detail="backup address equals the sign-in address")
+    if not _consume_email_code(db, pending, now):
+        raise InvalidCode(detail="backup address code already used")
+    user.backup_email, user.backup_email_verified_at = pending.address, now
+    events.backup_email_verified.send(
+        None,
+        db=db,
+        user_id=user.id,
+        client=client,
+        address=otp.mask_email(pending.address or ""),
+    )
+    return user
+
+
+# ---- sign-up -----------------------------------------------------------------------------------
+
+
+def on_user_registered(settings: Callable[[], BackupSettings]) -> Callable[..., None]:
+    """A listener for ``events.user_registered``: the new ID's address gets a code to confirm
+    it. While the mail cap holds for that address (IDs created one after another with someone
+    else's address), sign-up still succeeds and no mail goes out: the owner can ask for a code
+    from the account page later."""
+
+    def receive(
+        _sender: Any,
+        *,
+        db: Session,
+        user_id: int,
+        client: ClientInfo | None = None,
+        **_: Any,
+    ) -> None:
+        user = db.get(User, user_id)
+        if user is None or client is None:
+            return
+        now = database.utcnow()
+        config = settings()
+        if mail_cap_wait(db, config, user_id=user.id, purpose=VERIFY, address=user.email, now=now):
+            return
+        send_verification(db, config, user=user, client=client, now=now)
+
+    return receive
