@@ -7,10 +7,10 @@ Create Date: 2026-11-25 08:14:56.324542
 
 from __future__ import annotations
 
-from alembic import op
 import sqlalchemy as sa
-import core.db
+from alembic import op
 
+import core.db
 
 revision = '0003'
 down_revision = '0002'
