@@ -151,6 +151,10 @@ class TooManyPairings(AppError):
         "There are already 3 pairings waiting; finish or cancel one first.",
     )
 
+    def __init__(self, retry_after: int, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.headers = {"Retry-After": str(retry_after)}
+
 
 class WrongConfirmation(AppError):
     status, code, message = (

@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+import math
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from core import events
+from core.db import UTCDateTime
 from core.errors import (
     InvalidInput,
     NotFound,
@@ -83,13 +85,15 @@ def start(
 ) -> dict[str, Any]:
     passkeys.require_fresh(login_session, settings, now)
     _expire_due(db, user_id=user.id, now=now)
-    pending = db.scalar(
-        sa.select(sa.func.count(Pairing.id)).where(
+    pending = db.execute(
+        sa.select(sa.func.count(Pairing.id), sa.func.min(Pairing.expires_at)).where(
             Pairing.user_id == user.id, Pairing.status.in_(PENDING_STATES)
         )
-    )
-    if (pending or 0) >= MAX_PENDING:
-        raise TooManyPairings()
+    ).one()
+    if pending[0] >= MAX_PENDING:
+        # The true wait: until the oldest pending pairing expires (or one is finished).
+        oldest_expiry = UTCDateTime().process_result_value(pending[1], None)
+        raise TooManyPairings(max(1, math.ceil((oldest_expiry - now).total_seconds())))
     token = new_token(24)  # 192 bits
     expires_at = now + timedelta(seconds=ttl)
     db.add(

@@ -485,11 +485,23 @@ def test_starting_a_pairing_needs_a_fresh_verification(signed_in, monkeypatch):
     assert response.status_code == 401 and response.get_json()["error"] == "reauth_required"
 
 
-def test_at_most_three_pending_pairings(signed_in):
-    for _ in range(3):
+@pytest.mark.parametrize("config_overrides", [{"REAUTH_MAX_AGE": 3600}], indirect=True)
+def test_at_most_three_pending_pairings(app, signed_in, monkeypatch):
+    start = utcnow()
+    for i in range(3):
+        at = start + timedelta(seconds=10 * i)
+        monkeypatch.setattr(recovery_views, "now", lambda at=at: at)
         start_pairing(signed_in)
+    # 25 s after the first: it expires PAIRING_TTL after its start, the true wait.
+    monkeypatch.setattr(recovery_views, "now", lambda: start + timedelta(seconds=25))
     fourth = signed_in.post("/api/pairing")
     assert fourth.status_code == 429 and fourth.get_json()["error"] == "too_many_pairings"
+    assert fourth.headers["Retry-After"] == str(app.config["PAIRING_TTL"] - 25)
+    # Once the oldest expired, a new one starts.
+    monkeypatch.setattr(
+        recovery_views, "now", lambda: start + timedelta(seconds=app.config["PAIRING_TTL"])
+    )
+    assert signed_in.post("/api/pairing").status_code == 201
 
 
 def test_pairing_approval_without_origin_is_csrf(app, signed_in):

@@ -5,8 +5,8 @@
 //   the code    → POST /api/me/backup-email/confirm {otp} → {user}
 // Messages (waits included) come from the server, through the page's shared status region.
 
-import { ApiError, api, explain, withStepUp } from "./webauthn.js";
-import { clearErrorOnInput, clearStatus, setFieldError, setStatus, whileBusy } from "./ui.js";
+import { ApiError, api, withStepUp } from "./webauthn.js";
+import { clearErrorOnInput, clearStatus, setFieldError, setStatus, showError, whileBusy } from "./ui.js";
 
 const $ = (id) => document.getElementById(id);
 const card = $("backup-email-card");
@@ -39,7 +39,7 @@ form.addEventListener("submit", async (event) => {
       otpInput.focus();
     } catch (error) {
       if (error instanceof ApiError && error.code === "invalid_input") setFieldError(input, error.message);
-      setStatus(explain(error), "error");
+      showError(error);
       input.focus();
     }
   }, { others: [input] });
@@ -71,7 +71,7 @@ otpForm.addEventListener("submit", async (event) => {
       $("backup-email-title").focus();
     } catch (error) {
       if (error instanceof ApiError && error.code === "invalid_code") setFieldError(otpInput, error.message);
-      setStatus(explain(error), "error");
+      showError(error);
       otpInput.focus();
     }
   }, { others: [otpInput] });

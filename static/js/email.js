@@ -8,8 +8,8 @@
 // shared status region (ui.js). #email-card's data-phase tells tests where the card is:
 // "idle" → "otp" (a code is on its way) → "done".
 
-import { ApiError, api, explain, withStepUp } from "./webauthn.js";
-import { clearErrorOnInput, clearStatus, setFieldError, setStatus, whileBusy } from "./ui.js";
+import { ApiError, api, withStepUp } from "./webauthn.js";
+import { clearErrorOnInput, clearStatus, setFieldError, setStatus, showError, whileBusy } from "./ui.js";
 
 const $ = (id) => document.getElementById(id);
 const card = $("email-card");
@@ -69,7 +69,7 @@ resendButton.addEventListener("click", async () => {
       showOtp(answer?.otp_sent_to ?? address.textContent);
       setStatus(`We sent a new code to ${otpTo.textContent}. Only the newest code works.`, "success");
     } catch (error) {
-      setStatus(explain(error), "error");
+      showError(error);
     }
   });
 });
@@ -112,7 +112,7 @@ changeForm.addEventListener("submit", async (event) => {
         setFieldError(newInput, error.message);
         newInput.focus();
       }
-      setStatus(explain(error), "error");
+      showError(error);
     }
   }, { others: [newInput, cancelButton] });
 });
@@ -139,7 +139,7 @@ otpForm.addEventListener("submit", async (event) => {
       if (error instanceof ApiError && error.code === "invalid_code") {
         setFieldError(otpInput, error.message);
       }
-      setStatus(explain(error), "error");
+      showError(error);
       otpInput.focus();
       otpInput.select();
     }
