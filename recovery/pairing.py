@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import re
 import math
+import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
