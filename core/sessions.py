@@ -105,9 +105,10 @@ def revoke_device_sessions(db: Session, device_id: int, now: datetime) -> int:
     return result.rowcount or 0
 
 
-# The largest id a row can have (signed 64-bit on every supported database): a larger number
-# from a URL can name no session, and must not reach the driver (an OverflowError).
-MAX_ROW_ID = 2**63 - 1
+# The largest id a row can have: the id columns are INTEGER, 32-bit signed on PostgreSQL (64 on
+# SQLite). A larger number from a URL names no session and must not reach the database (a
+# DataError on PostgreSQL, an OverflowError in SQLite's driver past 64 bits).
+MAX_ROW_ID = 2**31 - 1
 
 
 def _live(*, policy: SessionPolicy, now: datetime) -> sa.ColumnElement[bool]:
