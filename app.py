@@ -47,15 +47,20 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     web.init_app(app)
     audit.connect()
 
+    from recovery import erasure as recovery_erasure
     from recovery import views as recovery_views
+    from webauthn import account_views
     from webauthn.views import api as webauthn_api
     from webauthn.views import pages as webauthn_pages
 
     app.register_blueprint(webauthn_pages)
     app.register_blueprint(webauthn_api)
+    app.register_blueprint(account_views.api)
+    account_views.register_page_extras()
     app.register_blueprint(recovery_views.pages)
     app.register_blueprint(recovery_views.api)
     recovery_views.register_answer_extras()
+    recovery_erasure.connect()
     notify.init_app(app)  # Flask-Mail, the delivery worker, the dev mailbox
     app.add_url_rule("/api/openapi.json", "openapi", _openapi)
     install_rate_limits(app)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import sqlalchemy as sa
 from blinker import Signal
 from sqlalchemy.orm import Session
 
@@ -31,6 +32,39 @@ def record(
             data=data,
         )
     )
+
+
+# What a deleted ID's audit trail keeps of each event's data: facts about what happened, never
+# who or where (names, addresses, user agents). An allow-list, so a key added to an event
+# later is erased until someone decides it is not personal.
+KEPT_AFTER_DELETION = frozenset(
+    {
+        "first_device",
+        "new_browser",
+        "reason",
+        "via",
+        "stored_count",
+        "received_count",
+        "mode",
+        "delivered",
+        "purpose",
+        "session_id",
+        "ended",
+    }
+)
+
+
+def anonymise(db: Session, user_id: int) -> int:
+    """Strips the personal data from ``user_id``'s audit trail (the ID was deleted): kind, time
+    and device id stay, IP and user agent go, ``data`` keeps only ``KEPT_AFTER_DELETION``.
+    Returns how many rows it rewrote."""
+    db.flush()  # events emitted just before are rows too
+    rows = db.scalars(sa.select(AuditEvent).where(AuditEvent.user_id == user_id)).all()
+    for row in rows:
+        row.ip = ""
+        row.user_agent = ""
+        row.data = {k: v for k, v in (row.data or {}).items() if k in KEPT_AFTER_DELETION}
+    return len(rows)
 
 
 def _listener(signal: Signal):  # noqa: ANN202 - a closure per signal, named for its kind

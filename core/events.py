@@ -24,6 +24,14 @@ device_unblocked = _signals.signal("device_unblocked")
 device_paired = _signals.signal("device_paired")
 reauthenticated = _signals.signal("reauthenticated")
 
+# The account panel.
+session_ended = _signals.signal("session_ended")
+other_sessions_ended = _signals.signal("other_sessions_ended")
+display_name_changed = _signals.signal("display_name_changed")
+# Sent before the ID's personal data is erased, with ``to`` (the address to tell, or None):
+# features delete what they hold for the ID (recovery/erasure.py) and notify/ mails it.
+user_deleted = _signals.signal("user_deleted")
+
 # Backup and recovery.
 backup_activated = _signals.signal("backup_activated")
 backup_code_regenerated = _signals.signal("backup_code_regenerated")
@@ -55,6 +63,10 @@ AUDITED = (
     device_unblocked,
     device_paired,
     reauthenticated,
+    session_ended,
+    other_sessions_ended,
+    display_name_changed,
+    user_deleted,
     backup_activated,
     backup_code_regenerated,
     backup_code_reissued,

@@ -105,6 +105,82 @@ def revoke_device_sessions(db: Session, device_id: int, now: datetime) -> int:
     return result.rowcount or 0
 
 
+# The largest id a row can have: the id columns are INTEGER, 32-bit signed on PostgreSQL (64 on
+# SQLite). A larger number from a URL names no session and must not reach the database (a
+# DataError on PostgreSQL, an OverflowError in SQLite's driver past 64 bits).
+MAX_ROW_ID = 2**31 - 1
+
+
+def _live(*, policy: SessionPolicy, now: datetime) -> sa.ColumnElement[bool]:
+    """The SQL twin of ``lookup``'s test: not revoked, not expired, not idle too long."""
+    return sa.and_(
+        LoginSession.revoked_at.is_(None),
+        LoginSession.expires_at > now,
+        LoginSession.last_seen_at > now - timedelta(seconds=policy.idle_timeout),
+    )
+
+
+def live_sessions(
+    db: Session, user_id: int, *, policy: SessionPolicy, now: datetime
+) -> list[LoginSession]:
+    """The ID's signed-in sessions, latest activity first."""
+    return list(
+        db.scalars(
+            sa.select(LoginSession)
+            .where(LoginSession.user_id == user_id, _live(policy=policy, now=now))
+            .order_by(LoginSession.last_seen_at.desc(), LoginSession.id.desc())
+        )
+    )
+
+
+def end_session(
+    db: Session, *, user_id: int, session_id: int, policy: SessionPolicy, now: datetime
+) -> LoginSession | None:
+    """Ends one live session of ``user_id`` and returns it; None when there is no such live
+    session (another ID's looks exactly like a missing one). One conditional UPDATE: of two
+    concurrent calls, one ends it."""
+    if not 0 < session_id <= MAX_ROW_ID:
+        return None
+    ended = db.execute(
+        sa.update(LoginSession)
+        .where(
+            LoginSession.id == session_id,
+            LoginSession.user_id == user_id,
+            _live(policy=policy, now=now),
+        )
+        .values(revoked_at=now)
+    )
+    if ended.rowcount != 1:
+        return None
+    return db.get(LoginSession, session_id)
+
+
+def end_other_sessions(
+    db: Session, *, user_id: int, keep_id: int, policy: SessionPolicy, now: datetime
+) -> int:
+    """Ends every live session of ``user_id`` but ``keep_id``; returns how many."""
+    result = db.execute(
+        sa.update(LoginSession)
+        .where(
+            LoginSession.user_id == user_id,
+            LoginSession.id != keep_id,
+            _live(policy=policy, now=now),
+        )
+        .values(revoked_at=now)
+    )
+    return result.rowcount or 0
+
+
+def revoke_user_sessions(db: Session, user_id: int, now: datetime) -> int:
+    """Ends every session of ``user_id``, live or not (the ID is going away)."""
+    result = db.execute(
+        sa.update(LoginSession)
+        .where(LoginSession.user_id == user_id, LoginSession.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+    return result.rowcount or 0
+
+
 # Ended sessions are kept this long (the account's session history), then deleted.
 ENDED_SESSION_RETENTION = timedelta(days=30)
 

@@ -763,6 +763,124 @@ P["/api/devices/{device_id}/block"] = {
         ["devices"],
     ),
 }
+# ---- the account panel: sessions, display name, deleting the ID ----------------------------
+S["Session"] = {
+    "type": "object",
+    "required": ["id", "device", "browser", "ip", "created_at", "last_seen_at", "current"],
+    "properties": {
+        "id": {"type": "integer"},
+        "device": {
+            "type": ["string", "null"],
+            "description": "Name of the device that signed in (null if it is gone)",
+        },
+        "browser": {
+            "type": ["string", "null"],
+            "description": "A short label from the user agent, e.g. `Chrome on Linux`",
+        },
+        "ip": {"type": "string"},
+        "created_at": {"type": "string", "format": "date-time"},
+        "last_seen_at": {"type": "string", "format": "date-time"},
+        "current": {"type": "boolean", "description": "The session of this request"},
+    },
+}
+P["/api/sessions"] = {
+    "get": {
+        "summary": "The ID's signed-in sessions (not ended, expired or idle), latest activity first",
+        "tags": ["account"],
+        "responses": {
+            "200": ok(
+                "Sessions",
+                {
+                    "type": "object",
+                    "required": ["sessions"],
+                    "properties": {"sessions": {"type": "array", "items": ref("Session")}},
+                },
+            ),
+            **AUTH,
+        },
+    }
+}
+P["/api/sessions/end-others"] = {
+    "post": post(
+        "End every session of the ID but this one (needs a fresh user verification)",
+        body({"type": "object"}, required=False),
+        {
+            "200": ok(
+                "How many sessions were ended",
+                {
+                    "type": "object",
+                    "required": ["ended"],
+                    "properties": {"ended": {"type": "integer", "minimum": 0}},
+                },
+            ),
+            **FRESH,
+        },
+        ["account"],
+    )
+}
+P["/api/sessions/{session_id}"] = {
+    "parameters": [
+        {"name": "session_id", "in": "path", "required": True, "schema": {"type": "integer"}}
+    ],
+    "delete": {
+        "summary": "End one of the ID's sessions (needs a fresh user verification)",
+        "description": "Ending this request's own session signs this browser out (the cookie is cleared). Audited.",
+        "tags": ["account"],
+        "responses": {
+            "204": {"description": "Ended"},
+            **FRESH,
+            "403": COMMON["403"],
+            "404": err(
+                "Unknown, already ended, or another ID's session (indistinguishable)",
+                ["not_found"],
+            ),
+        },
+    },
+}
+P["/api/me"]["patch"] = post(
+    "Change the display name (audited; no fresh verification: it changes nothing that signs in)",
+    body(
+        {
+            "type": "object",
+            "required": ["display_name"],
+            "properties": {
+                "display_name": {
+                    "type": "string",
+                    "maxLength": 128,
+                    "description": "One line; empty means the username",
+                }
+            },
+        }
+    ),
+    {
+        "200": ok(
+            "The ID", {"type": "object", "required": ["user"], "properties": {"user": ref("User")}}
+        ),
+        **INVALID,
+    },
+    ["account"],
+    signed=True,
+)
+P["/api/me"]["delete"] = {
+    "summary": "Delete the ID (needs a fresh user verification and the username typed exactly)",
+    "description": "Every session ends (the cookie is cleared), every device is removed, backup and recovery data are deleted, a verified address is told by mail, and the username is free again. The audit trail is kept without IPs, user agents, names or addresses.",
+    "tags": ["account"],
+    "requestBody": body(
+        {
+            "type": "object",
+            "required": ["confirm"],
+            "properties": {
+                "confirm": {"type": "string", "description": "The username, exactly (case too)"}
+            },
+        }
+    ),
+    "responses": {
+        "204": {"description": "Deleted"},
+        "400": err("`confirm` missing or not the username", ["invalid_input"]),
+        **FRESH,
+        **COMMON,
+    },
+}
 P["/api/notifications"] = {
     "get": {
         "summary": "This device's notifications, newest first (the live view polls this)",

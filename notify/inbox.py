@@ -192,6 +192,13 @@ def _on_sign_in(
         )
 
 
+def _forget_user(_sender: Any, *, db: Session, user_id: int, **_: Any) -> None:
+    """A deleted ID's inboxes (who did what, from which IP and browser) and block links go:
+    its devices are removed, nobody can read or use them any more."""
+    db.execute(sa.delete(Notification).where(Notification.user_id == user_id))
+    db.execute(sa.delete(BlockLink).where(BlockLink.user_id == user_id))
+
+
 _SUBSCRIPTIONS = [
     (events.device_added, _on("device_added")),
     # Restore and duplicate already mail the address with their own notice (notify.mails).
@@ -203,6 +210,7 @@ _SUBSCRIPTIONS = [
     (events.device_removed, _on("device_removed")),
     (events.device_flagged, _on("device_flagged")),
     (events.signed_in, _on_sign_in),
+    (events.user_deleted, _forget_user),
 ]
 
 

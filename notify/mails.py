@@ -175,6 +175,33 @@ def _email_changed(
         )
 
 
+def _user_deleted(
+    _sender: Any,
+    *,
+    db: Session,
+    user_id: int,
+    to: str | None,
+    username: str,
+    client: ClientInfo | None = None,
+    **_: Any,
+) -> None:
+    # Queued before the ID's row loses the address: ``to`` travels in the event.
+    if not to:
+        return
+    enqueue(
+        db,
+        to=to,
+        template="user_deleted",
+        kind="user_deleted",
+        user_id=user_id,
+        context={
+            "username": username,
+            "at": utcnow().strftime("%Y-%m-%d %H:%M UTC"),
+            **_client_facts(client),
+        },
+    )
+
+
 _SUBSCRIPTIONS = [
     (events.email_code_issued, _email_code),
     (events.backup_code_delivered, _backup_code),
@@ -183,6 +210,7 @@ _SUBSCRIPTIONS = [
     (events.device_restored, _recovered("restored")),
     (events.device_duplicated, _recovered("duplicated")),
     (events.email_changed, _email_changed),
+    (events.user_deleted, _user_deleted),
 ]
 
 

@@ -399,6 +399,9 @@ def _verified_assertion(
     if row is None:
         raise AuthenticationFailed(detail="unknown credential")
     device, user = row
+    if user.deleted_at is not None:
+        # Like an unknown credential: a deleted ID's tombstone gathers no new audit rows.
+        raise AuthenticationFailed(detail="the ID was deleted")
     username_first = bool(pending.state.get("username_first"))
     if username_first and device.user_id != pending.user_id:
         # A credential of one ID can never complete a ceremony begun for another.

@@ -1,0 +1,212 @@
+"""Use cases of the signed-in ID's own panel: its sessions (list, end one, end all others), its
+display name, and deleting the ID.
+
+Deleting keeps the ``users`` row as a tombstone (its id is never reused, its audit trail keeps
+an owner) and erases what identifies a person: the username is freed, the address, display
+name and user handle are replaced, the audit trail loses IPs, user agents and names. Features
+above this one erase their own data on the ``user_deleted`` event (recovery/erasure.py), and
+notify/ mails the goodbye to the address, which the event carries because it is erased next.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from core import audit, events, sessions, useragent
+from core.errors import InvalidInput, NotFound
+from core.models import LoginSession, User
+from core.security import ClientInfo
+from webauthn.models import Challenge, Device, DeviceBrowser
+from webauthn.service import Settings, normalise_display_name, require_fresh
+
+
+@dataclass(frozen=True)
+class SessionInfo:
+    """One signed-in session as the panel shows it."""
+
+    id: int
+    device: str | None
+    browser: str | None
+    ip: str
+    created_at: datetime
+    last_seen_at: datetime
+    current: bool
+
+
+# ---- sessions ------------------------------------------------------------------------------
+
+
+def list_sessions(
+    db: Session, settings: Settings, *, user: User, current_session_id: int | None, now: datetime
+) -> list[SessionInfo]:
+    """The ID's live sessions (not revoked, expired or idle), latest activity first."""
+    live = sessions.live_sessions(db, user.id, policy=settings.sessions, now=now)
+    device_ids = {s.device_id for s in live if s.device_id is not None}
+    names: dict[int, str] = {}
+    if device_ids:
+        found = db.execute(
+            sa.select(Device.id, Device.name).where(
+                Device.id.in_(device_ids), Device.user_id == user.id
+            )
+        )
+        names = {device_id: name for device_id, name in found}
+    return [
+        SessionInfo(
+            id=s.id,
+            device=names.get(s.device_id) if s.device_id is not None else None,
+            browser=useragent.describe(s.user_agent),
+            ip=s.ip,
+            created_at=s.created_at,
+            last_seen_at=s.last_seen_at,
+            current=s.id == current_session_id,
+        )
+        for s in live
+    ]
+
+
+def end_session(
+    db: Session,
+    settings: Settings,
+    *,
+    user: User,
+    session_id: int,
+    login_session: LoginSession | None,
+    client: ClientInfo,
+    now: datetime,
+) -> bool:
+    """Ends one of the ID's sessions (needs a fresh user verification). Another ID's session,
+    an ended one and an unknown id are all the same 404. Returns True when it was the calling
+    session itself (the caller then clears its cookie)."""
+    require_fresh(login_session, settings, now)
+    ended = sessions.end_session(
+        db, user_id=user.id, session_id=session_id, policy=settings.sessions, now=now
+    )
+    if ended is None:
+        raise NotFound("That session has already ended.")
+    events.session_ended.send(
+        None,
+        db=db,
+        user_id=user.id,
+        device_id=ended.device_id,
+        client=client,
+        session_id=session_id,
+    )
+    return login_session is not None and session_id == login_session.id
+
+
+def end_other_sessions(
+    db: Session,
+    settings: Settings,
+    *,
+    user: User,
+    login_session: LoginSession | None,
+    client: ClientInfo,
+    now: datetime,
+) -> int:
+    """Ends every session of the ID but the calling one (needs a fresh user verification);
+    returns how many were live."""
+    require_fresh(login_session, settings, now)
+    assert login_session is not None  # a fresh session exists
+    ended = sessions.end_other_sessions(
+        db, user_id=user.id, keep_id=login_session.id, policy=settings.sessions, now=now
+    )
+    if ended:
+        events.other_sessions_ended.send(
+            None,
+            db=db,
+            user_id=user.id,
+            device_id=login_session.device_id,
+            client=client,
+            ended=ended,
+        )
+    return ended
+
+
+# ---- display name --------------------------------------------------------------------------
+
+
+def change_display_name(
+    db: Session,
+    *,
+    user: User,
+    display_name: str,
+    device_id: int | None,
+    client: ClientInfo,
+) -> User:
+    """Sets the name shown for the ID (empty: the username). It changes nothing about what can
+    sign in, so it needs no fresh verification; it is audited."""
+    new_name = normalise_display_name(display_name, user.username)
+    if new_name != user.display_name:
+        old_name, user.display_name = user.display_name, new_name
+        events.display_name_changed.send(
+            None,
+            db=db,
+            user_id=user.id,
+            device_id=device_id,
+            client=client,
+            old_name=old_name,
+            display_name=new_name,
+        )
+        db.flush()
+    return user
+
+
+# ---- deleting the ID -----------------------------------------------------------------------
+
+
+def delete_user(
+    db: Session,
+    settings: Settings,
+    *,
+    user: User,
+    confirm: str,
+    login_session: LoginSession | None,
+    client: ClientInfo,
+    now: datetime,
+) -> None:
+    """Deletes the ID (needs a fresh user verification and its username typed exactly as
+    ``confirm``): every session ends, every device is removed, features erase their data, the
+    address is told, and the row stays as a tombstone without personal data."""
+    # The typed name first: a typo should not cost the person a passkey prompt.
+    if confirm != user.username:
+        raise InvalidInput("Type your username exactly as shown to confirm.")
+    require_fresh(login_session, settings, now)
+    events.user_deleted.send(
+        None,
+        db=db,
+        user_id=user.id,
+        device_id=login_session.device_id if login_session else None,
+        client=client,
+        # Unverified addresses get verification mail only (nobody proved they read it).
+        to=user.email if user.email_verified_at is not None else None,
+        username=user.username,
+    )
+    sessions.revoke_user_sessions(db, user.id, now)
+    db.execute(
+        sa.update(Device)
+        .where(Device.user_id == user.id, Device.status != "removed")
+        .values(status="removed", removed_at=now)
+    )
+    db.execute(sa.delete(Challenge).where(Challenge.user_id == user.id))
+    db.execute(
+        sa.delete(DeviceBrowser).where(
+            DeviceBrowser.device_id.in_(sa.select(Device.id).where(Device.user_id == user.id))
+        )
+    )
+    audit.anonymise(db, user.id)
+    # Outside the username pattern (':'), so no sign-up can ever collide with a tombstone.
+    user.username = user.username_key = f"deleted:{user.id}"
+    user.email = ""
+    user.email_verified_at = None
+    user.display_name = ""
+    user.backup_email = None
+    user.backup_email_verified_at = None
+    # Authenticators keep the old handle; a fresh random one ties nothing to them any more.
+    user.user_handle = secrets.token_bytes(32)
+    user.deleted_at = now
+    db.flush()
