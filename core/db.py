@@ -49,6 +49,12 @@ class Base(DeclarativeBase):
     )
 
 
+# The largest id a row can have: id columns are INTEGER, 32-bit signed on PostgreSQL (64 on
+# SQLite). A larger number (from a URL, say) names no row and must not reach the database (a
+# DataError on PostgreSQL, an OverflowError in SQLite's driver past 64 bits).
+ROW_ID_MAX = 2**31 - 1
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 

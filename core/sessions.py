@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from core.db import ROW_ID_MAX
 from core.errors import ReauthRequired
 from core.models import LoginSession, User
 from core.security import ClientInfo, new_token, token_hash
@@ -105,12 +106,6 @@ def revoke_device_sessions(db: Session, device_id: int, now: datetime) -> int:
     return result.rowcount or 0
 
 
-# The largest id a row can have: the id columns are INTEGER, 32-bit signed on PostgreSQL (64 on
-# SQLite). A larger number from a URL names no session and must not reach the database (a
-# DataError on PostgreSQL, an OverflowError in SQLite's driver past 64 bits).
-MAX_ROW_ID = 2**31 - 1
-
-
 def _live(*, policy: SessionPolicy, now: datetime) -> sa.ColumnElement[bool]:
     """The SQL twin of ``lookup``'s test: not revoked, not expired, not idle too long."""
     return sa.and_(
@@ -139,7 +134,7 @@ def end_session(
     """Ends one live session of ``user_id`` and returns it; None when there is no such live
     session (another ID's looks exactly like a missing one). One conditional UPDATE: of two
     concurrent calls, one ends it."""
-    if not 0 < session_id <= MAX_ROW_ID:
+    if not 0 < session_id <= ROW_ID_MAX:
         return None
     ended = db.execute(
         sa.update(LoginSession)

@@ -15,7 +15,7 @@ from flask_login import LoginManager, current_user
 
 from core import browser_ids, sessions
 from core import db as database
-from core.db import utcnow
+from core.db import ROW_ID_MAX, utcnow
 from core.errors import CsrfFailed, InvalidInput, NotFound, NotSignedIn, UnsupportedMediaType
 from core.models import LoginSession, User
 from core.security import ClientInfo, origin_allowed, token_hash
@@ -31,9 +31,6 @@ PAGE_CSP = (
 )
 # Sent only when ORIGIN is https: two years, as browsers' preload lists expect.
 HSTS = "max-age=63072000; includeSubDomains"
-
-
-ROW_ID_MAX = 2**31 - 1  # id columns are INTEGER: 32 bits on PostgreSQL
 
 
 def _row_ids_in_range(_endpoint: str | None, values: dict[str, Any] | None) -> None:

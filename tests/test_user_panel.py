@@ -484,8 +484,9 @@ def test_deleting_the_id(app, laptop_and_phone, mailbox):
     assert newcomer.get("/api/me").get_json()["user"]["id"] != user_id
 
 
-def test_an_unverified_address_gets_no_goodbye_mail(app, signed_in):
-    assert delete_me(signed_in, {"confirm": "alice"}).status_code == 204
+def test_an_unverified_address_gets_no_goodbye_mail(app, api, authenticator):
+    assert api.sign_up(authenticator, confirm_email=False).status_code == 201
+    assert delete_me(api, {"confirm": "alice"}).status_code == 204
     assert not rows(app, "SELECT id FROM outbox_mail WHERE kind = 'user_deleted'")
     assert rows(app, "SELECT deleted_at FROM users")[0].deleted_at is not None
 
