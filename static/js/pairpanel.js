@@ -11,7 +11,7 @@
 // "waiting" → "awaiting_approval" → "approved" | "rejected" | "expired" | "invalid".
 
 import { ApiError, api, describeUserAgent, withStepUp } from "./webauthn.js";
-import { setFieldError, showError, whileBusy } from "./ui.js";
+import { clearErrorOnInput, setFieldError, showError, whileBusy } from "./ui.js";
 import { parseInstant } from "./times.js";
 
 const POLL_MS = 2000;
