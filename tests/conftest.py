@@ -34,8 +34,26 @@ ORIGIN = "http://localhost:5000"
 def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     url = os.environ.get("KEYSTEAD_TEST_DATABASE_URL")
     if not url:
-        url = "sqlite:///" + str(tmp_path_factory.mktemp("db") / "keystead-test.db")
-    return url
+        # tmp_path_factory is per xdist worker: each worker has its own file.
+        return "sqlite:///" + str(tmp_path_factory.mktemp("db") / "keystead-test.db")
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    return _worker_database(url, worker) if worker else url
+
+
+def _worker_database(url: str, worker: str) -> str:
+    """Under pytest-xdist each worker gets its own database on the same server
+    (``<name>_<worker>``, created on first use), so workers never empty each other's tables."""
+    base = sa.engine.make_url(url)
+    name = f"{base.database}_{worker}"
+    engine = sa.create_engine(base, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        exists = conn.execute(
+            sa.text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}
+        ).first()
+        if exists is None:
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    engine.dispose()
+    return base.set(database=name).render_as_string(hide_password=False)
 
 
 @pytest.fixture(scope="session")

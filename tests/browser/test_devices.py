@@ -324,9 +324,11 @@ def test_a_blocks_b_through_the_mailed_link(make_device: Any, server: Any, mailb
     expect(b.page).to_have_url(b.server.url + "/signin?next=%2Faccount")
     assert_b_cannot_sign_in(b, server)
 
-    # Single use: the link is dead now.
+    # Single use: opened again, the link does nothing more and says the device is blocked.
     again = reader.page.goto(link)
-    assert again is not None and again.status == 404
+    assert again is not None and again.status == 200
+    expect(reader.page.locator("#block-title")).to_have_text("Already blocked")
+    expect(reader.page.locator("form")).to_have_count(0)
 
 
 # ---- a copy of the ID on a third device ----------------------------------------------------
