@@ -40,8 +40,11 @@ serve: install
 	$(BIN)/flask db upgrade
 	$(BIN)/gunicorn --workers $${WORKERS:-2} --bind $${BIND:-127.0.0.1:$(PORT)} 'app:create_app()'
 
+# Two workers (pytest-xdist) by default: the suite takes half the time on two cores. Each
+# worker has its own SQLite file or PostgreSQL database. TEST_WORKERS=0 runs in one process.
+TEST_WORKERS ?= 2
 test: install-test
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 bench: install-test
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
