@@ -318,6 +318,32 @@ def test_attestation_statements_that_do_not_verify_are_refused(
     assert snapshot(app) == before
 
 
+def test_a_format_python_fido2_may_learn_later_is_not_accepted_unreviewed(app, api):
+    """The allow-list is ours: a format a future python-fido2 verifies (here one that accepts
+    anything) is still refused until we add it."""
+    from fido2.attestation.base import Attestation, AttestationResult, AttestationType
+
+    class FutureAttestation(Attestation):
+        FORMAT = "x-future"
+
+        def verify(self, statement: Any, auth_data: Any, client_data_hash: bytes) -> Any:
+            return AttestationResult(AttestationType.NONE, [])
+
+    try:
+        assert Attestation.for_type("x-future") is FutureAttestation
+        before = snapshot(app)
+        device = SoftAuthenticator(origin=ORIGIN)
+        response = api.sign_up(device, statement=lambda fmt, stmt: ("x-future", {}))
+        assert response.status_code == 400
+        assert response.get_json()["error"] == "registration_failed"
+        assert snapshot(app) == before
+    finally:
+        del FutureAttestation
+        import gc
+
+        gc.collect()
+
+
 def test_a_verified_packed_statement_registers_and_its_format_is_kept(app, api):
     device = SoftAuthenticator(origin=ORIGIN, attestation="packed")
     assert api.sign_up(device).status_code == 201
