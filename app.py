@@ -221,7 +221,7 @@ def _register_commands(app: Flask) -> None:
     def unblock_device(device_id: int) -> None:
         """Unblock DEVICE_ID (e.g. the owner blocked their last device by mistake). Audited;
         every device of the ID and its address are told."""
-        from webauthn.service import unblock
+        from webauthn.devices import unblock
 
         db_session = database.session()
         try:

@@ -24,7 +24,7 @@ from core.models import AuditEvent, User
 from core.security import ClientInfo, keyed_hash, new_token, token_hash
 from notify.models import BlockLink, Notification
 from notify.outbox import enqueue
-from webauthn import service as passkeys
+from webauthn import devices
 from webauthn.aaguids import authenticator_name
 from webauthn.models import Device
 
@@ -407,4 +407,4 @@ def block_by_link(
     device = db.get(Device, link.device_id)
     if used.rowcount != 1 or device is None:
         raise NotFound("This link is not valid (any more).")
-    return device, passkeys.block(db, device, client=client, now=now, via="email")
+    return device, devices.block(db, device, client=client, now=now, via="email")

@@ -24,6 +24,7 @@ from core import events, sessions
 from core.errors import EmailAlreadyVerified, InvalidCode, InvalidInput
 from core.models import LoginSession, User
 from core.security import ClientInfo
+from core.users import normalise_email
 from recovery import otp
 from recovery.models import EmailCode
 from recovery.service import (
@@ -37,7 +38,6 @@ from recovery.service import (
     _wrong_email_code,
     mail_cap_wait,
 )
-from webauthn.service import normalise_email
 
 VERIFY, CHANGE, BACKUP_ADDRESS = "verify_email", "change_email", "backup_email"
 # One pending code for the sign-in address at a time: asking for a change voids a pending

@@ -44,9 +44,10 @@ from core.errors import (
 from core.models import LoginSession, User
 from core.security import ClientInfo, new_token, token_hash
 from recovery.models import Pairing, RecoveryFailure
-from webauthn import challenges
-from webauthn import service as passkeys
+from webauthn import challenges, devices
 from webauthn.models import Device
+from webauthn.settings import Settings, require_fresh
+from webauthn.signin import start_session
 
 WAITING, AWAITING, APPROVED, REJECTED, EXPIRED = (
     "waiting",
@@ -75,7 +76,7 @@ def qr_svg(url: str) -> str:
 
 def start(
     db: Session,
-    settings: passkeys.Settings,
+    settings: Settings,
     *,
     user: User,
     login_session: LoginSession | None,
@@ -83,7 +84,7 @@ def start(
     ttl: int,
     now: datetime,
 ) -> dict[str, Any]:
-    passkeys.require_fresh(login_session, settings, now)
+    require_fresh(login_session, settings, now)
     _expire_due(db, user_id=user.id, now=now)
     pending = db.execute(
         sa.select(sa.func.count(Pairing.id), sa.func.min(Pairing.expires_at)).where(
@@ -177,7 +178,7 @@ def page_state(db: Session, *, token: str, client: ClientInfo, now: datetime) ->
 
 def begin_redeem(
     db: Session,
-    settings: passkeys.Settings,
+    settings: Settings,
     *,
     token: str,
     device_name: str | None,
@@ -205,7 +206,7 @@ def begin_redeem(
         db.refresh(pairing)
     user = db.get(User, pairing.user_id)
     assert user is not None
-    options = passkeys.begin_add_device(
+    options = devices.begin_add_device(
         db,
         settings,
         user=user,
@@ -219,7 +220,7 @@ def begin_redeem(
 
 def complete_redeem(
     db: Session,
-    settings: passkeys.Settings,
+    settings: Settings,
     raw: Mapping[str, Any],
     *,
     token: str,
@@ -232,7 +233,7 @@ def complete_redeem(
         raise NotFound("This pairing code is no longer valid.")
     user = db.get(User, pairing.user_id)
     assert user is not None
-    device = passkeys.complete_add_device(
+    device = devices.complete_add_device(
         db,
         settings,
         raw,
@@ -261,7 +262,7 @@ def _device_json(db: Session, pairing: Pairing) -> dict[str, Any] | None:
     if device is None:
         return None
     return {
-        **passkeys.device_json(device, None),
+        **devices.device_json(device, None),
         "ip": pairing.redeemer_ip,
         "user_agent": pairing.redeemer_user_agent,
     }
@@ -269,7 +270,7 @@ def _device_json(db: Session, pairing: Pairing) -> dict[str, Any] | None:
 
 def view(
     db: Session,
-    settings: passkeys.Settings,
+    settings: Settings,
     *,
     token: str,
     viewer: User | None,
@@ -303,7 +304,7 @@ def view(
         return PairingView(body)
     # Not fresh: a newly paired device verifies its user (a step-up) before it may block,
     # unpair or approve anything.
-    token = passkeys.start_session(
+    token = start_session(
         db,
         settings,
         user_id=pairing.user_id,
@@ -353,7 +354,7 @@ def _check_confirmation(db: Session, pairing: Pairing, typed: str | None, now: d
 
 def decide(
     db: Session,
-    settings: passkeys.Settings,
+    settings: Settings,
     *,
     token: str,
     approve: bool,
@@ -373,7 +374,7 @@ def decide(
     if pairing.status not in allowed:
         raise NotFound("This pairing is not waiting for approval.")
     if approve:
-        passkeys.require_fresh(login_session, settings, now)
+        require_fresh(login_session, settings, now)
         _check_confirmation(db, pairing, confirmation, now)
     decided = db.execute(
         sa.update(Pairing)
@@ -403,4 +404,4 @@ def decide(
         device_name=device.name,
         approved_from=client.user_agent,
     )
-    return {"status": APPROVED, "device": passkeys.device_json(device, None)}
+    return {"status": APPROVED, "device": devices.device_json(device, None)}

@@ -37,11 +37,13 @@ from core.errors import (
 )
 from core.models import AuditEvent, LoginSession, User
 from core.security import ClientInfo, keyed_hash
+from core.users import find_user
 from recovery import codes, mailcap, otp, throttle
 from recovery.models import BackupCode, EmailCode, RecoveryFailure, RecoveryFlow
-from webauthn import challenges
-from webauthn import service as passkeys
+from webauthn import challenges, devices
 from webauthn.models import Device
+from webauthn.settings import Settings
+from webauthn.signin import start_session
 
 ACTIVATE, REGENERATE, RECOVER = "activate", "regenerate", "recover"
 CODE_VERIFIED, OTP_VERIFIED, COMPLETED, VOID = "code_verified", "otp_verified", "completed", "void"
@@ -527,7 +529,7 @@ def reissue_code(
     stops working at once, in-flight recoveries are void, the owner is told by mail."""
     if deliver not in ("display", "email"):
         raise InvalidInput("deliver must be 'display' or 'email'")
-    user = db.scalar(sa.select(User).where(User.username_key == username.strip().lower()))
+    user = find_user(db, username)
     if user is None:
         raise NotFound("No such ID.")
     client = ClientInfo(ip="", user_agent=actor, browser=b"")
@@ -565,7 +567,7 @@ def begin_recovery(
     # the owner (and an unknown username is throttled exactly like a real one).
     subjects = _client_subjects(settings, client)
     _check_throttle(db, subjects, now)
-    user = db.scalar(sa.select(User).where(User.username_key == username.strip().lower()))
+    user = find_user(db, username)
     row = _backup_row(db, user.id if user else None)
     if user is None or not codes.matches(
         settings.secret_key, backup_code, row.code_hash if row else None
@@ -632,7 +634,7 @@ def _advance(
 def verify_recovery_code(
     db: Session,
     settings: BackupSettings,
-    webauthn_settings: passkeys.Settings,
+    webauthn_settings: Settings,
     *,
     typed: str,
     client: ClientInfo,
@@ -705,7 +707,7 @@ def _verified_flow(db: Session, *, client: ClientInfo, now: datetime) -> tuple[R
 def recovery_options(
     db: Session,
     settings: BackupSettings,
-    webauthn_settings: passkeys.Settings,
+    webauthn_settings: Settings,
     *,
     client: ClientInfo,
     now: datetime,
@@ -714,7 +716,7 @@ def recovery_options(
     browser dialog: no new email code needed)."""
     _require_enabled(settings)
     flow, user = _verified_flow(db, client=client, now=now)
-    options = passkeys.begin_add_device(
+    options = devices.begin_add_device(
         db,
         webauthn_settings,
         user=user,
@@ -729,7 +731,7 @@ def recovery_options(
 def complete_recovery(
     db: Session,
     settings: BackupSettings,
-    webauthn_settings: passkeys.Settings,
+    webauthn_settings: Settings,
     raw: Mapping[str, Any],
     *,
     mode: str,
@@ -746,7 +748,7 @@ def complete_recovery(
     if settings.restore_removes_old_devices:
         mode = RESTORE
     flow, user = _verified_flow(db, client=client, now=now)
-    device = passkeys.complete_add_device(
+    device = devices.complete_add_device(
         db,
         webauthn_settings,
         raw,
@@ -771,7 +773,7 @@ def complete_recovery(
         raise RecoveryFailed(detail="the backup code changed during the recovery")
     removed: list[str] = []
     if mode == RESTORE:
-        removed = passkeys.remove_other_devices(
+        removed = devices.remove_other_devices(
             db, user=user, keep_device_id=device.id, client=client, now=now
         )
     event = events.device_restored if mode == RESTORE else events.device_duplicated
@@ -787,7 +789,7 @@ def complete_recovery(
         at=now.isoformat(),
     )
     # Both factors and a new passkey made with user verification: the session starts fresh.
-    token = passkeys.start_session(
+    token = start_session(
         db,
         webauthn_settings,
         user_id=user.id,

@@ -28,8 +28,8 @@ from core.web import (
 )
 from recovery import address_views, addresses, pairing, service
 from recovery.service import BackupSettings
-from webauthn import service as passkeys
 from webauthn import views as passkey_views
+from webauthn.devices import device_json
 from webauthn.models import Device
 from webauthn.views import settings as webauthn_settings
 
@@ -226,7 +226,7 @@ def recovery_complete() -> Response:
     database.session().commit()
     response = jsonify(
         user=result.user.to_json(),
-        device=passkeys.device_json(result.device, result.device.id),
+        device=device_json(result.device, result.device.id),
         mode=result.mode,
         **result.new_code.to_json(),
     )

@@ -19,7 +19,7 @@ import pytest
 import requests
 import sqlalchemy as sa
 
-import webauthn.service
+import webauthn.assertions
 import webauthn.views
 from app import create_app
 from core import db as database
@@ -210,7 +210,7 @@ def test_a_counter_raced_by_a_concurrent_sign_in_is_refused_and_flagged(
 ):
     assert api.sign_up(authenticator).status_code == 201
     api.post("/api/logout")
-    original = webauthn.service.verify_authentication
+    original = webauthn.assertions.verify_authentication
 
     def concurrent_winner(*args: Any, **kwargs: Any) -> Any:
         assertion = original(*args, **kwargs)
@@ -221,7 +221,7 @@ def test_a_counter_raced_by_a_concurrent_sign_in_is_refused_and_flagged(
         )
         return assertion
 
-    monkeypatch.setattr(webauthn.service, "verify_authentication", concurrent_winner)
+    monkeypatch.setattr(webauthn.assertions, "verify_authentication", concurrent_winner)
     response = api.sign_in(authenticator)
     assert response.status_code == 401 and response.get_json()["error"] == "authentication_failed"
     assert api.get("/api/me").status_code == 401

@@ -222,12 +222,12 @@ def test_logout_refuses_a_form_body(signed_in: Api):
 
 
 def test_an_unexpected_error_is_a_json_500_without_details(app, api: Api, monkeypatch):
-    from webauthn import service
+    from webauthn import signin
 
     def broken(*args, **kwargs):
         raise RuntimeError("secret internals")
 
-    monkeypatch.setattr(service, "begin_authentication", broken)
+    monkeypatch.setattr(signin, "begin_authentication", broken)
     app.config["PROPAGATE_EXCEPTIONS"] = False
     response = api.post("/api/authenticate/begin", {})
     assert response.status_code == 500

@@ -302,14 +302,14 @@ def test_a_limiter_429_waits_for_every_exhausted_limit(api: Api, frozen_time):
     indirect=True,
 )
 def test_the_apps_own_429_keeps_its_retry_after(api: Api, monkeypatch, frozen_time):
-    from webauthn import service
+    from webauthn import signin
 
     assert api.post("/api/authenticate/begin", {}).status_code == 200
 
     def throttled(*args: Any, **kwargs: Any) -> Any:
         raise TooManyAttempts(6)
 
-    monkeypatch.setattr(service, "begin_authentication", throttled)
+    monkeypatch.setattr(signin, "begin_authentication", throttled)
     frozen_time.move_to(2)
     refused = api.post("/api/authenticate/begin", {})
     assert refused.status_code == 429

@@ -21,8 +21,9 @@ from core import audit, events, sessions, useragent
 from core.errors import InvalidInput, NotFound
 from core.models import LoginSession, User
 from core.security import ClientInfo
+from core.users import normalise_display_name
 from webauthn.models import Challenge, Device, DeviceBrowser
-from webauthn.service import Settings, normalise_display_name, require_fresh
+from webauthn.settings import Settings, require_fresh
 
 
 @dataclass(frozen=True)

@@ -36,9 +36,12 @@ from core.web import (
     set_session_cookie,
     signed_in_user,
 )
-from webauthn import service
+
+# Aliased: the views devices() and signin() hold the plain names (they are endpoint names).
+from webauthn import devices as device_service
+from webauthn import signin as signin_service
 from webauthn.models import Device
-from webauthn.service import Settings
+from webauthn.settings import Settings
 
 pages = Blueprint("pages", __name__)
 api = Blueprint("webauthn_api", __name__, url_prefix="/api")
@@ -66,13 +69,13 @@ def _current_device_id() -> int | None:
 
 
 def _signed_in_answer(
-    result: service.SignIn,
+    result: signin_service.SignIn,
     status: int,
     extras: list[AnswerExtra],
 ) -> Response:
     body: dict[str, Any] = {
         "user": result.user.to_json(),
-        "device": service.device_json(result.device, result.device.id),
+        "device": device_service.device_json(result.device, result.device.id),
     }
     for extra in extras:
         body.update(extra(database.session(), result.user, result.device))
@@ -116,7 +119,9 @@ def account() -> Response | str:
     user = signed_in_user()
     current = _current_device_id()
     db = database.session()
-    devices = [service.device_json(d, current) for d in service.list_devices(db, user)]
+    devices = [
+        device_service.device_json(d, current) for d in device_service.list_devices(db, user)
+    ]
     extras: dict[str, Any] = {}
     for extra in account_page_extras:
         extras.update(extra(db, user))
@@ -130,7 +135,7 @@ def account() -> Response | str:
 @rate_limited
 def register_begin() -> Response:
     data = json_body()
-    options = service.begin_registration(
+    options = signin_service.begin_registration(
         database.session(),
         settings(),
         username=required_str(data, "username"),
@@ -147,7 +152,7 @@ def register_begin() -> Response:
 @rate_limited
 def register_complete() -> Response:
     data = json_body()
-    result = service.complete_registration(
+    result = signin_service.complete_registration(
         database.session(),
         settings(),
         data,
@@ -167,7 +172,7 @@ def register_complete() -> Response:
 @rate_limited
 def authenticate_begin() -> Response:
     data = json_body()
-    options = service.begin_authentication(
+    options = signin_service.begin_authentication(
         database.session(),
         settings(),
         username=optional_str(data, "username"),
@@ -182,7 +187,7 @@ def authenticate_begin() -> Response:
 @rate_limited
 def authenticate_complete() -> Response:
     data = json_body()
-    result = service.complete_authentication(
+    result = signin_service.complete_authentication(
         database.session(),
         settings(),
         data,
@@ -197,7 +202,7 @@ def authenticate_complete() -> Response:
 @api.post("/logout")
 def logout() -> Response:
     user = signed_in_user() if current_user.is_authenticated else None
-    service.sign_out(
+    signin_service.sign_out(
         database.session(),
         user=user,
         session_token=current_session_token(),
@@ -217,7 +222,10 @@ def logout() -> Response:
 def _devices_json() -> list[dict]:
     user = signed_in_user()
     current = _current_device_id()
-    return [service.device_json(d, current) for d in service.list_devices(database.session(), user)]
+    return [
+        device_service.device_json(d, current)
+        for d in device_service.list_devices(database.session(), user)
+    ]
 
 
 @api.get("/me")
@@ -245,7 +253,7 @@ def devices() -> Response:
 @rate_limited
 def add_device_begin() -> Response:
     data = json_body()
-    options = service.begin_add_device(
+    options = device_service.begin_add_device(
         database.session(),
         settings(),
         user=signed_in_user(),
@@ -262,7 +270,7 @@ def add_device_begin() -> Response:
 @rate_limited
 def add_device_complete() -> Response:
     data = json_body()
-    device = service.complete_add_device(
+    device = device_service.complete_add_device(
         database.session(),
         settings(),
         data,
@@ -273,13 +281,13 @@ def add_device_complete() -> Response:
         login_session=current_login_session(),
     )
     database.session().commit()
-    return jsonify(device=service.device_json(device, _current_device_id())), 201
+    return jsonify(device=device_service.device_json(device, _current_device_id())), 201
 
 
 @api.patch("/devices/<int:device_id>")
 def rename_device(device_id: int) -> Response:
     data = json_body()
-    device = service.rename_device(
+    device = device_service.rename_device(
         database.session(),
         user=signed_in_user(),
         device_id=device_id,
@@ -287,12 +295,12 @@ def rename_device(device_id: int) -> Response:
         client=client_info(),
     )
     database.session().commit()
-    return jsonify(device=service.device_json(device, _current_device_id()))
+    return jsonify(device=device_service.device_json(device, _current_device_id()))
 
 
 @api.delete("/devices/<int:device_id>")
 def remove_device(device_id: int) -> Response:
-    service.remove_device(
+    device_service.remove_device(
         database.session(),
         settings(),
         user=signed_in_user(),
@@ -308,7 +316,7 @@ def remove_device(device_id: int) -> Response:
 @api.post("/devices/<int:device_id>/block")
 def block_device(device_id: int) -> Response:
     json_body()
-    device = service.block_device(
+    device = device_service.block_device(
         database.session(),
         settings(),
         user=signed_in_user(),
@@ -318,7 +326,7 @@ def block_device(device_id: int) -> Response:
         now=now(),
     )
     database.session().commit()
-    return jsonify(device=service.device_json(device, _current_device_id()))
+    return jsonify(device=device_service.device_json(device, _current_device_id()))
 
 
 # ---- step-up -------------------------------------------------------------------------------
@@ -328,7 +336,7 @@ def block_device(device_id: int) -> Response:
 @rate_limited
 def reauth_begin() -> Response:
     json_body()
-    options = service.begin_reauth(
+    options = signin_service.begin_reauth(
         database.session(), settings(), user=signed_in_user(), client=client_info(), now=now()
     )
     database.session().commit()
@@ -339,7 +347,7 @@ def reauth_begin() -> Response:
 @rate_limited
 def reauth_complete() -> Response:
     data = json_body()
-    service.complete_reauth(
+    signin_service.complete_reauth(
         database.session(),
         settings(),
         data,

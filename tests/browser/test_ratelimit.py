@@ -98,12 +98,12 @@ def test_a_429_shows_the_servers_message_and_a_countdown_then_lets_the_person_re
 def test_the_apps_own_429_counts_down_its_own_wait(
     make_device: Any, server: Any, monkeypatch: pytest.MonkeyPatch
 ):
-    from webauthn import service
+    from webauthn import signin
 
     def throttled(*args: Any, **kwargs: Any) -> Any:
         raise TooManyAttempts(3)
 
-    monkeypatch.setattr(service, "begin_registration", throttled)
+    monkeypatch.setattr(signin, "begin_registration", throttled)
     dev = make_device()
     page = dev.page
     dev.goto("/signup")

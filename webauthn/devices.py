@@ -1,0 +1,393 @@
+"""The ID's devices (its passkeys and security keys): adding one, listing, renaming, removing,
+blocking and unblocking, and how a device is shown in JSON. Also what every ceremony that
+stores a new credential shares: building the device row, refusing a credential already
+registered, and remembering which browsers a device was used in.
+
+Statuses: ``active`` signs in; ``pending`` waits for a pairing's approval; ``blocked`` (by its
+owner or a mailed link) and ``removed`` never sign in again. Removed devices stay as rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from fido2.utils import websafe_encode
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from core import events, sessions
+from core.errors import (
+    InvalidInput,
+    LastDevice,
+    NotFound,
+    RegistrationFailed,
+    UsernameTaken,
+)
+from core.models import LoginSession, User
+from core.security import ClientInfo
+from webauthn import challenges
+from webauthn.aaguids import authenticator_name, format_aaguid
+from webauthn.ceremony import parse_registration, registration_options, verify_registration
+from webauthn.models import Device, DeviceBrowser
+from webauthn.settings import Settings, require_fresh
+
+DEVICE_NAME_MAX = 64
+DEFAULT_DEVICE_NAME = "Passkey"
+ACTIVE, BLOCKED, PENDING, REMOVED = "active", "blocked", "pending", "removed"
+
+
+def normalise_device_name(name: str | None, *, required: bool = False) -> str:
+    name = " ".join((name or "").split())
+    if not name:
+        if required:
+            raise InvalidInput("A device name cannot be empty.")
+        return DEFAULT_DEVICE_NAME
+    if len(name) > DEVICE_NAME_MAX:
+        raise InvalidInput(f"A device name is at most {DEVICE_NAME_MAX} characters.")
+    return name
+
+
+# ---- storing a new credential (sign-up, adding, pairing, recovery) --------------------------
+
+
+def new_device(user: User, credential: Any, name: str, now: datetime) -> Device:
+    """The row for a verified new credential: active, named ``name``, last used ``now``."""
+    return Device(
+        user_id=user.id,
+        credential_id=credential.credential_id,
+        public_key=credential.public_key,
+        alg=credential.alg,
+        sign_count=credential.sign_count,
+        aaguid=credential.aaguid,
+        name=name,
+        transports=list(credential.transports),
+        backup_eligible=credential.backup_eligible,
+        backed_up=credential.backed_up,
+        uv_initialized=credential.user_verified,
+        attestation_format=credential.attestation_format,
+        status=ACTIVE,
+        flagged=False,
+        created_at=now,
+        last_used_at=now,
+    )
+
+
+def require_unregistered(db: Session, credential_id: bytes) -> None:
+    """A credential id is unique across all IDs (§7.1 step 26)."""
+    if db.scalar(sa.select(Device.id).where(Device.credential_id == credential_id)) is not None:
+        raise RegistrationFailed(
+            "This passkey or security key is already registered.",
+            detail="credential id already registered",
+        )
+
+
+def flush_unique(db: Session) -> None:
+    """Flush; a unique-constraint race lost to a concurrent request reads as the same error the
+    pre-check gives."""
+    try:
+        db.flush()
+    except IntegrityError as exc:
+        db.rollback()
+        if "username" in str(exc.orig).lower():
+            raise UsernameTaken() from exc
+        raise RegistrationFailed(
+            "This passkey or security key is already registered.", detail=str(exc.orig)
+        ) from exc
+
+
+def remember_browser(db: Session, device_id: int, browser: bytes, now: datetime) -> bool:
+    """Records that ``device`` was used in this browser; True the first time (a sign-in from
+    a device the ID has not used before on that browser)."""
+    table = DeviceBrowser.__table__
+    known = db.execute(
+        sa.select(table.c.device_id).where(
+            table.c.device_id == device_id, table.c.browser == browser
+        )
+    ).first()
+    if known is not None:
+        return False
+    db.execute(sa.insert(table).values(device_id=device_id, browser=browser, first_seen_at=now))
+    return True
+
+
+# ---- devices -------------------------------------------------------------------------------
+
+
+def device_json(device: Device, current_device_id: int | None) -> dict[str, Any]:
+    return {
+        "id": device.id,
+        "credential_id": websafe_encode(device.credential_id),
+        "name": device.name,
+        "created_at": device.created_at.isoformat(),
+        "last_used_at": device.last_used_at.isoformat() if device.last_used_at else None,
+        "status": device.status,
+        "aaguid": format_aaguid(device.aaguid),
+        "authenticator": authenticator_name(device.aaguid),
+        "backup_eligible": device.backup_eligible,
+        "backed_up": device.backed_up,
+        "flagged": device.flagged,
+        "current": device.id == current_device_id,
+        "blocked_at": device.blocked_at.isoformat() if device.blocked_at else None,
+    }
+
+
+def list_devices(db: Session, user: User) -> list[Device]:
+    """The ID's devices as its owner sees them: removed ones are kept as rows (their ids are
+    never reused) but are gone for the owner."""
+    return list(
+        db.scalars(
+            sa.select(Device)
+            .where(Device.user_id == user.id, Device.status != REMOVED)
+            .order_by(Device.id)
+        )
+    )
+
+
+def begin_add_device(
+    db: Session,
+    settings: Settings,
+    *,
+    user: User,
+    device_name: str | None,
+    client: ClientInfo,
+    now: datetime,
+    purpose: str = challenges.ADD_DEVICE,
+    login_session: LoginSession | None = None,
+) -> dict[str, Any]:
+    """Options to add a device; ``device_name`` is kept with the challenge and used unless
+    the completing request names the device itself. ``purpose`` RECOVER is for recovery,
+    whose new device is announced by recovery's own events, and PAIR for pairing (approved
+    later by a verified device). A signed-in ID adding a device (ADD_DEVICE) changes what can
+    sign in to it, so its session needs a fresh user verification, at begin and at complete."""
+    if purpose == challenges.ADD_DEVICE:
+        require_fresh(login_session, settings, now)
+    state = {} if device_name is None else {"device_name": normalise_device_name(device_name)}
+    devices = list_devices(db, user)
+    challenge = challenges.issue(
+        db,
+        purpose=purpose,
+        browser=client.browser,
+        ttl=settings.challenge_ttl,
+        now=now,
+        user_id=user.id,
+        state=state,
+    )
+    return registration_options(
+        settings.rp,
+        challenge=challenge,
+        user_handle=user.user_handle,
+        username=user.username,
+        display_name=user.display_name,
+        exclude=[d.credential_id for d in devices],
+    )
+
+
+def complete_add_device(
+    db: Session,
+    settings: Settings,
+    raw: Mapping[str, Any],
+    *,
+    user: User,
+    device_name: str | None,
+    client: ClientInfo,
+    now: datetime,
+    purpose: str = challenges.ADD_DEVICE,
+    login_session: LoginSession | None = None,
+) -> Device:
+    if purpose == challenges.ADD_DEVICE:
+        require_fresh(login_session, settings, now)
+    if device_name is not None:
+        device_name = normalise_device_name(device_name)
+    response = parse_registration(raw)
+    pending = challenges.consume(
+        db,
+        challenge=response.response.client_data.challenge,
+        purpose=purpose,
+        browser=client.browser,
+        now=now,
+    )
+    if pending is None or pending.user_id != user.id:
+        raise RegistrationFailed(detail="no pending device registration for this ID and browser")
+    if device_name is None:
+        device_name = normalise_device_name(pending.state.get("device_name"))
+    credential = verify_registration(settings.rp, response, raw, challenge=pending.challenge)
+    require_unregistered(db, credential.credential_id)
+    device = new_device(user, credential, device_name, now)
+    # A recovered device signs in with this very ceremony; an added or paired one has not
+    # been used yet.
+    device.last_used_at = now if purpose == challenges.RECOVER else None
+    db.add(device)
+    flush_unique(db)
+    remember_browser(db, device.id, client.browser, now)
+    if purpose == challenges.ADD_DEVICE:
+        events.device_added.send(
+            None,
+            db=db,
+            user_id=user.id,
+            device_id=device.id,
+            client=client,
+            device_name=device.name,
+        )
+    return device
+
+
+def _own_device(db: Session, user: User, device_id: int) -> Device:
+    device = db.scalar(
+        sa.select(Device).where(
+            Device.id == device_id, Device.user_id == user.id, Device.status != REMOVED
+        )
+    )
+    if device is None:
+        raise NotFound("No such device.")
+    return device
+
+
+def rename_device(
+    db: Session, *, user: User, device_id: int, name: str, client: ClientInfo
+) -> Device:
+    name = normalise_device_name(name, required=True)
+    device = _own_device(db, user, device_id)
+    old_name, device.name = device.name, name
+    events.device_renamed.send(
+        None,
+        db=db,
+        user_id=user.id,
+        device_id=device.id,
+        client=client,
+        old_name=old_name,
+        device_name=name,
+    )
+    return device
+
+
+def remove_device(
+    db: Session,
+    settings: Settings,
+    *,
+    user: User,
+    device_id: int,
+    login_session: LoginSession | None,
+    client: ClientInfo,
+    now: datetime,
+) -> None:
+    """Unpairs a device and ends its sessions (needs a fresh user verification). The last
+    active device stays: an ID without one could only come back through recovery."""
+    require_fresh(login_session, settings, now)
+    device = _own_device(db, user, device_id)
+    if device.status == "active":
+        others = db.scalar(
+            sa.select(sa.func.count(Device.id)).where(
+                Device.user_id == user.id, Device.status == "active", Device.id != device.id
+            )
+        )
+        if not others:
+            raise LastDevice()
+    sessions.revoke_device_sessions(db, device.id, now)
+    events.device_removed.send(
+        None,
+        db=db,
+        user_id=user.id,
+        device_id=device.id,
+        client=client,
+        device_name=device.name,
+        credential_id=websafe_encode(device.credential_id),
+    )
+    _mark_removed(device, now)
+    db.flush()
+
+
+def _mark_removed(device: Device, now: datetime) -> None:
+    """Removed devices stay as rows: their ids are never given to another ID's device (an old
+    notification or link names exactly this one), and their passkey hears why it cannot sign
+    in."""
+    device.status, device.removed_at = REMOVED, now
+
+
+def block_device(
+    db: Session,
+    settings: Settings,
+    *,
+    user: User,
+    device_id: int,
+    login_session: LoginSession | None,
+    client: ClientInfo,
+    now: datetime,
+) -> Device:
+    """Blocks a device of the signed-in ID at once and for good (needs a fresh user
+    verification)."""
+    require_fresh(login_session, settings, now)
+    device = _own_device(db, user, device_id)
+    block(db, device, client=client, now=now, via="account")
+    return device
+
+
+def block(db: Session, device: Device, *, client: ClientInfo, now: datetime, via: str) -> bool:
+    """Blocks ``device``: it cannot sign in, its sessions end now, only an administrator can
+    unblock it. False when it was already blocked or is removed (nothing changes)."""
+    if device.status in (BLOCKED, REMOVED):
+        return False
+    was_pending = device.status == "pending"
+    device.status, device.blocked_at = "blocked", now
+    sessions.revoke_device_sessions(db, device.id, now)
+    if not was_pending:
+        events.device_blocked.send(
+            None,
+            db=db,
+            user_id=device.user_id,
+            device_id=device.id,
+            client=client,
+            device_name=device.name,
+            via=via,
+            credential_id=websafe_encode(device.credential_id),
+        )
+    db.flush()
+    return True
+
+
+def remove_other_devices(
+    db: Session, *, user: User, keep_device_id: int, client: ClientInfo, now: datetime
+) -> list[str]:
+    """Removes every device of the ID but ``keep_device_id`` and ends their sessions (a
+    restore after a lost or stolen device). Returns the removed devices' names."""
+    removed = []
+    for device in list_devices(db, user):
+        if device.id == keep_device_id:
+            continue
+        sessions.revoke_device_sessions(db, device.id, now)
+        events.device_removed.send(
+            None,
+            db=db,
+            user_id=user.id,
+            device_id=device.id,
+            client=client,
+            device_name=device.name,
+            reason="restore",
+        )
+        removed.append(device.name)
+        _mark_removed(device, now)
+    db.flush()
+    return removed
+
+
+def unblock(db: Session, *, device_id: int, actor: str, now: datetime) -> Device:
+    """An administrator unblocks a device (the owner blocked their last one by mistake, or
+    locked themselves out): it can sign in again. Audited; every device and the address are
+    told, like any device the ID gains."""
+    device = db.scalar(sa.select(Device).where(Device.id == device_id, Device.status == BLOCKED))
+    if device is None:
+        raise NotFound("No blocked device with that id.")
+    device.status, device.blocked_at = ACTIVE, None
+    db.flush()
+    events.device_unblocked.send(
+        None,
+        db=db,
+        user_id=device.user_id,
+        device_id=device.id,
+        client=ClientInfo(ip="", user_agent=actor, browser=b""),
+        device_name=device.name,
+        actor=actor,
+    )
+    return device
