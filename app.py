@@ -195,7 +195,8 @@ def _register_commands(app: Flask) -> None:
     )
     def reissue_backup_code(username: str, deliver: str) -> None:
         """Re-issue USERNAME's backup code (the owner lost it). Audited; the owner is told."""
-        from recovery.service import BackupSettings, reissue_code
+        from recovery.backup import reissue_code
+        from recovery.settings import BackupSettings
 
         db_session = database.session()
         try:

@@ -16,7 +16,7 @@ from core.web import (
     signed_in_user,
 )
 from recovery import addresses
-from recovery.service import BackupSettings
+from recovery.settings import BackupSettings
 
 # Nested in recovery's /api blueprint (see recovery.views).
 api = Blueprint("addresses", __name__)

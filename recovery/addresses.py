@@ -1,9 +1,9 @@
 """The ID's addresses: confirming the sign-in address, changing it, and the backup address a
 mailed backup code goes to (BACKUP_CODE_DELIVERY=email).
 
-Every address is proven the same way: a one-time code mailed to it (``recovery.service``'s
-email codes: keyed hash, one browser, single use, five wrong tries void it, capped per address
-and per ID) and typed back in the browser that asked for it. The address a code proves is the
+Every address is proven the same way: a one-time code mailed to it (``recovery.email_codes``:
+keyed hash, one browser, single use, five wrong tries void it, capped per address and per ID)
+and typed back in the browser that asked for it. The address a code proves is the
 one stored on its row, never one the request names, so a code mailed to A can only ever make A
 the ID's address. Until the sign-in address is confirmed it gets verification mail only.
 
@@ -26,18 +26,16 @@ from core.models import LoginSession, User
 from core.security import ClientInfo
 from core.users import normalise_email
 from recovery import otp
-from recovery.models import EmailCode
-from recovery.service import (
-    BackupSettings,
-    _check_throttle,
-    _consume_email_code,
-    _issue_email_code,
-    _live_email_code,
-    _owner_subjects,
-    _record_failure,
-    _wrong_email_code,
+from recovery.email_codes import (
+    consume_email_code,
+    issue_email_code,
+    live_email_code,
     mail_cap_wait,
+    wrong_email_code,
 )
+from recovery.models import EmailCode
+from recovery.settings import BackupSettings
+from recovery.throttling import check_throttle, owner_subjects, record_failure
 
 VERIFY, CHANGE, BACKUP_ADDRESS = "verify_email", "change_email", "backup_email"
 # One pending code for the sign-in address at a time: asking for a change voids a pending
@@ -58,7 +56,7 @@ def send_verification(
     """Mails a code that confirms the ID's current address (again: sign-up sent the first)."""
     if user.email_verified_at is not None:
         raise EmailAlreadyVerified()
-    return _issue_email_code(
+    return issue_email_code(
         db, settings, user=user, purpose=VERIFY, client=client, now=now, voids=SIGN_IN_ADDRESS
     )
 
@@ -84,7 +82,7 @@ def start_change(
             "That is your backup email address: one mailbox must not receive both your backup "
             "code and the recovery code."
         )
-    return _issue_email_code(
+    return issue_email_code(
         db,
         settings,
         user=user,
@@ -109,16 +107,16 @@ def _pending(
     """This browser's live code of ``purposes`` if ``typed`` is it; a wrong try is counted
     (the fifth voids the code) and throttled by the owner's own wrong codes, like backup
     activation (never by anonymous recovery failures)."""
-    subjects = _owner_subjects(settings, user)
-    _check_throttle(db, subjects, now)
-    pending = _live_email_code(
+    subjects = owner_subjects(settings, user)
+    check_throttle(db, subjects, now)
+    pending = live_email_code(
         db, user_id=user.id, purposes=purposes, browser=client.browser, now=now
     )
     if pending is None:
         raise InvalidCode(detail="no pending address code for this ID and browser")
     if not otp.matches(settings.secret_key, typed, settings.otp.digits, pending.code_hash):
-        _wrong_email_code(db, pending, now)
-        _record_failure(db, subjects, "email_code", now)
+        wrong_email_code(db, pending, now)
+        record_failure(db, subjects, "email_code", now)
         raise InvalidCode(detail="wrong address code", keep_changes=True)
     return pending
 
@@ -142,7 +140,7 @@ def confirm(
         sessions.require_fresh(login_session, max_age=settings.reauth_max_age, now=now)
     elif not _same(pending.address, user.email):
         raise InvalidCode(detail="the code confirms an address the ID no longer has")
-    if not _consume_email_code(db, pending, now):
+    if not consume_email_code(db, pending, now):
         raise InvalidCode(detail="address code already used")
     assert pending.address is not None
     if pending.purpose == VERIFY:
@@ -189,7 +187,7 @@ def start_backup_address(
             "Use another address than your sign-in address: one mailbox must not receive both "
             "your backup code and the recovery code."
         )
-    return _issue_email_code(
+    return issue_email_code(
         db, settings, user=user, purpose=BACKUP_ADDRESS, client=client, now=now, to=email
     )
 
@@ -211,7 +209,7 @@ def confirm_backup_address(
     if _same(pending.address, user.email):
         # The sign-in address changed to this one after the code was sent.
         raise InvalidCode(detail="backup address equals the sign-in address")
-    if not _consume_email_code(db, pending, now):
+    if not consume_email_code(db, pending, now):
         raise InvalidCode(detail="backup address code already used")
     user.backup_email, user.backup_email_verified_at = pending.address, now
     events.backup_email_verified.send(

@@ -1,5 +1,5 @@
 """The cap on mailed codes: nobody can make Keystead flood an address, whoever asks. Pure
-Python: ``recovery.service`` reads the times earlier codes were mailed (the ``email_codes``
+Python: ``recovery.email_codes`` reads the times earlier codes were mailed (the ``email_codes``
 rows) and asks ``wait``.
 
 Two rules, both counted from codes actually mailed:

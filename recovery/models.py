@@ -24,6 +24,11 @@ class BackupCode(Base):
     code_created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+# RecoveryFlow.stage: restore.py moves a flow forward; backup.py voids the open ones when the
+# backup code they began with is replaced.
+CODE_VERIFIED, OTP_VERIFIED, COMPLETED, VOID = "code_verified", "otp_verified", "completed", "void"
+
+
 class RecoveryFlow(Base):
     """One attempt to restore or duplicate an ID, bound to the browser that began it.
     Stages move forward only: code_verified → otp_verified → completed (or void)."""

@@ -1,5 +1,5 @@
 """One-time codes sent by email: generation, keyed hashing, the rules for their life. Pure
-Python; storage and the atomic consumption live in ``recovery.service``."""
+Python; storage and the atomic consumption live in ``recovery.email_codes``."""
 
 from __future__ import annotations
 

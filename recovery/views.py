@@ -26,8 +26,8 @@ from core.web import (
     set_session_cookie,
     signed_in_user,
 )
-from recovery import address_views, addresses, pairing, service
-from recovery.service import BackupSettings
+from recovery import address_views, addresses, backup, pairing, restore
+from recovery.settings import BackupSettings
 from webauthn import views as passkey_views
 from webauthn.devices import device_json
 from webauthn.models import Device
@@ -45,7 +45,7 @@ def settings() -> BackupSettings:
 
 
 def _backup_prompt(db: Session, user: User, _device: Device) -> dict[str, Any]:
-    return {"backup_prompt": service.should_prompt(db, settings(), user)}
+    return {"backup_prompt": backup.should_prompt(db, settings(), user)}
 
 
 def _backup_required(db: Session, user: User, _device: Device) -> dict[str, Any]:
@@ -54,7 +54,7 @@ def _backup_required(db: Session, user: User, _device: Device) -> dict[str, Any]
 
 def _account_backup(db: Session, user: User) -> dict[str, Any]:
     return {
-        "backup": service.backup_status(db, settings(), user),
+        "backup": backup.backup_status(db, settings(), user),
         "otp_digits": settings().otp.digits,
     }
 
@@ -81,7 +81,7 @@ _confirm_new_address = addresses.on_user_registered(settings)
 @pages.get("/recover")
 def recover() -> str:
     # A reload resumes this browser's recovery where it is (the server holds the flow).
-    stage = service.recovery_stage(database.session(), client=client_info(), now=now())
+    stage = restore.recovery_stage(database.session(), client=client_info(), now=now())
     return render_template(
         "recovery/recover.html",
         mode_choice=not settings().restore_removes_old_devices,
@@ -100,7 +100,7 @@ def backup_page() -> Response | str:
     return render_template(
         "recovery/backup.html",
         user=user.to_json(),
-        backup=service.backup_status(database.session(), settings(), user),
+        backup=backup.backup_status(database.session(), settings(), user),
         prompt=request.args.get("prompt") == "1",
         next_url=safe_next_path(request.args.get("next")),
         otp_digits=settings().otp.digits,
@@ -113,14 +113,14 @@ def backup_page() -> Response | str:
 @api.get("/backup")
 def backup_status() -> Response:
     user = signed_in_user()
-    return jsonify(service.backup_status(database.session(), settings(), user))
+    return jsonify(backup.backup_status(database.session(), settings(), user))
 
 
 @api.post("/backup/activate")
 @rate_limited
 def activate() -> Response:
     json_body()
-    masked = service.start_activation(
+    masked = backup.start_activation(
         database.session(), settings(), user=signed_in_user(), client=client_info(), now=now()
     )
     database.session().commit()
@@ -131,7 +131,7 @@ def activate() -> Response:
 @rate_limited
 def regenerate() -> Response:
     json_body()
-    masked = service.start_regeneration(
+    masked = backup.start_regeneration(
         database.session(),
         settings(),
         user=signed_in_user(),
@@ -147,7 +147,7 @@ def regenerate() -> Response:
 @rate_limited
 def confirm() -> Response:
     data = json_body()
-    new_code = service.confirm_email_code(
+    new_code = backup.confirm_email_code(
         database.session(),
         settings(),
         user=signed_in_user(),
@@ -169,7 +169,7 @@ def confirm() -> Response:
 @rate_limited
 def recovery_begin() -> Response:
     data = json_body()
-    masked = service.begin_recovery(
+    masked = restore.begin_recovery(
         database.session(),
         settings(),
         username=required_str(data, "username"),
@@ -185,7 +185,7 @@ def recovery_begin() -> Response:
 @rate_limited
 def recovery_verify() -> Response:
     data = json_body()
-    options = service.verify_recovery_code(
+    options = restore.verify_recovery_code(
         database.session(),
         settings(),
         webauthn_settings(),
@@ -201,7 +201,7 @@ def recovery_verify() -> Response:
 @rate_limited
 def recovery_options() -> Response:
     json_body()
-    options = service.recovery_options(
+    options = restore.recovery_options(
         database.session(), settings(), webauthn_settings(), client=client_info(), now=now()
     )
     database.session().commit()
@@ -212,7 +212,7 @@ def recovery_options() -> Response:
 @rate_limited
 def recovery_complete() -> Response:
     data = json_body()
-    result = service.complete_recovery(
+    result = restore.complete_recovery(
         database.session(),
         settings(),
         webauthn_settings(),

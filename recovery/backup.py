@@ -1,0 +1,298 @@
+"""The backup function of an ID: whether it is active and when to prompt for it, activating it,
+making a new backup code (regenerating), an administrator re-issuing a lost one, and delivering
+a code (shown once, or mailed to the ID's confirmed backup address).
+
+Activating and regenerating need a code mailed to the sign-in address and typed back in the
+same browser (``recovery.email_codes``); a new code replaces the old one in the same statement
+and voids any recovery begun with the old one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from core import events, sessions
+from core.errors import (
+    BackupActive,
+    BackupDisabled,
+    BackupEmailRequired,
+    InvalidCode,
+    InvalidInput,
+    NotFound,
+)
+from core.models import AuditEvent, LoginSession, User
+from core.security import ClientInfo
+from core.users import find_user
+from recovery import codes, otp
+from recovery.email_codes import (
+    consume_email_code,
+    issue_email_code,
+    live_email_code,
+    wrong_email_code,
+)
+from recovery.models import CODE_VERIFIED, OTP_VERIFIED, VOID, BackupCode, EmailCode, RecoveryFlow
+from recovery.settings import BackupSettings
+from recovery.throttling import check_throttle, owner_subjects, record_failure
+
+ACTIVATE, REGENERATE = "activate", "regenerate"
+
+
+@dataclass(frozen=True)
+class NewCode:
+    """A freshly made backup code: ``code`` when it is to be shown, None when it was mailed."""
+
+    code: str | None
+    delivered: str  # "display" | "email"
+
+    def to_json(self) -> dict[str, Any]:
+        if self.code is not None:
+            return {"backup_code": self.code}
+        return {"backup_code": None, "delivered": "email"}
+
+
+# ---- status and prompt ---------------------------------------------------------------------
+
+
+def backup_row(db: Session, user_id: int | None) -> BackupCode | None:
+    """The ID's backup code row; None when backup is not active (or there is no ID)."""
+    if user_id is None:
+        # The same query shape for a missing ID, so both answers cost the same.
+        return db.scalar(sa.select(BackupCode).where(sa.false()))
+    return db.get(BackupCode, user_id)
+
+
+def sign_in_count(db: Session, user_id: int) -> int:
+    return int(
+        db.scalar(
+            sa.select(sa.func.count(AuditEvent.id)).where(
+                AuditEvent.user_id == user_id, AuditEvent.kind == "signed_in"
+            )
+        )
+        or 0
+    )
+
+
+def should_prompt(db: Session, settings: BackupSettings, user: User) -> bool:
+    """Prompt from the Nth passkey sign-in on (sign-up is not one), at every sign-in until
+    backup is active; under ``on_enrollment`` at once."""
+    if settings.mode == "disabled" or backup_row(db, user.id) is not None:
+        return False
+    if settings.mode == "on_enrollment":
+        return True
+    return sign_in_count(db, user.id) >= settings.prompt_after
+
+
+def backup_status(db: Session, settings: BackupSettings, user: User) -> dict[str, Any]:
+    row = backup_row(db, user.id)
+    return {
+        "active": row is not None,
+        "activated_at": row.activated_at.isoformat() if row else None,
+        "prompt": should_prompt(db, settings, user),
+        "mode": settings.mode,
+        "delivery": settings.delivery,
+    }
+
+
+# ---- activate and regenerate ---------------------------------------------------------------
+
+
+def require_enabled(settings: BackupSettings) -> None:
+    """Refuses every backup and recovery step under BACKUP_MODE=disabled."""
+    if settings.mode == "disabled":
+        raise BackupDisabled()
+
+
+def start_activation(
+    db: Session, settings: BackupSettings, *, user: User, client: ClientInfo, now: datetime
+) -> str:
+    """Mails a code to verify the ID's address; the backup code comes after it is typed."""
+    require_enabled(settings)
+    if backup_row(db, user.id) is not None:
+        raise BackupActive()
+    _require_backup_address(settings, user)
+    check_throttle(db, owner_subjects(settings, user), now)
+    return issue_email_code(db, settings, user=user, purpose=ACTIVATE, client=client, now=now)
+
+
+def start_regeneration(
+    db: Session,
+    settings: BackupSettings,
+    *,
+    user: User,
+    login_session: LoginSession | None,
+    client: ClientInfo,
+    now: datetime,
+) -> str:
+    """A new code needs a passkey sign-in within REAUTH_MAX_AGE and the email code again."""
+    require_enabled(settings)
+    sessions.require_fresh(login_session, max_age=settings.reauth_max_age, now=now)
+    _require_backup_address(settings, user)
+    check_throttle(db, owner_subjects(settings, user), now)
+    return issue_email_code(db, settings, user=user, purpose=REGENERATE, client=client, now=now)
+
+
+def confirm_email_code(
+    db: Session,
+    settings: BackupSettings,
+    *,
+    user: User,
+    typed: str,
+    login_session: LoginSession | None,
+    client: ClientInfo,
+    now: datetime,
+) -> NewCode:
+    """Checks the mailed code of a pending activation or regeneration and makes the backup
+    code, shown once (or mailed under BACKUP_CODE_DELIVERY=email)."""
+    require_enabled(settings)
+    subjects = owner_subjects(settings, user)
+    check_throttle(db, subjects, now)
+    pending = live_email_code(
+        db, user_id=user.id, purposes=(ACTIVATE, REGENERATE), browser=client.browser, now=now
+    )
+    if pending is None:
+        raise InvalidCode(detail="no pending email code for this ID and browser")
+    if not otp.matches(settings.secret_key, typed, settings.otp.digits, pending.code_hash):
+        wrong_email_code(db, pending, now)
+        record_failure(db, subjects, "email_code", now)
+        raise InvalidCode(detail="wrong email code", keep_changes=True)
+    if pending.purpose == REGENERATE:
+        sessions.require_fresh(login_session, max_age=settings.reauth_max_age, now=now)
+    _require_backup_address(settings, user)
+    if not consume_email_code(db, pending, now):
+        raise InvalidCode(detail="email code already used")
+    _mark_address_proven(db, user, pending, client=client, now=now)
+    regenerated = pending.purpose == REGENERATE and backup_row(db, user.id) is not None
+    new_code = _replace_code(db, settings, user=user, client=client, now=now)
+    if regenerated:
+        _void_open_flows(db, user.id, now)
+        events.backup_code_regenerated.send(
+            None, db=db, user_id=user.id, client=client, to=user.email
+        )
+    else:
+        events.backup_activated.send(None, db=db, user_id=user.id, client=client)
+    return new_code
+
+
+def _mark_address_proven(
+    db: Session, user: User, code: EmailCode, *, client: ClientInfo, now: datetime
+) -> None:
+    """A code typed back proves the address it was mailed to: the sign-in address, if it
+    still is that (codes from before addresses were recorded went to it)."""
+    if user.email_verified_at is not None:
+        return
+    if code.address is not None and code.address.lower() != user.email.lower():
+        return
+    user.email_verified_at = now
+    events.email_verified.send(None, db=db, user_id=user.id, client=client)
+
+
+def backup_address(user: User) -> str | None:
+    """Where a mailed backup code goes: the ID's confirmed backup address, never the sign-in
+    address (which receives recovery's email code: one mailbox must not hold both factors)."""
+    if user.backup_email and user.backup_email_verified_at is not None:
+        if user.backup_email.lower() != user.email.lower():
+            return user.backup_email
+    return None
+
+
+def _require_backup_address(
+    settings: BackupSettings, user: User, delivery: str | None = None
+) -> None:
+    if (delivery or settings.delivery) == "email" and backup_address(user) is None:
+        raise BackupEmailRequired()
+
+
+def _replace_code(
+    db: Session,
+    settings: BackupSettings,
+    *,
+    user: User,
+    client: ClientInfo,
+    now: datetime,
+    delivery: str | None = None,
+) -> NewCode:
+    """Stores a new backup code (activating backup if needed) and delivers it: by policy, or
+    as ``delivery`` says."""
+    # Before anything changes: a code that cannot be delivered must not replace the old one.
+    _require_backup_address(settings, user, delivery)
+    code = codes.generate()
+    code_hash = codes.hash_code(settings.secret_key, code)
+    row = backup_row(db, user.id)
+    if row is None:
+        db.add(
+            BackupCode(user_id=user.id, code_hash=code_hash, activated_at=now, code_created_at=now)
+        )
+    else:
+        row.code_hash, row.code_created_at = code_hash, now
+    db.flush()
+    return deliver_code(db, settings, user=user, code=code, client=client, delivery=delivery)
+
+
+def deliver_code(
+    db: Session,
+    settings: BackupSettings,
+    *,
+    user: User,
+    code: str,
+    client: ClientInfo,
+    delivery: str | None = None,
+) -> NewCode:
+    """Mails ``code`` to the backup address (by policy, or as ``delivery`` says) or returns it
+    to be shown once."""
+    to = backup_address(user)
+    if (delivery or settings.delivery) == "email" and to is not None:
+        events.backup_code_delivered.send(
+            None, db=db, user_id=user.id, to=to, code=code, client=client
+        )
+        return NewCode(None, "email")
+    # Shown on screen: the policy says so, or (after a recovery) an ID from before backup
+    # addresses has none to mail it to; never mailed to the sign-in address.
+    return NewCode(code, "display")
+
+
+def _void_open_flows(db: Session, user_id: int, now: datetime) -> None:
+    """A recovery begun with a code that no longer exists must not complete."""
+    db.execute(
+        sa.update(RecoveryFlow)
+        .where(
+            RecoveryFlow.user_id == user_id, RecoveryFlow.stage.in_((CODE_VERIFIED, OTP_VERIFIED))
+        )
+        .values(stage=VOID)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def reissue_code(
+    db: Session,
+    settings: BackupSettings,
+    *,
+    username: str,
+    deliver: str,
+    actor: str,
+    now: datetime,
+) -> NewCode:
+    """An administrator re-issues the backup code of an ID whose owner lost it: the old code
+    stops working at once, in-flight recoveries are void, the owner is told by mail."""
+    if deliver not in ("display", "email"):
+        raise InvalidInput("deliver must be 'display' or 'email'")
+    user = find_user(db, username)
+    if user is None:
+        raise NotFound("No such ID.")
+    client = ClientInfo(ip="", user_agent=actor, browser=b"")
+    new_code = _replace_code(db, settings, user=user, client=client, now=now, delivery=deliver)
+    _void_open_flows(db, user.id, now)
+    events.backup_code_reissued.send(
+        None,
+        db=db,
+        user_id=user.id,
+        client=client,
+        actor=actor,
+        delivered=deliver,
+        to=user.email,
+    )
+    return new_code
