@@ -1,0 +1,158 @@
+"""Rules that a test must notice being deleted: freshness of a verification (a session that
+never verified its user, step-up without UV, approving a pairing, confirming a regenerated
+backup code), malformed registrations (a zero-length credential id, bytes after the
+attestation object) and unknown values (a session cookie, a pairing token, a recovery mode)
+answered with a clean 4xx that changes nothing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from fido2.utils import websafe_decode, websafe_encode
+
+from tests.clock import Clock, clock_fixture  # noqa: F401
+from tests.conftest import ORIGIN, Api, snapshot
+from tests.softauthn import SoftAuthenticator
+from tests.test_devices_told import NewDevice, start_pairing, step_up
+from tests.test_recovery import activate_backup, mailed_code
+
+PREFERRED = {"USER_VERIFICATION": "preferred"}
+
+
+def error(response: Any) -> tuple[int, str]:
+    return response.status_code, (response.get_json() or {}).get("error")
+
+
+def stale(clock: Clock, app: Any) -> None:
+    """Moves past the sign-in's freshness (REAUTH_MAX_AGE), well within every other limit."""
+    clock.at(app.config["REAUTH_MAX_AGE"] + 1)
+
+
+# ---- freshness -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("config_overrides", [PREFERRED], indirect=True)
+def test_a_session_that_never_verified_its_user_is_not_fresh(clock, app, api, authenticator):
+    assert api.sign_up(authenticator, uv=False).status_code == 201
+    refused = api.post("/api/pairing")
+    assert error(refused) == (401, "reauth_required")
+    assert error(api.post("/api/backup/regenerate")) == (401, "reauth_required")
+    # A step-up with UV makes the same session fresh: the refusal was about verification.
+    assert step_up(api, authenticator).status_code == 204
+    assert api.post("/api/pairing").status_code == 201
+
+
+@pytest.mark.parametrize("config_overrides", [PREFERRED], indirect=True)
+def test_a_step_up_without_user_verification_does_not_make_a_session_fresh(
+    clock, app, signed_in, authenticator
+):
+    stale(clock, app)
+    assert error(signed_in.post("/api/pairing")) == (401, "reauth_required")
+    assert error(step_up(signed_in, authenticator, uv=False)) == (401, "authentication_failed")
+    assert error(signed_in.post("/api/pairing")) == (401, "reauth_required")
+    assert step_up(signed_in, authenticator).status_code == 204
+    assert signed_in.post("/api/pairing").status_code == 201
+
+
+@pytest.mark.parametrize("config_overrides", [{"REAUTH_MAX_AGE": 60}], indirect=True)
+def test_approving_a_pairing_needs_a_fresh_verification(clock, app, signed_in, authenticator):
+    token = start_pairing(signed_in)["token"]
+    phone = NewDevice(app)
+    assert phone.redeem(token).status_code == 202
+    clock.at(61)  # the pairing (PAIRING_TTL) is still open, the verification is not fresh
+    approve = {"confirmation": phone.confirmation}
+    refused = signed_in.post(f"/api/pairing/{token}/approve", approve)
+    assert error(refused) == (401, "reauth_required")
+    status = signed_in.get(f"/api/pairing/{token}").get_json()
+    assert status["status"] == "awaiting_approval" and status["device"]["status"] == "pending"
+    assert phone.api.get("/api/me").status_code == 401
+    assert step_up(signed_in, authenticator).status_code == 204
+    assert signed_in.post(f"/api/pairing/{token}/approve", approve).status_code == 200
+
+
+def test_confirming_a_regenerated_backup_code_needs_a_fresh_verification(
+    clock, app, signed_in, authenticator, mailbox
+):
+    old_code = activate_backup(signed_in, mailbox)
+    assert signed_in.post("/api/backup/regenerate").status_code == 202
+    code = mailed_code(mailbox, count=2)
+    stale(clock, app)
+    refused = signed_in.post("/api/backup/confirm", {"otp": code})
+    assert error(refused) == (401, "reauth_required")
+    # Nothing changed: the old backup code still starts a recovery, and the mailed code was
+    # not used up by the refusal.
+    stranger = Api(app.test_client())
+    begin = stranger.post("/api/recovery/begin", {"username": "alice", "backup_code": old_code})
+    assert begin.status_code == 202
+    assert step_up(signed_in, authenticator).status_code == 204
+    confirmed = signed_in.post("/api/backup/confirm", {"otp": code})
+    assert confirmed.status_code == 200
+    assert confirmed.get_json()["backup_code"] != old_code
+
+
+# ---- malformed registrations ---------------------------------------------------------------
+
+
+def test_a_zero_length_credential_id_is_refused(app, api, authenticator):
+    before = snapshot(app)
+    response = api.sign_up(authenticator, credential_id=b"")
+    assert error(response) == (400, "registration_failed")
+    assert snapshot(app) == before
+
+
+def test_bytes_after_the_attestation_object_are_malformed_input(app, api, authenticator):
+    begin = api.post("/api/register/begin", {"username": "alice", "email": "alice@example.com"})
+    body = authenticator.create(begin.get_json())
+    padded = websafe_decode(body["response"]["attestationObject"]) + b"\x00"
+    tampered = {**body, "response": {**body["response"]}}
+    tampered["response"]["attestationObject"] = websafe_encode(padded)
+    before = snapshot(app)
+    assert error(api.post("/api/register/complete", tampered)) == (400, "invalid_input")
+    assert snapshot(app) == before
+    # Refused before the challenge was consumed: the genuine answer still registers.
+    assert api.post("/api/register/complete", body).status_code == 201
+
+
+# ---- unknown values ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("cookie", ["A" * 43, "", "x" * 129, "not a token"])
+def test_an_unknown_session_cookie_is_not_signed_in(app, signed_in, cookie):
+    stranger = Api(app.test_client())
+    stranger.client.set_cookie("keystead_session", cookie)
+    assert error(stranger.get("/api/me")) == (401, "not_signed_in")
+    before = snapshot(app)
+    assert error(stranger.post("/api/pairing")) == (401, "not_signed_in")
+    assert error(stranger.post("/api/devices/register/begin", {})) == (401, "not_signed_in")
+    assert snapshot(app) == before
+
+
+@pytest.mark.parametrize("token", ["A" * 32, "x" * 129])
+def test_an_unknown_pairing_token_is_not_found(app, signed_in, token):
+    start_pairing(signed_in)
+    before = snapshot(app)
+    phone = Api(app.test_client())
+    assert error(signed_in.get(f"/api/pairing/{token}")) == (404, "not_found")
+    assert error(phone.post(f"/api/pairing/{token}/begin", {})) == (404, "not_found")
+    assert error(phone.post(f"/api/pairing/{token}/complete", {})) == (404, "not_found")
+    for decision in ("approve", "reject"):
+        assert error(signed_in.post(f"/api/pairing/{token}/{decision}")) == (404, "not_found")
+    assert snapshot(app) == before
+
+
+@pytest.mark.parametrize("mode", ["x", "", "RESTORE"])
+def test_an_unknown_recovery_mode_is_invalid_input(clock, app, signed_in, mailbox, mode):
+    backup_code = activate_backup(signed_in, mailbox)
+    stranger = Api(app.test_client())
+    begin = stranger.post("/api/recovery/begin", {"username": "alice", "backup_code": backup_code})
+    assert begin.status_code == 202
+    options = stranger.post("/api/recovery/verify", {"otp": mailed_code(mailbox, count=2)})
+    assert options.status_code == 200
+    body = SoftAuthenticator(origin=ORIGIN).create(options.get_json())
+    before = snapshot(app)
+    refused = stranger.post("/api/recovery/complete", {**body, "mode": mode})
+    assert error(refused) == (400, "invalid_input")
+    assert snapshot(app) == before
+    # Refused before anything was consumed: the same answer completes with a real mode.
+    assert stranger.post("/api/recovery/complete", {**body, "mode": "duplicate"}).status_code == 201
