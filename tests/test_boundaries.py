@@ -200,3 +200,79 @@ def test_a_block_link_works_until_its_ttl(clock, app, signed_in, mailbox, offset
     token = block_link(mailbox, 1)
     clock.advance(app.config["BLOCK_LINK_TTL"] + offset)
     assert app.test_client().get(f"/block/{token}").status_code == expected
+
+
+# ---- purge ---------------------------------------------------------------------------------
+
+RETENTION = 30 * 86400  # ended sessions are kept 30 days (the account's session history)
+
+
+def purge(app: Any) -> str:
+    result = app.test_cli_runner().invoke(args=["purge"])
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def session_count(app: Any) -> int:
+    return execute(app, "SELECT count(*) FROM login_sessions").scalar_one()
+
+
+@pytest.mark.parametrize(("offset", "deleted"), [(BEFORE, 0), (AT, 1)])
+def test_purge_deletes_a_signed_out_session_30_days_later(
+    clock, app, signed_in, authenticator, offset, deleted
+):
+    assert signed_in.post("/api/logout").status_code == 204
+    assert signed_in.sign_in(authenticator).status_code == 200  # live for 14 days
+    clock.at(RETENTION + offset)
+    assert f"deleted 0 expired challenges, {deleted} ended sessions" in purge(app)
+    assert session_count(app) == 2 - deleted
+
+
+@pytest.mark.parametrize("config_overrides", [{"SESSION_LIFETIME": 1000}], indirect=True)
+@pytest.mark.parametrize(("offset", "deleted"), [(BEFORE, 0), (AT, 1)])
+def test_purge_deletes_an_expired_session_30_days_later(clock, app, signed_in, offset, deleted):
+    clock.at(1000 + RETENTION + offset)
+    assert f"{deleted} ended sessions" in purge(app)
+    assert session_count(app) == 1 - deleted
+
+
+@pytest.mark.parametrize(("offset", "deleted"), [(BEFORE, 0), (AT, 1)])
+def test_purge_deletes_a_challenge_at_its_ttl(clock, app, api, offset, deleted):
+    assert api.post("/api/authenticate/begin", {}).status_code == 200
+    clock.at(app.config["CHALLENGE_TTL"] + offset)
+    assert f"deleted {deleted} expired challenges" in purge(app)
+
+
+# ---- lengths -------------------------------------------------------------------------------
+
+# 64 + 1 + 189 = 254 characters, the longest address (RFC 5321), each part within its own limit.
+LONGEST_EMAIL = "a" * 64 + "@" + "b" * 63 + "." + "c" * 63 + "." + "d" * 57 + ".com"
+
+
+@pytest.mark.parametrize(
+    ("field", "longest"),
+    [("username", "u" * 64), ("email", LONGEST_EMAIL), ("display_name", "D" * 128)],
+)
+def test_sign_up_values_may_be_exactly_as_long_as_allowed(api, field, longest):
+    assert len(LONGEST_EMAIL) == 254
+    body = {"username": "alice", "email": "alice@example.com", field: longest}
+    assert api.post("/api/register/begin", body).status_code == 200
+    too_long = {**body, field: longest[:1] + longest}
+    assert error(api.post("/api/register/begin", too_long)) == (400, "invalid_input")
+
+
+def test_a_device_name_may_be_exactly_as_long_as_allowed(signed_in):
+    device = signed_in.get("/api/devices").get_json()["devices"][0]["id"]
+    renamed = signed_in.patch(f"/api/devices/{device}", {"name": "n" * 64})
+    assert renamed.status_code == 200 and renamed.get_json()["device"]["name"] == "n" * 64
+    assert error(signed_in.patch(f"/api/devices/{device}", {"name": "n" * 65})) == (
+        400,
+        "invalid_input",
+    )
+
+
+def test_a_sign_in_username_may_be_254_characters(api):
+    assert api.post("/api/authenticate/begin", {"username": "u" * 254}).status_code == 200
+    too_long = api.post("/api/authenticate/begin", {"username": "u" * 255})
+    assert error(too_long) == (400, "invalid_input")
+    assert error(api.post("/api/authenticate/begin", {"username": "  "})) == (400, "invalid_input")

@@ -10,12 +10,15 @@ from typing import Any
 
 import pytest
 from fido2.utils import websafe_decode, websafe_encode
+from sqlalchemy.exc import IntegrityError
 
+from core.errors import RegistrationFailed, UsernameTaken
 from tests.clock import Clock, clock_fixture  # noqa: F401
 from tests.conftest import ORIGIN, Api, snapshot
 from tests.softauthn import SoftAuthenticator
 from tests.test_devices_told import NewDevice, start_pairing, step_up
 from tests.test_recovery import activate_backup, mailed_code
+from webauthn import service as passkeys
 
 PREFERRED = {"USER_VERIFICATION": "preferred"}
 
@@ -156,3 +159,33 @@ def test_an_unknown_recovery_mode_is_invalid_input(clock, app, signed_in, mailbo
     assert snapshot(app) == before
     # Refused before anything was consumed: the same answer completes with a real mode.
     assert stranger.post("/api/recovery/complete", {**body, "mode": "duplicate"}).status_code == 201
+
+
+# ---- a unique-constraint race lost to a concurrent request ---------------------------------
+
+
+class _RacingSession:
+    """Stands in for a session whose flush loses a race on a unique constraint."""
+
+    def __init__(self, constraint: str) -> None:
+        self.constraint = constraint
+        self.rolled_back = False
+
+    def flush(self) -> None:
+        raise IntegrityError(
+            "INSERT …", {}, Exception(f"UNIQUE constraint failed: {self.constraint}")
+        )
+
+    def rollback(self) -> None:
+        self.rolled_back = True
+
+
+@pytest.mark.parametrize(
+    ("constraint", "expected"),
+    [("users.username_key", UsernameTaken), ("devices.credential_id", RegistrationFailed)],
+)
+def test_a_lost_race_reads_as_the_same_error_as_the_pre_check(constraint, expected):
+    db = _RacingSession(constraint)
+    with pytest.raises(expected) as raised:
+        passkeys._flush_unique(db)  # type: ignore[arg-type]
+    assert type(raised.value) is expected and db.rolled_back
