@@ -276,3 +276,14 @@ def test_a_sign_in_username_may_be_254_characters(api):
     too_long = api.post("/api/authenticate/begin", {"username": "u" * 255})
     assert error(too_long) == (400, "invalid_input")
     assert error(api.post("/api/authenticate/begin", {"username": "  "})) == (400, "invalid_input")
+
+
+@pytest.mark.parametrize(("draw", "left"), [(0, 1), (1, 2)])
+def test_one_begin_in_a_hundred_sweeps_expired_challenges(clock, app, api, monkeypatch, draw, left):
+    import webauthn.challenges
+
+    assert api.post("/api/authenticate/begin", {}).status_code == 200
+    clock.at(app.config["CHALLENGE_TTL"])
+    monkeypatch.setattr(webauthn.challenges.secrets, "randbelow", lambda n: draw)
+    assert api.post("/api/authenticate/begin", {}).status_code == 200
+    assert execute(app, "SELECT count(*) FROM challenges").scalar_one() == left

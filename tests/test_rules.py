@@ -189,3 +189,39 @@ def test_a_lost_race_reads_as_the_same_error_as_the_pre_check(constraint, expect
     with pytest.raises(expected) as raised:
         passkeys._flush_unique(db)  # type: ignore[arg-type]
     assert type(raised.value) is expected and db.rolled_back
+
+
+# ---- backup turned off, and what recovery accepts at all -----------------------------------
+
+
+@pytest.mark.parametrize("config_overrides", [{"BACKUP_MODE": "disabled"}], indirect=True)
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/api/backup/activate", {}),
+        ("/api/backup/regenerate", {}),
+        ("/api/backup/confirm", {"otp": "12345678"}),
+        ("/api/recovery/begin", {"username": "alice", "backup_code": "0" * 20}),
+        ("/api/recovery/verify", {"otp": "12345678"}),
+        ("/api/recovery/options", {}),
+        ("/api/recovery/complete", {"mode": "restore"}),
+    ],
+)
+def test_with_backup_disabled_every_backup_and_recovery_step_says_so(app, signed_in, path, body):
+    before = snapshot(app)
+    assert error(signed_in.post(path, body)) == (403, "backup_disabled")
+    assert snapshot(app) == before
+
+
+@pytest.mark.parametrize(
+    ("username", "backup_code", "expected"),
+    [
+        ("u" * 254, "0" * 128, (401, "recovery_failed")),
+        ("u" * 255, "0" * 20, (400, "invalid_input")),
+        ("alice", "0" * 129, (400, "invalid_input")),
+    ],
+)
+def test_recovery_refuses_over_long_input_before_any_work(app, username, backup_code, expected):
+    stranger = Api(app.test_client())
+    body = {"username": username, "backup_code": backup_code}
+    assert error(stranger.post("/api/recovery/begin", body)) == expected

@@ -38,16 +38,29 @@ EQUIVALENT_FILE = Path(__file__).with_name("equivalent.toml")
 TARGETS: dict[str, tuple[str, list[str]]] = {
     "webauthn/ceremony.py": (
         "full",
-        ["tests/test_ceremony.py", "tests/test_rules.py", "tests/test_attacks.py"],
+        [
+            "tests/test_ceremony.py",
+            "tests/test_encoding_rules.py",
+            "tests/test_rules.py",
+            "tests/test_attacks.py",
+        ],
     ),
     "webauthn/challenges.py": (
         "full",
         ["tests/test_boundaries.py", "tests/test_attacks.py", "tests/test_api.py"],
     ),
-    "recovery/codes.py": ("full", ["tests/test_rules.py", "tests/test_recovery.py"]),
+    "recovery/codes.py": (
+        "full",
+        ["tests/test_domain_rules.py", "tests/test_rules.py", "tests/test_recovery.py"],
+    ),
     "recovery/otp.py": (
         "full",
-        ["tests/test_rules.py", "tests/test_boundaries.py", "tests/test_recovery.py"],
+        [
+            "tests/test_domain_rules.py",
+            "tests/test_rules.py",
+            "tests/test_boundaries.py",
+            "tests/test_recovery.py",
+        ],
     ),
     "recovery/throttle.py": (
         "full",
@@ -220,6 +233,7 @@ for name, module in sorted(sys.modules.items()):
 """
 
 _SERVERS: list[subprocess.Popen] = []
+_TEMP: list[Path] = []
 
 
 def _stop_children() -> None:
@@ -277,6 +291,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--list", action="store_true", help="list the mutants and stop")
     parser.add_argument("--include-equivalent", action="store_true", help="run those too")
     parser.add_argument("--timeout-factor", type=float, default=3.0)
+    parser.add_argument(
+        "--tests",
+        action="append",
+        help="run every mutant against these test files instead of the traced selection "
+        "(quick check that a new test kills what it should; no baseline)",
+    )
     args = parser.parse_args(argv)
 
     equivalent = load_equivalent()
@@ -299,6 +319,7 @@ def main(argv: list[str] | None = None) -> int:
 
     started = time.monotonic()
     base = Path(tempfile.mkdtemp(prefix="keystead-mutation-"))
+    _TEMP.append(base)
     atexit.register(_stop_children)
     signal.signal(signal.SIGTERM, _terminate)
     try:
@@ -309,6 +330,8 @@ def main(argv: list[str] | None = None) -> int:
         coverage = Coverage()
         failures: list[str] = []
         lock = threading.Lock()
+        if args.tests:
+            all_files = []
 
         def baseline(worker: Worker, file: str) -> None:
             status, _seconds, tail, data = worker.trace(file, modules)
@@ -332,8 +355,10 @@ def main(argv: list[str] | None = None) -> int:
         done = [0]
 
         def work(worker: Worker, mutant: Mutant) -> None:
-            tests = coverage.tests_for(mutant, test_files(TARGETS[mutant.module][1]))
-            if not tests:
+            if args.tests:
+                tests = test_files(args.tests)
+                result = worker.run_mutant(mutant, tests, 900)
+            elif not (tests := coverage.tests_for(mutant, test_files(TARGETS[mutant.module][1]))):
                 result = ("passed", 0.0, "no test runs this line")
             else:
                 budget = sum(coverage.seconds[t] for t in tests)
@@ -361,6 +386,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def _terminate(*_: object) -> None:
     _stop_children()
+    for path in _TEMP:
+        shutil.rmtree(path, ignore_errors=True)
     os._exit(143)
 
 
