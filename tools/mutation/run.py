@@ -98,7 +98,12 @@ TARGETS: dict[str, tuple[str, list[str]]] = {
     ),
     "recovery/pairing.py": (
         "refusing",
-        ["tests/test_rules.py", "tests/test_boundaries.py", "tests/test_devices_told.py"],
+        [
+            "tests/test_pairing_rules.py",
+            "tests/test_rules.py",
+            "tests/test_boundaries.py",
+            "tests/test_devices_told.py",
+        ],
     ),
 }
 
