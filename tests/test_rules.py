@@ -225,3 +225,49 @@ def test_recovery_refuses_over_long_input_before_any_work(app, username, backup_
     stranger = Api(app.test_client())
     body = {"username": username, "backup_code": backup_code}
     assert error(stranger.post("/api/recovery/begin", body)) == expected
+
+
+# ---- passkey use cases: what a second try, a second ID or a race must not get ---------------
+
+
+def test_blocking_a_blocked_device_again_changes_nothing(app, signed_in, authenticator):
+    second = SoftAuthenticator(attachment="cross-platform")
+    assert signed_in.add_device(second, device_name="B").status_code == 201
+    device = signed_in.get("/api/devices").get_json()["devices"][1]["id"]
+    first = signed_in.post(f"/api/devices/{device}/block")
+    assert first.status_code == 200
+    blocked_at = first.get_json()["device"]["blocked_at"]
+    before = snapshot(app)
+    again = signed_in.post(f"/api/devices/{device}/block")
+    assert again.status_code == 200 and again.get_json()["device"]["blocked_at"] == blocked_at
+    assert snapshot(app) == before
+    kinds = [n["kind"] for n in signed_in.get("/api/notifications").get_json()["notifications"]]
+    assert kinds.count("device_blocked") == 1
+
+
+def test_two_sign_ups_racing_for_one_username_end_with_one_id(app, authenticator):
+    first, second = Api(app.test_client()), Api(app.test_client())
+    body = {"username": "alice", "email": "alice@example.com"}
+    begun = [api.post("/api/register/begin", body) for api in (first, second)]
+    assert [b.status_code for b in begun] == [200, 200]
+    other = SoftAuthenticator(origin=ORIGIN)
+    done = first.post("/api/register/complete", authenticator.create(begun[0].get_json()))
+    assert done.status_code == 201
+    before = snapshot(app)
+    late = second.post("/api/register/complete", other.create(begun[1].get_json()))
+    assert error(late) == (409, "username_taken")
+    assert snapshot(app) == before
+
+
+def test_a_device_registration_begun_for_one_id_cannot_add_to_another(app, authenticator):
+    browser = Api(app.test_client())
+    assert browser.sign_up(authenticator, username="alice").status_code == 201
+    begin = browser.post("/api/devices/register/begin", {"device_name": "Key"})
+    assert begin.status_code == 200
+    # The same browser signs up as bob, then sends the answer to alice's challenge.
+    assert browser.sign_up(SoftAuthenticator(origin=ORIGIN), username="bob").status_code == 201
+    before = snapshot(app)
+    body = SoftAuthenticator(attachment="cross-platform").create(begin.get_json())
+    response = browser.post("/api/devices/register/complete", {**body, "device_name": "Key"})
+    assert error(response) == (400, "registration_failed")
+    assert snapshot(app) == before
