@@ -6,19 +6,23 @@ a failed check later. Pure: no app."""
 from __future__ import annotations
 
 import json
+import secrets
 from typing import Any
 
 import pytest
 from fido2 import cbor
 
 from core.errors import InvalidInput
-from tests.softauthn import b64u, b64u_decode
-from tests.test_ceremony import _AUTH, _REG, _edit
+from tests.softauthn import SoftAuthenticator, b64u, b64u_decode
+from tests.test_ceremony import _AUTH, _REG, ORIGIN, _edit
 from webauthn.ceremony import (
+    RelyingParty,
     _cbor_end,
     _check_authenticator_data_encoding,
     parse_authentication,
     parse_registration,
+    registration_options,
+    verify_registration,
 )
 
 AT, ED = 0x40, 0x80
@@ -176,3 +180,57 @@ def test_client_data_members_of_the_wrong_kind_are_malformed_input(parse, change
     parse(client_data(body))  # unchanged, it parses
     with pytest.raises(InvalidInput):
         parse(client_data(body, **changes))
+
+
+# ---- registration values at their limits --------------------------------------------------
+
+
+def _registration(rp: RelyingParty, **knobs: Any) -> tuple[dict[str, Any], bytes]:
+    challenge = secrets.token_bytes(32)
+    options = registration_options(
+        rp,
+        challenge=challenge,
+        user_handle=b"u" * 32,
+        username="alice",
+        display_name="Alice",
+        exclude=[],
+    )
+    return SoftAuthenticator(origin=ORIGIN).create(options, **knobs), challenge
+
+
+def _verify(rp: RelyingParty, raw: dict[str, Any], challenge: bytes) -> Any:
+    return verify_registration(rp, parse_registration(raw), raw, challenge=challenge)
+
+
+RP = RelyingParty(id="localhost", name="t", origins=frozenset({ORIGIN}))
+
+
+def test_a_one_byte_credential_id_is_accepted():
+    raw, challenge = _registration(RP, credential_id=b"\x01")
+    assert _verify(RP, raw, challenge).credential_id == b"\x01"
+
+
+def test_client_data_without_cross_origin_is_first_party():
+    """crossOrigin is optional (older browsers leave it out): absent means false."""
+    raw, challenge = _registration(RP)
+    data = json.loads(b64u_decode(raw["response"]["clientDataJSON"]))
+    del data["crossOrigin"]
+    raw = _edit(raw, "response.clientDataJSON", b64u(json.dumps(data).encode()))
+    assert _verify(RP, raw, challenge).user_verified
+
+
+@pytest.mark.parametrize(
+    ("transports", "kept"),
+    [
+        (["internal", "hybrid"], ("internal", "hybrid")),
+        ([], ()),
+        (None, ()),
+        ("usb", ()),  # not a list
+        (["usb", 5], ()),  # not all strings
+        (["x" * 40] * 10, ("x" * 32,) * 8),  # at most 8, each at most 32 characters
+    ],
+)
+def test_reported_transports_are_kept_only_when_well_formed(transports, kept):
+    raw, challenge = _registration(RP)
+    raw = _edit(raw, "response.transports", transports)
+    assert _verify(RP, raw, challenge).transports == kept
