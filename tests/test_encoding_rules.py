@@ -76,7 +76,7 @@ def test_the_cbor_walk_finds_where_an_item_ends(item, end):
         pytest.param(b"\x82\x01", id="array-cut"),
         pytest.param(b"\xa1\x01", id="map-value-missing"),
         pytest.param(b"\xa2\x01\x02\x03", id="map-cut"),
-        pytest.param(b"\x1c", id="reserved-length-28"),
+        pytest.param(b"\x1c" + b"\x00" * 16, id="reserved-length-28"),
         pytest.param(b"\x5f\x41a\xff", id="indefinite-bytes"),
         pytest.param(b"\x9f\x01\xff", id="indefinite-array"),
         pytest.param(b"\xf8\x20", id="simple-24"),
