@@ -234,3 +234,14 @@ def test_reported_transports_are_kept_only_when_well_formed(transports, kept):
     raw, challenge = _registration(RP)
     raw = _edit(raw, "response.transports", transports)
     assert _verify(RP, raw, challenge).transports == kept
+
+
+def test_a_key_that_accepts_any_signature_is_not_usable():
+    """The registration probe: a key must refuse a made-up signature."""
+    from webauthn.ceremony import _key_usable
+
+    class AcceptsAnything:
+        def verify(self, message: bytes, signature: bytes) -> None:
+            return None
+
+    assert _key_usable(AcceptsAnything()) is False  # type: ignore[arg-type]
