@@ -250,15 +250,19 @@ LONGEST_EMAIL = "a" * 64 + "@" + "b" * 63 + "." + "c" * 63 + "." + "d" * 57 + ".
 
 
 @pytest.mark.parametrize(
-    ("field", "longest"),
-    [("username", "u" * 64), ("email", LONGEST_EMAIL), ("display_name", "D" * 128)],
+    ("field", "longest", "too_long"),
+    [
+        ("username", "u" * 64, "u" * 65),
+        ("email", LONGEST_EMAIL, LONGEST_EMAIL.replace(".com", "d.com")),
+        ("display_name", "D" * 128, "D" * 129),
+    ],
 )
-def test_sign_up_values_may_be_exactly_as_long_as_allowed(api, field, longest):
-    assert len(LONGEST_EMAIL) == 254
+def test_sign_up_values_may_be_exactly_as_long_as_allowed(api, field, longest, too_long):
+    assert len(LONGEST_EMAIL) == 254 and len(too_long) == len(longest) + 1
     body = {"username": "alice", "email": "alice@example.com", field: longest}
     assert api.post("/api/register/begin", body).status_code == 200
-    too_long = {**body, field: longest[:1] + longest}
-    assert error(api.post("/api/register/begin", too_long)) == (400, "invalid_input")
+    refused = api.post("/api/register/begin", {**body, field: too_long})
+    assert error(refused) == (400, "invalid_input")
 
 
 def test_a_device_name_may_be_exactly_as_long_as_allowed(signed_in):
