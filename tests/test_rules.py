@@ -12,7 +12,7 @@ import pytest
 from fido2.utils import websafe_decode, websafe_encode
 from sqlalchemy.exc import IntegrityError
 
-from core.errors import RegistrationFailed, UsernameTaken
+from core.errors import InvalidInput, RegistrationFailed, UsernameTaken
 from tests.clock import Clock, clock_fixture  # noqa: F401
 from tests.conftest import ORIGIN, Api, snapshot
 from tests.softauthn import SoftAuthenticator
@@ -271,3 +271,50 @@ def test_a_device_registration_begun_for_one_id_cannot_add_to_another(app, authe
     response = browser.post("/api/devices/register/complete", {**body, "device_name": "Key"})
     assert error(response) == (400, "registration_failed")
     assert snapshot(app) == before
+
+
+# ---- a new backup code ends the recoveries begun with the old one -------------------------
+
+
+def _recovery_at_step_two(app: Any, mailbox: Any, backup_code: str) -> tuple[Api, str]:
+    """A stranger's browser that gave the backup code; the email code it was mailed."""
+    stranger = Api(app.test_client())
+    begin = stranger.post("/api/recovery/begin", {"username": "alice", "backup_code": backup_code})
+    assert begin.status_code == 202
+    return stranger, mailed_code(mailbox, count=2)
+
+
+def test_a_regenerated_backup_code_voids_a_recovery_in_progress(app, signed_in, mailbox):
+    stranger, email_code = _recovery_at_step_two(app, mailbox, activate_backup(signed_in, mailbox))
+    assert signed_in.post("/api/backup/regenerate").status_code == 202
+    confirmed = signed_in.post("/api/backup/confirm", {"otp": mailed_code(mailbox, count=3)})
+    assert confirmed.status_code == 200
+    refused = stranger.post("/api/recovery/verify", {"otp": email_code})
+    assert error(refused) == (401, "recovery_failed")
+
+
+def test_a_reissued_backup_code_voids_a_recovery_in_progress(app, signed_in, mailbox):
+    stranger, email_code = _recovery_at_step_two(app, mailbox, activate_backup(signed_in, mailbox))
+    reissued = app.test_cli_runner().invoke(
+        args=["reissue-backup-code", "alice", "--deliver", "display"]
+    )
+    assert reissued.exit_code == 0, reissued.output
+    refused = stranger.post("/api/recovery/verify", {"otp": email_code})
+    assert error(refused) == (401, "recovery_failed")
+
+
+def test_a_backup_code_is_reissued_only_on_screen_or_by_mail(app, signed_in):
+    from core import db as database
+    from core.db import utcnow
+    from recovery import service as backup
+
+    settings = backup.BackupSettings.from_config(app.config)
+    with app.app_context(), pytest.raises(InvalidInput):
+        backup.reissue_code(
+            database.session(),
+            settings,
+            username="alice",
+            deliver="sms",
+            actor="admin",
+            now=utcnow(),
+        )

@@ -83,6 +83,7 @@ TARGETS: dict[str, tuple[str, list[str]]] = {
             "tests/test_boundaries.py",
             "tests/test_api.py",
             "tests/test_devices_told.py",
+            "tests/test_recovery.py",
             "tests/test_attacks.py",
         ],
     ),
