@@ -9,10 +9,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from fido2.utils import websafe_decode, websafe_encode
 from sqlalchemy.exc import IntegrityError
 
 from core.errors import InvalidInput, RegistrationFailed, UsernameTaken
+from recovery.models import BackupCode
 from tests.clock import Clock, clock_fixture  # noqa: F401
 from tests.conftest import ORIGIN, Api, snapshot
 from tests.softauthn import SoftAuthenticator
@@ -318,3 +320,26 @@ def test_a_backup_code_is_reissued_only_on_screen_or_by_mail(app, signed_in):
             actor="admin",
             now=utcnow(),
         )
+
+
+def test_a_backup_code_replaced_while_the_new_passkey_is_made_ends_the_recovery(
+    app, signed_in, mailbox, monkeypatch
+):
+    import recovery.service
+
+    stranger, email_code = _recovery_at_step_two(app, mailbox, activate_backup(signed_in, mailbox))
+    options = stranger.post("/api/recovery/verify", {"otp": email_code})
+    assert options.status_code == 200
+    real = recovery.service.passkeys.complete_add_device
+
+    def replaced_meanwhile(db: Any, *args: Any, **kwargs: Any) -> Any:
+        device = real(db, *args, **kwargs)
+        db.execute(sa.update(BackupCode).values(code_hash=b"\x00" * 32))  # a re-issue, in between
+        return device
+
+    monkeypatch.setattr(recovery.service.passkeys, "complete_add_device", replaced_meanwhile)
+    before = snapshot(app)
+    body = SoftAuthenticator(origin=ORIGIN).create(options.get_json())
+    done = stranger.post("/api/recovery/complete", {**body, "mode": "duplicate"})
+    assert error(done) == (401, "recovery_failed")
+    assert snapshot(app) == before
