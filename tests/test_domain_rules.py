@@ -16,9 +16,9 @@ KEY = "test-secret-key-not-for-production"
 # ---- backup codes --------------------------------------------------------------------------
 
 
-def test_a_backup_code_is_twenty_symbols_of_the_alphabet_in_groups_of_four():
+def test_a_backup_code_is_twenty_four_symbols_of_the_alphabet_in_groups_of_four():
     code = codes.generate()
-    assert re.fullmatch(r"[0-9A-Z]{4}(-[0-9A-Z]{4}){4}", code)
+    assert re.fullmatch(r"[0-9A-Z]{4}(-[0-9A-Z]{4}){5}", code)
     assert set(code.replace("-", "")) <= set(codes.ALPHABET)
     assert codes.normalise(code) == code.replace("-", "")
     assert len({codes.generate() for _ in range(20)}) == 20

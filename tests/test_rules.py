@@ -141,8 +141,9 @@ def test_an_unknown_pairing_token_is_not_found(app, signed_in, token):
     assert error(signed_in.get(f"/api/pairing/{token}")) == (404, "not_found")
     assert error(phone.post(f"/api/pairing/{token}/begin", {})) == (404, "not_found")
     assert error(phone.post(f"/api/pairing/{token}/complete", {})) == (404, "not_found")
-    for decision in ("approve", "reject"):
-        assert error(signed_in.post(f"/api/pairing/{token}/{decision}")) == (404, "not_found")
+    for decision, body in (("approve", {"confirmation": "00"}), ("reject", {})):
+        response = signed_in.post(f"/api/pairing/{token}/{decision}", body)
+        assert error(response) == (404, "not_found")
     assert snapshot(app) == before
 
 
@@ -243,7 +244,7 @@ def test_blocking_a_blocked_device_again_changes_nothing(app, signed_in, authent
     again = signed_in.post(f"/api/devices/{device}/block")
     assert again.status_code == 200 and again.get_json()["device"]["blocked_at"] == blocked_at
     assert snapshot(app) == before
-    kinds = [n["kind"] for n in signed_in.get("/api/notifications").get_json()["notifications"]]
+    kinds = [e["kind"] for e in signed_in.get("/api/activity").get_json()["events"]]
     assert kinds.count("device_blocked") == 1
 
 
