@@ -6,7 +6,7 @@ PORT ?= 5000
 HOST ?= 127.0.0.1
 export FLASK_APP := app
 
-.PHONY: run test serve bench lint docs install install-test db-upgrade clean
+.PHONY: run test mutation serve bench lint docs install install-test db-upgrade clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,11 @@ serve: install
 TEST_WORKERS ?= 2
 test: install-test
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
+
+# Mutation run over the security-critical code (tools/mutation/): does a test fail when a rule
+# is changed? MUTATION_ARGS="--module core/sessions.py", "--list", "-j 1".
+mutation: install-test
+	$(BIN)/python -m tools.mutation.run -j 2 $(MUTATION_ARGS)
 
 bench: install-test
 	$(BIN)/python -m bench.run $(BENCH_ARGS)

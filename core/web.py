@@ -159,11 +159,14 @@ def _load_user_from_session_cookie(_request: Any) -> User | None:
     token = request.cookies.get(current_app.config["SESSION_COOKIE_NAME"])
     if not token or len(token) > 128:
         return None
-    found = sessions.lookup(database.session(), token, policy=session_policy(), now=utcnow())
+    now = utcnow()
+    found = sessions.lookup(database.session(), token, policy=session_policy(), now=now)
     if found is None:
         return None
     login_session, user = found
     g.login_session = login_session
+    # lookup moved last_seen_at (at most once a minute): the response commits it.
+    g.session_seen_now = login_session.last_seen_at == now
     return user
 
 
@@ -229,7 +232,16 @@ def _check_api_content_type() -> None:
         raise UnsupportedMediaType()
 
 
+def _keep_last_seen(response: Response) -> None:
+    """A request that only reads (GET /api/me, a page) still moved the session's last-seen time
+    (``sessions.lookup``): commit it, or a person who only reads would be signed out
+    SESSION_IDLE_TIMEOUT after their last write. Failed requests were rolled back already."""
+    if g.pop("session_seen_now", False) and response.status_code < 400:
+        database.session().commit()
+
+
 def _finish_response(response: Response) -> Response:
+    _keep_last_seen(response)
     headers = response.headers
     headers.setdefault("X-Content-Type-Options", "nosniff")
     headers.setdefault("Referrer-Policy", "no-referrer")

@@ -389,7 +389,8 @@ def decide(
         _close(db, pairing, REJECTED, now)
         return {"status": REJECTED}
     device = db.get(Device, pairing.device_id) if pairing.device_id else None
-    if device is None:
+    # Only the passkey still waiting: one removed (or blocked) meanwhile is never revived.
+    if device is None or device.status != "pending":
         raise NotFound("No such pairing.")
     device.status = "active"
     db.flush()

@@ -284,9 +284,9 @@ def test_tampered_block_links_are_404(two_devices, app, mailbox, tamper):
 
 def test_block_link_needs_its_form_token_and_an_allowed_origin(two_devices, app, mailbox):
     token = block_link(mailbox, 1)
-    for data, origin in (
-        ({}, ORIGIN),
-        ({"form_token": "0" * 64}, ORIGIN),
+    for data, origin, expected in (
+        ({}, ORIGIN, 404),
+        ({"form_token": "0" * 64}, ORIGIN, 404),
         (
             {
                 "form_token": form_token(
@@ -294,10 +294,11 @@ def test_block_link_needs_its_form_token_and_an_allowed_origin(two_devices, app,
                 )
             },
             "http://evil.example",
+            403,
         ),
     ):
         response = app.test_client().post(f"/block/{token}", data=data, headers={"Origin": origin})
-        assert response.status_code in (403, 404)
+        assert response.status_code == expected
     assert two_devices["b"].get("/api/me").status_code == 200
 
 
@@ -444,26 +445,28 @@ def test_rejecting_deletes_the_pending_passkey(app, signed_in):
     assert phone.api.get("/api/me").status_code == 401
 
 
+@pytest.mark.parametrize("config_overrides", [{"REAUTH_MAX_AGE": 60}], indirect=True)
 def test_approval_needs_a_fresh_verification_and_not_the_redeemer(
     app, signed_in, authenticator, monkeypatch
 ):
     token = start_pairing(signed_in)["token"]
     phone = NewDevice(app)
     phone.redeem(token)
-    later(monkeypatch, 4)  # still within the pairing's 5 minutes, past nothing
-    monkeypatch.undo()
+    approve = {"confirmation": phone.confirmation}
     # The redeeming browser can never approve itself, even holding a session of the ID.
     phone.api.client.set_cookie(
         "keystead_session", signed_in.client.get_cookie("keystead_session").value
     )
-    number = {"confirmation": phone.confirmation}
-    assert phone.api.post(f"/api/pairing/{token}/approve", number).status_code == 404
+    assert phone.api.post(f"/api/pairing/{token}/approve", approve).status_code == 404
+    # Past REAUTH_MAX_AGE (60 s here), within the pairing's 5 minutes: a step-up is needed.
     when = utcnow() + timedelta(minutes=4, seconds=30)
     monkeypatch.setattr(recovery_views, "now", lambda: when)
     monkeypatch.setattr(webauthn_views, "now", lambda: when)
-    # A blocked device cannot approve: its session is gone.
-    stale = signed_in.post(f"/api/pairing/{token}/approve", number)
-    assert stale.status_code in (200, 401)
+    stale = signed_in.post(f"/api/pairing/{token}/approve", approve)
+    assert stale.status_code == 401 and stale.get_json()["error"] == "reauth_required"
+    assert signed_in.get(f"/api/pairing/{token}").get_json()["status"] == "awaiting_approval"
+    assert step_up(signed_in, authenticator).status_code == 204
+    assert signed_in.post(f"/api/pairing/{token}/approve", approve).status_code == 200
 
 
 def test_a_blocked_device_cannot_approve(app, two_devices):

@@ -347,7 +347,7 @@ def test_lost_backup_code_is_reissued_by_an_administrator(app, signed_in, backed
     assert "Your new backup code" not in subjects
     assert table_count(app, "audit_events", "kind = 'backup_code_reissued'") == 1
     unknown = runner.invoke(args=["reissue-backup-code", "nobody", "--deliver", "display"])
-    assert unknown.exit_code != 0
+    assert unknown.exit_code == 1 and "No such ID." in unknown.output
 
 
 def test_recover_page_explains_both_factors(api):
