@@ -47,14 +47,14 @@ def test_a_pairing_closed_while_its_passkey_is_made_does_not_take_the_passkey(
 ):
     token = start_pairing(signed_in)["token"]
     phone, body = redeeming(app, token)
-    real = recovery.pairing.passkeys.complete_add_device
+    real = recovery.pairing.devices.complete_add_device
 
     def closed_meanwhile(db: Any, *args: Any, **kwargs: Any) -> Any:
         device = real(db, *args, **kwargs)
         db.execute(sa.update(Pairing).values(status="rejected"))  # the owner, in between
         return device
 
-    monkeypatch.setattr(recovery.pairing.passkeys, "complete_add_device", closed_meanwhile)
+    monkeypatch.setattr(recovery.pairing.devices, "complete_add_device", closed_meanwhile)
     before = snapshot(app)
     response = phone.api.post(f"/api/pairing/{token}/complete", {**body, "device_name": "Phone"})
     assert error(response) == (400, "registration_failed")
@@ -65,14 +65,14 @@ def test_an_approval_that_loses_a_race_changes_nothing(app, signed_in, monkeypat
     token = start_pairing(signed_in)["token"]
     phone = NewDevice(app)
     assert phone.redeem(token).status_code == 202
-    real = recovery.pairing.passkeys.require_fresh
+    real = recovery.pairing.require_fresh
 
     def rejected_meanwhile(login_session: Any, settings: Any, now: Any) -> None:
         real(login_session, settings, now)
         session = sa.orm.object_session(login_session)
         session.execute(sa.update(Pairing).values(status="rejected"))  # another device, first
 
-    monkeypatch.setattr(recovery.pairing.passkeys, "require_fresh", rejected_meanwhile)
+    monkeypatch.setattr(recovery.pairing, "require_fresh", rejected_meanwhile)
     approve = {"confirmation": phone.confirmation}
     response = signed_in.post(f"/api/pairing/{token}/approve", approve)
     assert error(response) == (404, "not_found")

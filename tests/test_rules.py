@@ -20,7 +20,7 @@ from tests.conftest import ORIGIN, Api, snapshot
 from tests.softauthn import SoftAuthenticator
 from tests.test_devices_told import NewDevice, start_pairing, step_up
 from tests.test_recovery import activate_backup, mailed_code
-from webauthn import service as passkeys
+from webauthn import devices
 
 PREFERRED = {"USER_VERIFICATION": "preferred"}
 
@@ -190,7 +190,7 @@ class _RacingSession:
 def test_a_lost_race_reads_as_the_same_error_as_the_pre_check(constraint, expected):
     db = _RacingSession(constraint)
     with pytest.raises(expected) as raised:
-        passkeys._flush_unique(db)  # type: ignore[arg-type]
+        devices.flush_unique(db)  # type: ignore[arg-type]
     assert type(raised.value) is expected and db.rolled_back
 
 
@@ -309,9 +309,10 @@ def test_a_reissued_backup_code_voids_a_recovery_in_progress(app, signed_in, mai
 def test_a_backup_code_is_reissued_only_on_screen_or_by_mail(app, signed_in):
     from core import db as database
     from core.db import utcnow
-    from recovery import service as backup
+    from recovery import backup
+    from recovery.settings import BackupSettings
 
-    settings = backup.BackupSettings.from_config(app.config)
+    settings = BackupSettings.from_config(app.config)
     with app.app_context(), pytest.raises(InvalidInput):
         backup.reissue_code(
             database.session(),
@@ -326,19 +327,19 @@ def test_a_backup_code_is_reissued_only_on_screen_or_by_mail(app, signed_in):
 def test_a_backup_code_replaced_while_the_new_passkey_is_made_ends_the_recovery(
     app, signed_in, mailbox, monkeypatch
 ):
-    import recovery.service
+    from recovery import restore
 
     stranger, email_code = _recovery_at_step_two(app, mailbox, activate_backup(signed_in, mailbox))
     options = stranger.post("/api/recovery/verify", {"otp": email_code})
     assert options.status_code == 200
-    real = recovery.service.passkeys.complete_add_device
+    real = restore.devices.complete_add_device
 
     def replaced_meanwhile(db: Any, *args: Any, **kwargs: Any) -> Any:
         device = real(db, *args, **kwargs)
         db.execute(sa.update(BackupCode).values(code_hash=b"\x00" * 32))  # a re-issue, in between
         return device
 
-    monkeypatch.setattr(recovery.service.passkeys, "complete_add_device", replaced_meanwhile)
+    monkeypatch.setattr(restore.devices, "complete_add_device", replaced_meanwhile)
     before = snapshot(app)
     body = SoftAuthenticator(origin=ORIGIN).create(options.get_json())
     done = stranger.post("/api/recovery/complete", {**body, "mode": "duplicate"})
