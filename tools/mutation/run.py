@@ -35,6 +35,8 @@ EQUIVALENT_FILE = Path(__file__).with_name("equivalent.toml")
 
 _PASSKEY_TESTS = [
     "tests/test_rules.py",
+    "tests/test_hardening.py",
+    "tests/test_user_panel.py",
     "tests/test_boundaries.py",
     "tests/test_api.py",
     "tests/test_devices_told.py",
@@ -46,6 +48,9 @@ _RECOVERY_TESTS = [
     "tests/test_boundaries.py",
     "tests/test_*throttl*.py",
     "tests/test_recovery.py",
+    "tests/test_email_address.py",
+    "tests/test_backup_codes.py",
+    "tests/test_page_states.py",
     "tests/test_mail.py",
 ]
 
@@ -58,6 +63,7 @@ TARGETS: dict[str, tuple[str, list[str]]] = {
             "tests/test_encoding_rules.py",
             "tests/test_ceremony.py",
             "tests/test_rules.py",
+            "tests/test_hardening.py",
             "tests/test_attacks.py",
         ],
     ),
@@ -67,7 +73,12 @@ TARGETS: dict[str, tuple[str, list[str]]] = {
     ),
     "recovery/codes.py": (
         "full",
-        ["tests/test_domain_rules.py", "tests/test_rules.py", "tests/test_recovery.py"],
+        [
+            "tests/test_domain_rules.py",
+            "tests/test_backup_codes.py",
+            "tests/test_rules.py",
+            "tests/test_recovery.py",
+        ],
     ),
     "recovery/otp.py": (
         "full",
@@ -86,6 +97,8 @@ TARGETS: dict[str, tuple[str, list[str]]] = {
         "full",
         [
             "tests/test_rules.py",
+            "tests/test_user_panel.py",
+            "tests/test_hardening.py",
             "tests/test_boundaries.py",
             "tests/test_api.py",
             "tests/test_devices_told.py",
@@ -107,6 +120,8 @@ TARGETS: dict[str, tuple[str, list[str]]] = {
         "refusing",
         [
             "tests/test_pairing_rules.py",
+            "tests/test_pairing_confirm.py",
+            "tests/test_page_states.py",
             "tests/test_rules.py",
             "tests/test_boundaries.py",
             "tests/test_devices_told.py",
