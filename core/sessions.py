@@ -164,14 +164,13 @@ def end_other_sessions(
     return result.rowcount or 0
 
 
-def revoke_user_sessions(db: Session, user_id: int, now: datetime) -> int:
+def revoke_user_sessions(db: Session, user_id: int, now: datetime) -> None:
     """Ends every session of ``user_id``, live or not (the ID is going away)."""
-    result = db.execute(
+    db.execute(
         sa.update(LoginSession)
         .where(LoginSession.user_id == user_id, LoginSession.revoked_at.is_(None))
         .values(revoked_at=now)
     )
-    return result.rowcount or 0
 
 
 # Ended sessions are kept this long (the account's session history), then deleted.

@@ -43,8 +43,6 @@ def normalise_email(email: str) -> str:
     ``;`` and friends never reach a mail header. A non-ASCII local part is refused: it needs
     SMTPUTF8, which the outbox does not speak (IDN domains are mailed in their ASCII form)."""
     email = email.strip()
-    if len(email) > 254:
-        raise InvalidInput("Enter a valid email address.")
     try:
         return str(
             validate_email(

@@ -24,8 +24,9 @@ import webauthn.views
 from app import create_app
 from core import db as database
 from core.db import utcnow
+from tests.clock import clock_fixture  # noqa: F401
 from tests.conftest import ORIGIN, Api, base_config, snapshot
-from tests.softauthn import SoftAuthenticator
+from tests.softauthn import SoftAuthenticator, b64u
 from tests.test_devices_told import later, rows, step_up
 from tests.test_recovery import Recovery, activate_backup, mailed_code, mails_to
 
@@ -591,3 +592,80 @@ def test_two_workers_on_a_fresh_database_answer_their_first_requests_at_once(tmp
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+# ---- refusals on the sign-in path that are easy to lose -------------------------------------
+
+
+def test_a_passkey_the_server_never_knew_is_refused(app, signed_in):
+    stranger_key = SoftAuthenticator(origin=ORIGIN)
+    # A passkey for this RP that was never registered here: a real signature, an unknown id.
+    stranger_key.create(
+        {
+            "publicKey": {
+                "rp": {"id": "localhost", "name": "elsewhere"},
+                "user": {"id": b64u(b"u" * 16), "name": "x", "displayName": "x"},
+                "challenge": b64u(b"c" * 32),
+                "pubKeyCredParams": [{"type": "public-key", "alg": -7}],
+            }
+        }
+    )
+    stranger = Api(app.test_client())
+    before = snapshot(app)
+    refused = stranger.sign_in(stranger_key, username=None)
+    assert refused.status_code == 401 and refused.get_json()["error"] == "authentication_failed"
+    assert stranger.get("/api/me").status_code == 401
+    assert snapshot(app) == before
+
+
+def test_a_device_blocked_while_its_sign_in_is_checked_is_refused_not_flagged(
+    app, api, authenticator, monkeypatch
+):
+    assert api.sign_up(authenticator).status_code == 201
+    api.post("/api/logout")
+    original = webauthn.assertions.verify_authentication
+
+    def blocked_meanwhile(*args: Any, **kwargs: Any) -> Any:
+        assertion = original(*args, **kwargs)
+        database.session().execute(sa.text("UPDATE devices SET status = 'blocked'"))
+        return assertion
+
+    monkeypatch.setattr(webauthn.assertions, "verify_authentication", blocked_meanwhile)
+    refused = api.sign_in(authenticator, username=None)
+    assert refused.status_code == 401 and refused.get_json()["error"] == "device_blocked"
+    assert api.get("/api/me").status_code == 401
+    assert not rows(app, "SELECT flagged FROM devices")[0].flagged
+
+
+@pytest.mark.parametrize(
+    "config_overrides",
+    [{"SESSION_LIFETIME": 3600, "SESSION_IDLE_TIMEOUT": 7200}],
+    indirect=True,
+)
+def test_the_sessions_list_drops_a_session_on_its_expiry_second(
+    clock, app, signed_in, authenticator
+):
+    laptop = signed_in  # signed in at the clock's start: expires 3600 s later
+    clock.advance(600)
+    phone = Api(app.test_client())
+    assert phone.sign_in(authenticator).status_code == 200
+    clock.advance(3600 - 600 - 1)
+    assert len(phone.get("/api/sessions").get_json()["sessions"]) == 2
+    clock.advance(1)  # the laptop's session expires this very second
+    listed = phone.get("/api/sessions").get_json()["sessions"]
+    assert [s["current"] for s in listed] == [True]
+    assert laptop.get("/api/me").status_code == 401
+
+
+def test_the_sessions_list_drops_a_session_on_its_idle_second(clock, app, signed_in, authenticator):
+    laptop = signed_in  # last seen at the clock's start
+    idle = app.config["SESSION_IDLE_TIMEOUT"]
+    clock.advance(600)
+    phone = Api(app.test_client())
+    assert phone.sign_in(authenticator).status_code == 200
+    clock.advance(idle - 600 - 1)
+    assert len(phone.get("/api/sessions").get_json()["sessions"]) == 2
+    clock.advance(1)  # the laptop has been idle exactly SESSION_IDLE_TIMEOUT
+    listed = phone.get("/api/sessions").get_json()["sessions"]
+    assert [s["current"] for s in listed] == [True]
+    assert laptop.get("/api/me").status_code == 401
