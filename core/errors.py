@@ -132,28 +132,30 @@ class BackupActive(AppError):
     )
 
 
-class TooManyAttempts(AppError):
+class MustWait(AppError):
+    """An error that says how long to wait: ``Retry-After`` carries the true wait in seconds,
+    which the pages show as a countdown."""
+
+    def __init__(self, retry_after: int, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.retry_after = retry_after
+        self.headers = {"Retry-After": str(retry_after)}
+
+
+class TooManyAttempts(MustWait):
     status, code, message = (
         429,
         "too_many_attempts",
         "Too many failed attempts. Wait a while before trying again.",
     )
 
-    def __init__(self, retry_after: int, **kwargs: object) -> None:
-        super().__init__(**kwargs)  # type: ignore[arg-type]
-        self.headers = {"Retry-After": str(retry_after)}
 
-
-class TooManyPairings(AppError):
+class TooManyPairings(MustWait):
     status, code, message = (
         429,
         "too_many_pairings",
         "There are already 3 pairings waiting; finish or cancel one first.",
     )
-
-    def __init__(self, retry_after: int, **kwargs: object) -> None:
-        super().__init__(**kwargs)  # type: ignore[arg-type]
-        self.headers = {"Retry-After": str(retry_after)}
 
 
 class WrongConfirmation(AppError):
@@ -173,23 +175,15 @@ class PairingRejected(AppError):
     )
 
 
-class RateLimited(AppError):
+class RateLimited(MustWait):
     status, code, message = 429, "rate_limited", "Too many requests; wait a moment and try again."
 
-    def __init__(self, retry_after: int, **kwargs: object) -> None:
-        super().__init__(**kwargs)  # type: ignore[arg-type]
-        self.headers = {"Retry-After": str(retry_after)}
 
-
-class ServiceUnavailable(AppError):
+class ServiceUnavailable(MustWait):
     status, code, message = 503, "unavailable", "The service is busy; try again in a moment."
 
-    def __init__(self, retry_after: int, **kwargs: object) -> None:
-        super().__init__(**kwargs)  # type: ignore[arg-type]
-        self.headers = {"Retry-After": str(retry_after)}
 
-
-class MailCapReached(AppError):
+class MailCapReached(MustWait):
     """Mailed codes are capped per address and per ID (MAIL_CODE_COOLDOWN, MAIL_CODES_PER_HOUR),
     so nobody can make Keystead flood an address; ``retry_after`` is when the cap frees."""
 
@@ -198,11 +192,6 @@ class MailCapReached(AppError):
         "too_many_mails",
         "We just sent a code there. Wait until you may ask for another one.",
     )
-
-    def __init__(self, retry_after: int, **kwargs: object) -> None:
-        super().__init__(**kwargs)  # type: ignore[arg-type]
-        self.retry_after = retry_after
-        self.headers = {"Retry-After": str(retry_after)}
 
 
 class EmailAlreadyVerified(AppError):
