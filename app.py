@@ -22,7 +22,7 @@ from core import audit, web
 from core import config as settings
 from core import db as database
 from core.errors import AppError, MethodNotAllowed, NotFound, PayloadTooLarge, RateLimited
-from core.security import install_rate_limits, limit_retry_after
+from core.ratelimit import install_rate_limits, limit_retry_after
 
 ROOT = Path(__file__).resolve().parent
 log = logging.getLogger("keystead")

@@ -6,7 +6,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, jsonify
 
 from core import db as database
-from core.security import rate_limited
+from core.ratelimit import rate_limited
 from core.web import (
     client_info,
     current_login_session,

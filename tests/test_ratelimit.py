@@ -23,7 +23,7 @@ from flask import Flask
 from app import create_app
 from core import db as database
 from core.errors import TooManyAttempts
-from core.security import STORE_DOWN_RETRY_AFTER
+from core.ratelimit import STORE_DOWN_RETRY_AFTER
 from tests.conftest import Api, base_config, empty_tables
 from tests.softauthn import SoftAuthenticator
 
@@ -207,7 +207,7 @@ def test_fail_closed_answers_503_with_retry_after_while_the_store_is_down(
     with caplog.at_level(logging.INFO):
         assert api.sign_in(alice, "alice").status_code == 200
         assert api.post("/api/authenticate/begin", {}).status_code == 200
-    assert [r.getMessage() for r in caplog.records if r.name == "core.security"] == [
+    assert [r.getMessage() for r in caplog.records if r.name == "core.ratelimit"] == [
         "rate-limit store reachable again"
     ]
     assert any(b"authenticate_begin" in key for key in redis_server.keys())

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from core import db as database
 from core.models import User
-from core.security import rate_limited
+from core.ratelimit import rate_limited
 from core.web import (
     app_settings,
     clear_session_cookie,
