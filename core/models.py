@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
 import sqlalchemy as sa
-from flask_login import UserMixin
 from sqlalchemy.orm import Mapped, mapped_column
 
-from core.db import Base, UTCDateTime, utcnow
+from core.orm import Base, UTCDateTime, utcnow
 
 
-class User(UserMixin, Base):
+class User(Base):
     __tablename__ = "users"
+
+    # What Flask-Login asks of a signed-in user (core/web.py loads one per request from the
+    # server-side session): written out rather than inherited from flask_login.UserMixin, so
+    # the model, and everything that imports it, stays free of Flask.
+    is_active: ClassVar[bool] = True
+    is_authenticated: ClassVar[bool] = True
+    is_anonymous: ClassVar[bool] = False
 
     id: Mapped[int] = mapped_column(primary_key=True)
     # What authenticators store and return as userHandle: random, never the row id or the name.
@@ -34,6 +40,9 @@ class User(UserMixin, Base):
     # A deleted ID stays as a row without personal data, so its id is never reused and its
     # audit trail keeps its owner.
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    def get_id(self) -> str:
+        return str(self.id)
 
     def to_json(self) -> dict[str, Any]:
         return {

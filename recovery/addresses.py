@@ -19,8 +19,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from core import db as database
-from core import events, sessions
+from core import events, orm, sessions
 from core.errors import EmailAlreadyVerified, InvalidCode, InvalidInput
 from core.models import LoginSession, User
 from core.security import ClientInfo
@@ -242,7 +241,7 @@ def on_user_registered(settings: Callable[[], BackupSettings]) -> Callable[..., 
         user = db.get(User, user_id)
         if user is None or client is None:
             return
-        now = database.utcnow()
+        now = orm.utcnow()
         config = settings()
         if mail_cap_wait(db, config, user_id=user.id, purpose=VERIFY, address=user.email, now=now):
             return

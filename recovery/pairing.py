@@ -32,7 +32,6 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from core import events
-from core.db import UTCDateTime
 from core.errors import (
     InvalidInput,
     NotFound,
@@ -42,6 +41,7 @@ from core.errors import (
     WrongConfirmation,
 )
 from core.models import LoginSession, User
+from core.orm import UTCDateTime
 from core.security import ClientInfo, new_token, token_hash
 from recovery.models import Pairing, RecoveryFailure
 from webauthn import challenges, devices

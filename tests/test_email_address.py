@@ -12,6 +12,7 @@ import pytest
 import sqlalchemy as sa
 
 import core.db
+import core.orm
 import recovery.address_views as address_views
 import recovery.views as recovery_views
 import webauthn.views as webauthn_views
@@ -28,7 +29,7 @@ VERIFY_SUBJECT = "Your code to confirm your email address"
 
 
 class Clock:
-    """The app's one clock, moved by the test: every view's ``now`` and ``core.db.utcnow``
+    """The app's one clock, moved by the test: every view's ``now`` and ``core.orm.utcnow``
     (what the sign-up listener reads)."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -39,7 +40,7 @@ class Clock:
         self.now = when
         for module in (webauthn_views, recovery_views, address_views):
             self.monkeypatch.setattr(module, "now", lambda: self.now)
-        self.monkeypatch.setattr(core.db, "utcnow", lambda: self.now)
+        self.monkeypatch.setattr(core.orm, "utcnow", lambda: self.now)
 
     def advance(self, seconds: float) -> None:
         self.set(self.now + timedelta(seconds=seconds))
