@@ -5,9 +5,9 @@ is replaced by a new one. Pure Python."""
 
 from __future__ import annotations
 
-import base64
 import hmac
 
+from core.encoding import b64url
 from core.security import keyed_hash, new_token
 
 _PURPOSE = "browser-id"
@@ -20,8 +20,7 @@ def issue() -> str:
 
 
 def _signature(secret_key: str, token: str) -> str:
-    mac = keyed_hash(secret_key, _PURPOSE, token)
-    return base64.urlsafe_b64encode(mac).rstrip(b"=").decode("ascii")
+    return b64url(keyed_hash(secret_key, _PURPOSE, token))
 
 
 def cookie_value(secret_key: str, token: str) -> str:

@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from fido2.utils import websafe_encode
 from flask import (
     Blueprint,
     Response,
@@ -20,6 +19,7 @@ from flask_login import current_user
 from sqlalchemy.orm import Session
 
 from core import db as database
+from core.encoding import b64url
 from core.models import User
 from core.ratelimit import rate_limited
 from core.web import (
@@ -236,7 +236,7 @@ def me() -> Response:
     # removed or blocked devices disappear from the user's password manager too.
     signal = {
         "rpId": settings().rp.id,
-        "userId": websafe_encode(user.user_handle),
+        "userId": b64url(user.user_handle),
         "allAcceptedCredentialIds": [
             d["credential_id"] for d in devices if d["status"] == "active"
         ],
