@@ -26,8 +26,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-import qrcode
-import qrcode.image.svg
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
@@ -68,10 +66,14 @@ class PairingView:
     session_token: str | None = None  # set once, for the redeeming browser, on approval
 
 
-def qr_svg(url: str) -> str:
-    """The URL as an SVG QR code (no Pillow needed)."""
-    image = qrcode.make(url, image_factory=qrcode.image.svg.SvgPathImage, box_size=8, border=2)
-    return image.to_string(encoding="unicode")
+@dataclass(frozen=True)
+class NewPairing:
+    """A pairing just created: the token (shown once, only its hash is stored), the URL the new
+    device opens (the edge draws it as a QR code) and when it expires."""
+
+    token: str
+    url: str
+    expires_at: datetime
 
 
 def start(
@@ -83,7 +85,7 @@ def start(
     origin: str,
     ttl: int,
     now: datetime,
-) -> dict[str, Any]:
+) -> NewPairing:
     require_fresh(login_session, settings, now)
     _expire_due(db, user_id=user.id, now=now)
     pending = db.execute(
@@ -107,8 +109,7 @@ def start(
         )
     )
     db.flush()
-    url = f"{origin}/pair/{token}"
-    return {"token": token, "url": url, "qr_svg": qr_svg(url), "expires_at": expires_at.isoformat()}
+    return NewPairing(token, f"{origin}/pair/{token}", expires_at)
 
 
 def _expire_due(db: Session, *, user_id: int | None = None, now: datetime) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import qrcode
+import qrcode.image.svg
 from flask import Blueprint, Response, current_app, jsonify, redirect, render_template, request
 from flask_login import current_user
 from sqlalchemy.orm import Session
@@ -250,6 +252,12 @@ def pair_page(token: str) -> tuple[str, int]:
     return html, 404 if state.phase == "invalid" else 200
 
 
+def _qr_svg(url: str) -> str:
+    """The URL as an SVG QR code (no Pillow needed)."""
+    image = qrcode.make(url, image_factory=qrcode.image.svg.SvgPathImage, box_size=8, border=2)
+    return image.to_string(encoding="unicode")
+
+
 @api.post("/pairing")
 @rate_limited
 def pairing_start() -> Response:
@@ -264,7 +272,12 @@ def pairing_start() -> Response:
         now=now(),
     )
     database.session().commit()
-    return jsonify(created), 201
+    return jsonify(
+        token=created.token,
+        url=created.url,
+        qr_svg=_qr_svg(created.url),
+        expires_at=created.expires_at.isoformat(),
+    ), 201
 
 
 @api.get("/pairing/<token>")
