@@ -11,9 +11,10 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from fido2.utils import websafe_decode, websafe_encode
-from sqlalchemy.exc import IntegrityError
 
+from core import db as database
 from core.errors import InvalidInput, RegistrationFailed, UsernameTaken
+from core.models import AuditEvent, User
 from recovery.models import BackupCode
 from tests.clock import Clock, clock_fixture  # noqa: F401
 from tests.conftest import ORIGIN, Api, snapshot
@@ -21,6 +22,7 @@ from tests.softauthn import SoftAuthenticator
 from tests.test_devices_told import NewDevice, start_pairing, step_up
 from tests.test_recovery import activate_backup, mailed_code
 from webauthn import devices
+from webauthn.models import Device
 
 PREFERRED = {"USER_VERIFICATION": "preferred"}
 
@@ -167,31 +169,48 @@ def test_an_unknown_recovery_mode_is_invalid_input(clock, app, signed_in, mailbo
 # ---- a unique-constraint race lost to a concurrent request ---------------------------------
 
 
-class _RacingSession:
-    """Stands in for a session whose flush loses a race on a unique constraint."""
-
-    def __init__(self, constraint: str) -> None:
-        self.constraint = constraint
-        self.rolled_back = False
-
-    def flush(self) -> None:
-        raise IntegrityError(
-            "INSERT …", {}, Exception(f"UNIQUE constraint failed: {self.constraint}")
+def _racing_row(db: Any, table: str) -> Any:
+    """A row a concurrent request already stored, as a request that lost the race after its
+    pre-check would insert it: alice's username in capitals, or her passkey's credential id."""
+    if table == "users":
+        return User(
+            user_handle=b"\x01" * 32,
+            username="ALICE",
+            username_key="alice",
+            email="alice2@example.com",
+            display_name="Alice 2",
         )
-
-    def rollback(self) -> None:
-        self.rolled_back = True
+    taken = db.scalar(sa.select(Device))
+    columns = ("user_id", "credential_id", "public_key", "alg", "aaguid", "name", "transports")
+    return Device(**{name: getattr(taken, name) for name in columns})
 
 
 @pytest.mark.parametrize(
-    ("constraint", "expected"),
-    [("users.username_key", UsernameTaken), ("devices.credential_id", RegistrationFailed)],
+    ("table", "expected"), [("users", UsernameTaken), ("devices", RegistrationFailed)]
 )
-def test_a_lost_race_reads_as_the_same_error_as_the_pre_check(constraint, expected):
-    db = _RacingSession(constraint)
-    with pytest.raises(expected) as raised:
-        devices.flush_unique(db)  # type: ignore[arg-type]
-    assert type(raised.value) is expected and db.rolled_back
+def test_a_lost_race_reads_as_the_same_error_as_the_pre_check(app, signed_in, table, expected):
+    with app.app_context():
+        db = database.session()
+        earlier = AuditEvent(kind="earlier_write", data={})  # same transaction, before the race
+        db.add(earlier)
+        db.flush()
+        row = _racing_row(db, table)
+        with pytest.raises(expected) as raised:
+            devices.add_unique(db, row)
+        assert type(raised.value) is expected
+        # Only the lost insert was undone (its SAVEPOINT): the transaction is still usable and
+        # still holds the earlier write; ending it is the caller's (app.py's handler) call.
+        assert row not in db and db.in_transaction()
+        assert db.scalar(sa.select(AuditEvent.id).where(AuditEvent.kind == "earlier_write"))
+        db.commit()
+    kinds = [r.kind for r in _rows(app, AuditEvent)]
+    assert "earlier_write" in kinds
+    assert len(_rows(app, User)) == 1 and len(_rows(app, Device)) == 1
+
+
+def _rows(app: Any, model: Any) -> list[Any]:
+    with app.app_context():
+        return list(database.session().scalars(sa.select(model)))
 
 
 # ---- backup turned off, and what recovery accepts at all -----------------------------------

@@ -84,13 +84,15 @@ def require_unregistered(db: Session, credential_id: bytes) -> None:
         )
 
 
-def flush_unique(db: Session) -> None:
-    """Flush; a unique-constraint race lost to a concurrent request reads as the same error the
-    pre-check gives."""
+def add_unique(db: Session, row: object) -> None:
+    """Adds ``row`` and flushes it; a unique-constraint race lost to a concurrent request reads
+    as the same error the pre-check gives. The insert runs in a SAVEPOINT, so a lost race
+    undoes only itself: the caller's transaction stays usable and is still the caller's to end
+    (services never commit or roll back; app.py's error handler rolls the request back)."""
     try:
-        db.flush()
+        with db.begin_nested():  # flushes what is pending first, outside the savepoint
+            db.add(row)
     except IntegrityError as exc:
-        db.rollback()
         if "username" in str(exc.orig).lower():
             raise UsernameTaken() from exc
         raise RegistrationFailed(
@@ -219,8 +221,7 @@ def complete_add_device(
     # A recovered device signs in with this very ceremony; an added or paired one has not
     # been used yet.
     device.last_used_at = now if purpose == challenges.RECOVER else None
-    db.add(device)
-    flush_unique(db)
+    add_unique(db, device)
     remember_browser(db, device.id, client.browser, now)
     if purpose == challenges.ADD_DEVICE:
         events.device_added.send(

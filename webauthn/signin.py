@@ -41,7 +41,7 @@ from webauthn.ceremony import (
     verify_registration,
 )
 from webauthn.devices import (
-    flush_unique,
+    add_unique,
     list_devices,
     new_device,
     normalise_device_name,
@@ -137,11 +137,9 @@ def complete_registration(
         display_name=state["display_name"],
         created_at=now,
     )
-    db.add(user)
-    flush_unique(db)
+    add_unique(db, user)
     device = new_device(user, credential, device_name, now)
-    db.add(device)
-    flush_unique(db)
+    add_unique(db, device)
     remember_browser(db, device.id, client.browser, now)
     events.user_registered.send(
         None, db=db, user_id=user.id, device_id=device.id, client=client, username=user.username
