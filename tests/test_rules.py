@@ -12,16 +12,18 @@ import pytest
 import sqlalchemy as sa
 from fido2.utils import websafe_decode, websafe_encode
 
+import webauthn.assertions
 from core import db as database
+from core.db import utcnow
 from core.errors import InvalidInput, RegistrationFailed, UsernameTaken
-from core.models import AuditEvent, User
+from core.models import AuditEvent, LoginSession, User
 from recovery.models import BackupCode
 from tests.clock import Clock, clock_fixture  # noqa: F401
 from tests.conftest import ORIGIN, Api, snapshot
 from tests.softauthn import SoftAuthenticator
 from tests.test_devices_told import NewDevice, start_pairing, step_up
 from tests.test_recovery import activate_backup, mailed_code
-from webauthn import devices
+from webauthn import challenges, devices
 from webauthn.models import Device
 
 PREFERRED = {"USER_VERIFICATION": "preferred"}
@@ -211,6 +213,93 @@ def test_a_lost_race_reads_as_the_same_error_as_the_pre_check(app, signed_in, ta
 def _rows(app: Any, model: Any) -> list[Any]:
     with app.app_context():
         return list(database.session().scalars(sa.select(model)))
+
+
+# ---- consuming a challenge is its transaction's first write -------------------------------
+
+BROWSER = b"\x02" * 32
+
+
+def _earlier_write(db: Any, how: str) -> None:
+    """A step before ``consume`` that writes, in each way a session can."""
+    if how == "flushed":
+        db.add(AuditEvent(kind="earlier_write", data={}))
+        db.flush()
+    elif how == "executed":
+        db.execute(sa.update(Device).values(name="Renamed"))
+    elif how == "added":
+        db.add(AuditEvent(kind="earlier_write", data={}))
+    elif how == "deleted":
+        db.delete(db.scalar(sa.select(Device)))
+    else:  # an attribute changed, not yet flushed
+        db.scalar(sa.select(Device)).name = "Renamed"
+
+
+@pytest.mark.parametrize("how", ["flushed", "executed", "added", "deleted", "changed"])
+def test_consuming_a_challenge_after_a_write_is_refused(app, signed_in, how):
+    with app.app_context():
+        db = database.session()
+        now = utcnow()
+        challenge = challenges.issue(
+            db, purpose=challenges.REAUTH, browser=BROWSER, ttl=60, now=now
+        )
+        db.commit()
+        before = snapshot(app)
+        _earlier_write(db, how)
+        with pytest.raises(challenges.NotFirstWrite):
+            challenges.consume(
+                db, challenge=challenge, purpose=challenges.REAUTH, browser=BROWSER, now=now
+            )
+        db.rollback()
+        # Nothing was committed: the earlier write is gone and the challenge is still there.
+        assert snapshot(app) == before
+        assert db.scalar(sa.select(AuditEvent.id).where(AuditEvent.kind == "earlier_write")) is None
+        pending = challenges.consume(
+            db, challenge=challenge, purpose=challenges.REAUTH, browser=BROWSER, now=now
+        )
+        assert pending is not None
+
+
+def test_a_ceremony_that_writes_before_its_challenge_commits_nothing(
+    app, signed_in, authenticator, monkeypatch
+):
+    begin = signed_in.post("/api/reauth/begin")
+    body = authenticator.get(begin.get_json())
+    parse = webauthn.assertions.parse_authentication
+
+    def parse_and_write(raw: Any) -> Any:  # a step that writes before the challenge is consumed
+        _earlier_write(database.session(), "flushed")
+        return parse(raw)
+
+    monkeypatch.setattr(webauthn.assertions, "parse_authentication", parse_and_write)
+    assert error(signed_in.post("/api/reauth/complete", body)) == (500, "internal_error")
+    monkeypatch.setattr(webauthn.assertions, "parse_authentication", parse)
+    kinds = [r.kind for r in _rows(app, AuditEvent)]
+    assert "earlier_write" not in kinds
+    # The challenge was not consumed either: the same answer completes now.
+    assert signed_in.post("/api/reauth/complete", body).status_code == 204
+
+
+def test_a_moved_last_seen_time_may_ride_along_with_the_consumed_challenge(
+    clock, app, signed_in, authenticator
+):
+    """The edge moves the session's last-seen time (once a minute) before the view runs; the
+    ceremonies of a signed-in browser consume their challenge with that change pending."""
+    clock.at(61)
+    begin = signed_in.post("/api/reauth/begin")
+    clock.at(122)
+    assert (
+        signed_in.post("/api/reauth/complete", authenticator.get(begin.get_json())).status_code
+        == 204
+    )
+    clock.at(183)
+    begin = signed_in.post("/api/devices/register/begin", {"device_name": "Key"})
+    clock.at(244)
+    body = SoftAuthenticator(attachment="cross-platform").create(begin.get_json())
+    added = signed_in.post("/api/devices/register/complete", {**body, "device_name": "Key"})
+    assert added.status_code == 201, added.get_json()
+    seen = [s.last_seen_at for s in _rows(app, LoginSession)]
+    assert seen == [clock.now]
 
 
 # ---- backup turned off, and what recovery accepts at all -----------------------------------

@@ -69,7 +69,12 @@ TARGETS: dict[str, tuple[str, list[str]]] = {
     ),
     "webauthn/challenges.py": (
         "full",
-        ["tests/test_boundaries.py", "tests/test_attacks.py", "tests/test_api.py"],
+        [
+            "tests/test_boundaries.py",
+            "tests/test_attacks.py",
+            "tests/test_api.py",
+            "tests/test_rules.py",
+        ],
     ),
     "recovery/codes.py": (
         "full",
