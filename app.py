@@ -47,6 +47,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     web.init_app(app)
     audit.connect()
 
+    from recovery import address_views
     from recovery import erasure as recovery_erasure
     from recovery import views as recovery_views
     from webauthn import account_views
@@ -59,6 +60,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     account_views.register_page_extras()
     app.register_blueprint(recovery_views.pages)
     app.register_blueprint(recovery_views.api)
+    app.register_blueprint(address_views.api)
     recovery_views.register_answer_extras()
     recovery_erasure.connect()
     notify.init_app(app)  # Flask-Mail, the delivery worker, the dev mailbox

@@ -20,8 +20,8 @@ from core.web import (
     signed_in_user,
 )
 from notify import inbox
-from webauthn import views as passkey_views
 from webauthn.models import Device
+from webauthn.web import sign_in_answer_extras
 
 pages = Blueprint("inbox_pages", __name__)
 api = Blueprint("inbox_api", __name__, url_prefix="/api")
@@ -39,8 +39,8 @@ def _unread_for_sign_in(db: Session, user: User, device: Device) -> dict[str, An
 
 
 def register_answer_extras() -> None:
-    if _unread_for_sign_in not in passkey_views.sign_in_answer_extras:
-        passkey_views.sign_in_answer_extras.append(_unread_for_sign_in)
+    if _unread_for_sign_in not in sign_in_answer_extras:
+        sign_in_answer_extras.append(_unread_for_sign_in)
 
 
 # ---- API -----------------------------------------------------------------------------------

@@ -16,16 +16,9 @@ from core.web import (
     signed_in_user,
 )
 from recovery import addresses
-from recovery.settings import BackupSettings
+from recovery.web import settings
 
-# Nested in recovery's /api blueprint (see recovery.views).
-api = Blueprint("addresses", __name__)
-
-
-def _settings() -> BackupSettings:
-    from recovery.views import settings
-
-    return settings()
+api = Blueprint("addresses", __name__, url_prefix="/api")
 
 
 @api.post("/me/email/verify")
@@ -33,7 +26,7 @@ def _settings() -> BackupSettings:
 def send_verification() -> Response:
     json_body()
     masked = addresses.send_verification(
-        database.session(), _settings(), user=signed_in_user(), client=client_info(), now=now()
+        database.session(), settings(), user=signed_in_user(), client=client_info(), now=now()
     )
     database.session().commit()
     return jsonify(otp_sent_to=masked), 202
@@ -45,7 +38,7 @@ def change() -> Response:
     data = json_body()
     masked = addresses.start_change(
         database.session(),
-        _settings(),
+        settings(),
         user=signed_in_user(),
         email=required_str(data, "email"),
         login_session=current_login_session(),
@@ -62,7 +55,7 @@ def confirm() -> Response:
     data = json_body()
     user = addresses.confirm(
         database.session(),
-        _settings(),
+        settings(),
         user=signed_in_user(),
         typed=required_str(data, "otp"),
         login_session=current_login_session(),
@@ -79,7 +72,7 @@ def backup_address() -> Response:
     data = json_body()
     masked = addresses.start_backup_address(
         database.session(),
-        _settings(),
+        settings(),
         user=signed_in_user(),
         email=required_str(data, "email"),
         login_session=current_login_session(),
@@ -96,7 +89,7 @@ def confirm_backup_address() -> Response:
     data = json_body()
     user = addresses.confirm_backup_address(
         database.session(),
-        _settings(),
+        settings(),
         user=signed_in_user(),
         typed=required_str(data, "otp"),
         login_session=current_login_session(),

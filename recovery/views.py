@@ -16,7 +16,6 @@ from core import events
 from core.models import User
 from core.ratelimit import rate_limited
 from core.web import (
-    app_settings,
     client_info,
     current_login_session,
     current_session_token,
@@ -28,22 +27,15 @@ from core.web import (
     set_session_cookie,
     signed_in_user,
 )
-from recovery import address_views, addresses, backup, pairing, restore
-from recovery.settings import BackupSettings
-from webauthn import views as passkey_views
+from recovery import addresses, backup, pairing, restore
+from recovery.web import settings
+from webauthn import web as passkey_web
 from webauthn.devices import device_json
 from webauthn.models import Device
-from webauthn.views import settings as webauthn_settings
+from webauthn.web import settings as webauthn_settings
 
 pages = Blueprint("recovery_pages", __name__)
 api = Blueprint("recovery_api", __name__, url_prefix="/api")
-api.register_blueprint(address_views.api)
-
-SETTINGS_KEY = "keystead.backup_settings"
-
-
-def settings() -> BackupSettings:
-    return app_settings(SETTINGS_KEY, BackupSettings.from_config)
 
 
 def _backup_prompt(db: Session, user: User, _device: Device) -> dict[str, Any]:
@@ -64,12 +56,12 @@ def _account_backup(db: Session, user: User) -> dict[str, Any]:
 def register_answer_extras() -> None:
     """Adds the backup keys to the sign-in and sign-up answers and the account page (once per
     process)."""
-    if _account_backup not in passkey_views.account_page_extras:
-        passkey_views.account_page_extras.append(_account_backup)
-    if _backup_prompt not in passkey_views.sign_in_answer_extras:
-        passkey_views.sign_in_answer_extras.append(_backup_prompt)
-    if _backup_required not in passkey_views.sign_up_answer_extras:
-        passkey_views.sign_up_answer_extras.append(_backup_required)
+    if _account_backup not in passkey_web.account_page_extras:
+        passkey_web.account_page_extras.append(_account_backup)
+    if _backup_prompt not in passkey_web.sign_in_answer_extras:
+        passkey_web.sign_in_answer_extras.append(_backup_prompt)
+    if _backup_required not in passkey_web.sign_up_answer_extras:
+        passkey_web.sign_up_answer_extras.append(_backup_required)
     # A new ID's address gets a code to confirm it (blinker keeps one connection).
     events.user_registered.connect(_confirm_new_address, weak=False)
 

@@ -20,8 +20,7 @@ from core.web import (
     signed_in_user,
 )
 from webauthn import account
-from webauthn import views as passkey_views
-from webauthn.views import settings
+from webauthn.web import account_page_extras, settings
 
 api = Blueprint("account_api", __name__, url_prefix="/api")
 
@@ -60,8 +59,8 @@ def _account_page(_db: Session, _user: User) -> dict[str, Any]:
 
 def register_page_extras() -> None:
     """Adds the sessions to the account page's context (once per process)."""
-    if _account_page not in passkey_views.account_page_extras:
-        passkey_views.account_page_extras.append(_account_page)
+    if _account_page not in account_page_extras:
+        account_page_extras.append(_account_page)
 
 
 # ---- sessions ------------------------------------------------------------------------------

@@ -3,7 +3,6 @@ commits, and answers."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from flask import (
@@ -16,14 +15,11 @@ from flask import (
     url_for,
 )
 from flask_login import current_user
-from sqlalchemy.orm import Session
 
 from core import db as database
 from core.encoding import b64url
-from core.models import User
 from core.ratelimit import rate_limited
 from core.web import (
-    app_settings,
     clear_session_cookie,
     client_info,
     current_login_session,
@@ -40,27 +36,16 @@ from core.web import (
 # Aliased: the views devices() and signin() hold the plain names (they are endpoint names).
 from webauthn import devices as device_service
 from webauthn import signin as signin_service
-from webauthn.models import Device
-from webauthn.settings import Settings
+from webauthn.web import (
+    AnswerExtra,
+    account_page_extras,
+    settings,
+    sign_in_answer_extras,
+    sign_up_answer_extras,
+)
 
 pages = Blueprint("pages", __name__)
 api = Blueprint("webauthn_api", __name__, url_prefix="/api")
-
-SETTINGS_KEY = "keystead.webauthn_settings"
-
-# Features above this one add keys to the sign-in and sign-up answers (recovery adds
-# "backup_prompt" / "backup_required", notify the unread "notifications") without this
-# package importing them: each is called with (db session, user, device) and returns a dict
-# merged into the JSON answer.
-AnswerExtra = Callable[[Session, User, Device], dict[str, Any]]
-sign_in_answer_extras: list[AnswerExtra] = []
-sign_up_answer_extras: list[AnswerExtra] = []
-# Likewise for the account page's template context (recovery adds "backup").
-account_page_extras: list[Callable[[Session, User], dict[str, Any]]] = []
-
-
-def settings() -> Settings:
-    return app_settings(SETTINGS_KEY, Settings.from_config)
 
 
 def _current_device_id() -> int | None:

@@ -19,7 +19,7 @@ import pytest
 from playwright.sync_api import expect
 
 from core.models import User
-from recovery.views import SETTINGS_KEY
+from recovery.web import SETTINGS_KEY
 from tests.browser.test_pages import (
     credential_id,
     me,
@@ -580,7 +580,7 @@ def test_restore_removes_old_devices_offers_no_choice(
 
 def test_policy_fixture_puts_the_configuration_back(server: Any) -> None:
     """Runs after the policy tests (file order): the live server is back on its defaults."""
-    from recovery.views import settings
+    from recovery.web import settings
 
     with server.app.app_context():
         current = settings()
