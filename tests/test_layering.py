@@ -82,7 +82,10 @@ class Tracer(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path, target=None):
         top = name.split(".")[0]
         if top in libraries and top not in chains:
-            frames = [f for f in traceback.extract_stack() if f.filename.startswith(root)]
+            frames = [
+                f for f in traceback.extract_stack()
+                if f.filename.startswith(root) and "site-packages" not in f.filename
+            ]
             chains[top] = [f"{f.filename[len(root) + 1:]}:{f.lineno}" for f in frames]
         return None
 
