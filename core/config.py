@@ -103,7 +103,7 @@ class Setting:
                 raise ConfigError(f"{key} must be true or false, not {raw!r}")
             value = words[raw.strip().lower()]
         elif self.type is list:
-            value = [raw]
+            value = [raw] if raw.strip() else None  # empty: unset (the derived default)
             if raw.lstrip().startswith("["):
                 try:
                     value = json.loads(raw)

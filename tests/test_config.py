@@ -139,6 +139,8 @@ def test_environment_values_are_read_by_their_type(tmp_path, monkeypatch):
     assert app.config["RESTORE_REMOVES_OLD_DEVICES"] is True
     assert app.config["MAIL_USE_TLS"] is False
     assert app.config["ALLOWED_ORIGINS"] == ["https://id.example.com"]
+    monkeypatch.setenv("KEYSTEAD_ALLOWED_ORIGINS", "")
+    assert create_app().config["ALLOWED_ORIGINS"] == ["http://localhost:5000"]  # [ORIGIN]
 
 
 def test_every_default_fits_its_declaration_and_every_policy_is_bounded():
