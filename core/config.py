@@ -7,7 +7,7 @@ test mapping. Start-up checks the result against the declarations and stops with
 ``ConfigError`` saying what a key accepts. Keys declared ``policy=True`` may then change while
 the server runs (``core.policy``: values stored in the database win over these layers). The
 README's configuration table is generated from ``SETTINGS`` by a test, so a key documented here
-is a key documented there.
+is a key documented there. (Past 400 lines on purpose: most of it is that one table of keys.)
 """
 
 from __future__ import annotations
