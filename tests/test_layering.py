@@ -24,9 +24,9 @@ EDGE_LIBRARIES = (
     "qrcode",
     "werkzeug",
 )
-# Modules of the edge besides the views: the app's database session and the rate limiter are
-# bound to the running app; core.web is the request edge itself.
-FLASK_BOUND = {"core.db", "core.ratelimit", "core.web"}
+# Modules of the edge besides the views: the app's database session, the policies in force for
+# the request and the rate limiter are bound to the running app; core.web is the request edge.
+FLASK_BOUND = {"core.db", "core.policy", "core.ratelimit", "core.web"}
 # notify's listeners still read the app's configuration and templates (current_app), and the
 # package's __init__ wires the app: the whole package stays above the line for now.
 FLASK_BOUND_PACKAGES = {"notify"}

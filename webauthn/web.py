@@ -1,5 +1,5 @@
 """The passkey feature's share of the HTTP edge, for its own views and for the views of the
-features above it: the running app's passkey settings, and the hooks through which those
+features above it: the passkey settings in force, and the hooks through which those
 features add keys to the sign-in and sign-up answers and to the account page without this
 package importing them (recovery adds "backup_prompt" / "backup_required" and the backup card,
 notify the unread "notifications", account_views the sessions card). Views import this module
@@ -12,12 +12,10 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from core import policy
 from core.models import User
-from core.web import app_settings
 from webauthn.models import Device
 from webauthn.settings import Settings
-
-SETTINGS_KEY = "keystead.webauthn_settings"
 
 # Each is called with (db session, user, device) and returns a dict merged into the JSON
 # answer; registered once per process, at start-up.
@@ -29,4 +27,6 @@ account_page_extras: list[Callable[[Session, User], dict[str, Any]]] = []
 
 
 def settings() -> Settings:
-    return app_settings(SETTINGS_KEY, Settings.from_config)
+    """The passkey settings in force for this request (configuration overlaid by the stored
+    policies, ``core.policy``)."""
+    return policy.current().settings(Settings.from_config)
