@@ -21,7 +21,15 @@ import notify
 from core import audit, web
 from core import config as settings
 from core import db as database
-from core.errors import AppError, MethodNotAllowed, NotFound, PayloadTooLarge, RateLimited
+from core.errors import (
+    AppError,
+    InternalError,
+    MethodNotAllowed,
+    NotFound,
+    PayloadTooLarge,
+    RateLimited,
+    ServiceUnavailable,
+)
 from core.security import install_rate_limits, limit_retry_after
 
 ROOT = Path(__file__).resolve().parent
@@ -145,17 +153,14 @@ def _register_error_handlers(app: Flask) -> None:
         # A bug, not bad input: log it whole, answer without details, change nothing.
         database.session().rollback()
         log.exception("unhandled error on %s %s", request.method, request.path)
-        internal = AppError("Something went wrong on our side; nothing was changed.")
-        internal.status, internal.code = 500, "internal_error"
-        return _answer(internal)
+        return _answer(InternalError())
 
     @app.errorhandler(SQLAlchemyError)
     def _database_error(error: SQLAlchemyError) -> tuple[Response | str, int]:
         database.session().rollback()
         log.exception("database error on %s %s", request.method, request.path)
-        unavailable = AppError("The service is busy; try again in a moment.")
-        unavailable.status, unavailable.code = 503, "unavailable"
-        return _answer(unavailable)
+        # No Retry-After: nobody knows when the database answers again.
+        return _answer(ServiceUnavailable())
 
 
 # ---- CLI -----------------------------------------------------------------------------------

@@ -19,9 +19,9 @@ from sqlalchemy.orm import Session
 
 from core import events
 from core.db import utcnow
-from core.errors import NotFound
 from core.models import AuditEvent, User
 from core.security import ClientInfo, keyed_hash, new_token, token_hash
+from notify.errors import BlockLinkInvalid, NotificationNotFound
 from notify.models import BlockLink, Notification
 from notify.outbox import enqueue
 from webauthn import devices
@@ -280,7 +280,7 @@ def mark_read(
         )
     )
     if notification is None:
-        raise NotFound("No such notification.")
+        raise NotificationNotFound()
     if notification.read_at is None:
         notification.read_at = now
 
@@ -372,9 +372,9 @@ def block_link_device(db: Session, token: str, now: datetime) -> Device:
     link = _unexpired_link(db, token, now)
     device = db.get(Device, link.device_id) if link else None
     if link is None or device is None:
-        raise NotFound("This link is not valid (any more).")
+        raise BlockLinkInvalid()
     if link.used_at is not None and device.status != "blocked":
-        raise NotFound("This link is not valid (any more).")
+        raise BlockLinkInvalid()
     return device
 
 
@@ -391,12 +391,12 @@ def block_by_link(
     conditional UPDATE: of two clicks, one does the work."""
     link = _unexpired_link(db, token, now)
     if link is None or not hmac.compare_digest(form, form_token(secret_key, token)):
-        raise NotFound("This link is not valid (any more).")
+        raise BlockLinkInvalid()
     if link.used_at is not None:
         # A second click on the same form: say it is done, if it still is.
         done = db.get(Device, link.device_id)
         if done is None or done.status != "blocked":
-            raise NotFound("This link is not valid (any more).")
+            raise BlockLinkInvalid()
         return done, False
     used = db.execute(
         sa.update(BlockLink)
@@ -406,5 +406,5 @@ def block_by_link(
     )
     device = db.get(Device, link.device_id)
     if used.rowcount != 1 or device is None:
-        raise NotFound("This link is not valid (any more).")
+        raise BlockLinkInvalid()
     return device, devices.block(db, device, client=client, now=now, via="email")

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from core import db as database
 from core import events, sessions
-from core.errors import EmailAlreadyVerified, InvalidCode, InvalidInput
+from core.errors import InvalidInput
 from core.models import LoginSession, User
 from core.security import ClientInfo
 from core.users import normalise_email
@@ -33,6 +33,7 @@ from recovery.email_codes import (
     mail_cap_wait,
     wrong_email_code,
 )
+from recovery.errors import EmailAlreadyVerified, InvalidCode
 from recovery.models import EmailCode
 from recovery.settings import BackupSettings
 from recovery.throttling import check_throttle, owner_subjects, record_failure

@@ -17,14 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from core import events, sessions
-from core.errors import (
-    BackupActive,
-    BackupDisabled,
-    BackupEmailRequired,
-    InvalidCode,
-    InvalidInput,
-    NotFound,
-)
+from core.errors import InvalidInput, NotFound
 from core.models import AuditEvent, LoginSession, User
 from core.security import ClientInfo
 from core.users import find_user
@@ -35,6 +28,7 @@ from recovery.email_codes import (
     live_email_code,
     wrong_email_code,
 )
+from recovery.errors import BackupActive, BackupDisabled, BackupEmailRequired, InvalidCode
 from recovery.models import CODE_VERIFIED, OTP_VERIFIED, VOID, BackupCode, EmailCode, RecoveryFlow
 from recovery.settings import BackupSettings
 from recovery.throttling import check_throttle, owner_subjects, record_failure

@@ -13,10 +13,10 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from core import events
-from core.errors import MailCapReached
 from core.models import User
 from core.security import ClientInfo
 from recovery import mailcap, otp
+from recovery.errors import MailCapReached
 from recovery.models import EmailCode
 from recovery.settings import BackupSettings
 

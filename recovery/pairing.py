@@ -33,18 +33,18 @@ from sqlalchemy.orm import Session
 
 from core import events
 from core.db import UTCDateTime
-from core.errors import (
-    InvalidInput,
-    NotFound,
+from core.errors import InvalidInput, NotFound
+from core.models import LoginSession, User
+from core.security import ClientInfo, new_token, token_hash
+from recovery.errors import (
+    PairingNotFound,
     PairingRejected,
-    RegistrationFailed,
     TooManyPairings,
     WrongConfirmation,
 )
-from core.models import LoginSession, User
-from core.security import ClientInfo, new_token, token_hash
 from recovery.models import Pairing, RecoveryFailure
 from webauthn import challenges, devices
+from webauthn.errors import RegistrationFailed
 from webauthn.models import Device
 from webauthn.settings import Settings, require_fresh
 from webauthn.signin import start_session
@@ -132,10 +132,10 @@ def _close(db: Session, pairing: Pairing, status: str, now: datetime) -> None:
 
 def _find(db: Session, token: str, now: datetime) -> Pairing:
     if not token or len(token) > 128:
-        raise NotFound("No such pairing.")
+        raise PairingNotFound()
     pairing = db.scalar(sa.select(Pairing).where(Pairing.token_hash == token_hash(token)))
     if pairing is None:
-        raise NotFound("No such pairing.")
+        raise PairingNotFound()
     if pairing.status in PENDING_STATES and now >= pairing.expires_at:
         _close(db, pairing, EXPIRED, now)
     return pairing
@@ -160,7 +160,7 @@ class PageState:
 def page_state(db: Session, *, token: str, client: ClientInfo, now: datetime) -> PageState:
     try:
         pairing = _find(db, token, now)
-    except NotFound:
+    except PairingNotFound:
         return PageState("invalid")
     redeemer = _is_redeemer(pairing, client)
     if pairing.status == WAITING and (pairing.redeemer_browser is None or redeemer):
@@ -187,7 +187,7 @@ def begin_redeem(
 ) -> dict[str, Any]:
     pairing = _find(db, token, now)
     if pairing.status != WAITING:
-        raise NotFound("This pairing code is no longer valid.")
+        raise PairingNotFound()
     if not _is_redeemer(pairing, client):
         # The first browser to open it owns it: a conditional UPDATE decides a race.
         won = db.execute(
@@ -202,7 +202,7 @@ def begin_redeem(
             .execution_options(synchronize_session=False)
         )
         if won.rowcount != 1:
-            raise NotFound("This pairing code is no longer valid.")
+            raise PairingNotFound()
         db.refresh(pairing)
     user = db.get(User, pairing.user_id)
     assert user is not None
@@ -230,7 +230,7 @@ def complete_redeem(
 ) -> dict[str, Any]:
     pairing = _find(db, token, now)
     if pairing.status != WAITING or not _is_redeemer(pairing, client):
-        raise NotFound("This pairing code is no longer valid.")
+        raise PairingNotFound()
     user = db.get(User, pairing.user_id)
     assert user is not None
     device = devices.complete_add_device(
@@ -284,7 +284,7 @@ def view(
     is_owner = viewer is not None and viewer.id == pairing.user_id
     redeemer = _is_redeemer(pairing, client)
     if not (is_owner or redeemer):
-        raise NotFound("No such pairing.")
+        raise PairingNotFound()
     body = {
         "status": pairing.status,
         "device": _device_json(db, pairing),
@@ -368,7 +368,7 @@ def decide(
     never from the redeeming browser itself."""
     pairing = _find(db, token, now)
     if pairing.user_id != user.id or _is_redeemer(pairing, client):
-        raise NotFound("No such pairing.")
+        raise PairingNotFound()
     # Approve needs the new device's passkey; reject also cancels a pairing nobody redeemed.
     allowed = (AWAITING,) if approve else PENDING_STATES
     if pairing.status not in allowed:
@@ -391,7 +391,7 @@ def decide(
     device = db.get(Device, pairing.device_id) if pairing.device_id else None
     # Only the passkey still waiting: one removed (or blocked) meanwhile is never revived.
     if device is None or device.status != "pending":
-        raise NotFound("No such pairing.")
+        raise PairingNotFound()
     device.status = "active"
     db.flush()
     events.device_paired.send(

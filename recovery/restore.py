@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from core import events
-from core.errors import InvalidInput, RecoveryFailed
+from core.errors import InvalidInput
 from core.models import User
 from core.security import ClientInfo
 from core.users import find_user
@@ -34,6 +34,13 @@ from recovery.email_codes import (
     issue_email_code,
     live_email_code,
     wrong_email_code,
+)
+from recovery.errors import (
+    BackupCodeMismatch,
+    RecoveryCodeVoided,
+    RecoveryEnded,
+    RecoveryFailed,
+    WrongRecoveryCode,
 )
 from recovery.models import (
     CODE_VERIFIED,
@@ -98,7 +105,7 @@ def begin_recovery(
         events.recovery_failed.send(
             None, db=db, user_id=user.id if user else None, client=client, step="backup_code"
         )
-        raise RecoveryFailed(detail="unknown username or wrong backup code", keep_changes=True)
+        raise BackupCodeMismatch(detail="unknown username or wrong backup code", keep_changes=True)
     assert row is not None
     # One live flow per ID and browser: starting again voids the earlier one.
     db.execute(
@@ -165,7 +172,7 @@ def verify_recovery_code(
     require_enabled(settings)
     flow = _live_flow(db, browser=client.browser, stage=CODE_VERIFIED, now=now)
     if flow is None:
-        raise RecoveryFailed(detail="no recovery in progress in this browser")
+        raise RecoveryEnded(detail="no recovery in progress in this browser")
     user = db.get(User, flow.user_id)
     assert user is not None
     subjects = recovery_code_subjects(settings, user, client)
@@ -181,11 +188,13 @@ def verify_recovery_code(
     if pending is None or not otp.matches(
         settings.secret_key, typed, settings.otp.digits, pending.code_hash
     ):
-        if pending is not None and wrong_email_code(db, pending, now):
+        voided = pending is not None and wrong_email_code(db, pending, now)
+        if voided:
             _advance(db, flow, from_stage=CODE_VERIFIED, to_stage=VOID)
         record_failure(db, subjects, "email_code", now)
         events.recovery_failed.send(None, db=db, user_id=user.id, client=client, step="email_code")
-        raise RecoveryFailed(detail="wrong or expired email code", keep_changes=True)
+        refusal = RecoveryCodeVoided if voided else WrongRecoveryCode
+        raise refusal(detail="wrong or expired email code", keep_changes=True)
     if not consume_email_code(db, pending, now) or not _advance(
         db, flow, from_stage=CODE_VERIFIED, to_stage=OTP_VERIFIED, otp_verified_at=now
     ):
@@ -221,7 +230,7 @@ def _verified_flow(db: Session, *, client: ClientInfo, now: datetime) -> tuple[R
     flow = _live_flow(db, browser=client.browser, stage=OTP_VERIFIED, now=now)
     user = db.get(User, flow.user_id) if flow is not None else None
     if flow is None or user is None:
-        raise RecoveryFailed(detail="no verified recovery in this browser")
+        raise RecoveryEnded(detail="no verified recovery in this browser")
     return flow, user
 
 
@@ -291,7 +300,7 @@ def complete_recovery(
         .execution_options(synchronize_session=False)
     )
     if consumed.rowcount != 1:
-        raise RecoveryFailed(detail="the backup code changed during the recovery")
+        raise RecoveryEnded(detail="the backup code changed during the recovery")
     removed: list[str] = []
     if mode == RESTORE:
         removed = devices.remove_other_devices(

@@ -18,10 +18,10 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from core.errors import TooManyAttempts
 from core.models import User
 from core.security import ClientInfo, keyed_hash
 from recovery import throttle
+from recovery.errors import TooManyAttempts
 from recovery.models import RecoveryFailure
 from recovery.settings import BackupSettings
 

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from fido2.utils import websafe_decode, websafe_encode
 from sqlalchemy.exc import IntegrityError
 
-from core.errors import InvalidInput, RegistrationFailed, UsernameTaken
+from core.errors import InvalidInput
 from recovery.models import BackupCode
 from tests.clock import Clock, clock_fixture  # noqa: F401
 from tests.conftest import ORIGIN, Api, snapshot
@@ -21,6 +21,7 @@ from tests.softauthn import SoftAuthenticator
 from tests.test_devices_told import NewDevice, start_pairing, step_up
 from tests.test_recovery import activate_backup, mailed_code
 from webauthn import devices
+from webauthn.errors import RegistrationFailed, UsernameTaken
 
 PREFERRED = {"USER_VERIFICATION": "preferred"}
 

@@ -18,7 +18,6 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from core import events
-from core.errors import AuthenticationFailed, DeviceBlocked, DeviceRemoved
 from core.models import User
 from core.security import ClientInfo
 from webauthn import challenges
@@ -29,6 +28,7 @@ from webauthn.ceremony import (
     verify_authentication,
 )
 from webauthn.devices import ACTIVE, BLOCKED, REMOVED
+from webauthn.errors import AuthenticationFailed, DeviceBlocked, DeviceRemoved
 from webauthn.models import Device
 from webauthn.settings import Settings
 

@@ -19,18 +19,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from core import events, sessions
-from core.errors import (
-    InvalidInput,
-    LastDevice,
-    NotFound,
-    RegistrationFailed,
-    UsernameTaken,
-)
+from core.errors import InvalidInput, NotFound
 from core.models import LoginSession, User
 from core.security import ClientInfo
 from webauthn import challenges
 from webauthn.aaguids import authenticator_name, format_aaguid
 from webauthn.ceremony import parse_registration, registration_options, verify_registration
+from webauthn.errors import DeviceNotFound, LastDevice, RegistrationFailed, UsernameTaken
 from webauthn.models import Device, DeviceBrowser
 from webauthn.settings import Settings, require_fresh
 
@@ -241,7 +236,7 @@ def _own_device(db: Session, user: User, device_id: int) -> Device:
         )
     )
     if device is None:
-        raise NotFound("No such device.")
+        raise DeviceNotFound()
     return device
 
 

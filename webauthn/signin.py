@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from core import events, sessions
-from core.errors import AuthenticationFailed, InvalidInput, RegistrationFailed, UsernameTaken
+from core.errors import InvalidInput
 from core.models import LoginSession, User
 from core.security import ClientInfo, keyed_hash
 from core.users import (
@@ -48,6 +48,7 @@ from webauthn.devices import (
     remember_browser,
     require_unregistered,
 )
+from webauthn.errors import AuthenticationFailed, RegistrationFailed, UsernameTaken
 from webauthn.models import Device
 from webauthn.settings import Settings
 
