@@ -26,7 +26,7 @@ from notify.models import BlockLink, Notification
 from notify.outbox import enqueue
 from webauthn import devices
 from webauthn.aaguids import authenticator_name
-from webauthn.models import Device
+from webauthn.models import Device, DeviceStatus
 
 # Kinds whose mail carries a block link: a device that may not be the owner's got access.
 BLOCKABLE = frozenset(
@@ -76,7 +76,7 @@ def announce(
     recipients = db.scalars(
         sa.select(Device.id).where(
             Device.user_id == user_id,
-            Device.status == "active",
+            Device.status == DeviceStatus.ACTIVE,
             Device.id.not_in(not_told),
         )
     ).all()
@@ -102,7 +102,7 @@ def announce(
     if not mail or user.email_verified_at is None:
         return
     block_url = None
-    if kind in BLOCKABLE and subject is not None and subject.status != "blocked":
+    if kind in BLOCKABLE and subject is not None and subject.status != DeviceStatus.BLOCKED:
         block_url = f"{current_app.config['ORIGIN']}/block/{create_block_link(db, subject, now)}"
     enqueue(
         db,
@@ -234,7 +234,7 @@ def notification_json(db: Session, notification: Notification) -> dict[str, Any]
         "name": notification.data.get("device_name", ""),
         "authenticator": notification.data.get("authenticator"),
         # The device's status now (it may have been blocked since): "gone" once removed.
-        "status": subject.status if subject and subject.status != "removed" else "gone",
+        "status": subject.status if subject and subject.status != DeviceStatus.REMOVED else "gone",
     }
     return {
         "id": notification.id,
@@ -373,7 +373,7 @@ def block_link_device(db: Session, token: str, now: datetime) -> Device:
     device = db.get(Device, link.device_id) if link else None
     if link is None or device is None:
         raise BlockLinkInvalid()
-    if link.used_at is not None and device.status != "blocked":
+    if link.used_at is not None and device.status != DeviceStatus.BLOCKED:
         raise BlockLinkInvalid()
     return device
 
@@ -395,7 +395,7 @@ def block_by_link(
     if link.used_at is not None:
         # A second click on the same form: say it is done, if it still is.
         done = db.get(Device, link.device_id)
-        if done is None or done.status != "blocked":
+        if done is None or done.status != DeviceStatus.BLOCKED:
             raise BlockLinkInvalid()
         return done, False
     used = db.execute(
