@@ -21,7 +21,7 @@ from tests.softauthn import SoftAuthenticator
 from tests.test_devices_told import NewDevice, start_pairing, step_up
 from tests.test_recovery import activate_backup, mailed_code
 from webauthn import devices
-from webauthn.errors import RegistrationFailed, UsernameTaken
+from webauthn.errors import AlreadyRegistered, UsernameTaken
 
 PREFERRED = {"USER_VERIFICATION": "preferred"}
 
@@ -186,7 +186,7 @@ class _RacingSession:
 
 @pytest.mark.parametrize(
     ("constraint", "expected"),
-    [("users.username_key", UsernameTaken), ("devices.credential_id", RegistrationFailed)],
+    [("users.username_key", UsernameTaken), ("devices.credential_id", AlreadyRegistered)],
 )
 def test_a_lost_race_reads_as_the_same_error_as_the_pre_check(constraint, expected):
     db = _RacingSession(constraint)

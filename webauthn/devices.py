@@ -25,7 +25,13 @@ from core.security import ClientInfo
 from webauthn import challenges
 from webauthn.aaguids import authenticator_name, format_aaguid
 from webauthn.ceremony import parse_registration, registration_options, verify_registration
-from webauthn.errors import DeviceNotFound, LastDevice, RegistrationFailed, UsernameTaken
+from webauthn.errors import (
+    AlreadyRegistered,
+    DeviceNotFound,
+    LastDevice,
+    RegistrationFailed,
+    UsernameTaken,
+)
 from webauthn.models import ChallengePurpose, Device, DeviceBrowser, DeviceStatus
 from webauthn.settings import Settings, require_fresh
 
@@ -72,10 +78,7 @@ def new_device(user: User, credential: Any, name: str, now: datetime) -> Device:
 def require_unregistered(db: Session, credential_id: bytes) -> None:
     """A credential id is unique across all IDs (§7.1 step 26)."""
     if db.scalar(sa.select(Device.id).where(Device.credential_id == credential_id)) is not None:
-        raise RegistrationFailed(
-            "This passkey or security key is already registered.",
-            detail="credential id already registered",
-        )
+        raise AlreadyRegistered(detail="credential id already registered")
 
 
 def flush_unique(db: Session) -> None:
@@ -87,9 +90,7 @@ def flush_unique(db: Session) -> None:
         db.rollback()
         if "username" in str(exc.orig).lower():
             raise UsernameTaken() from exc
-        raise RegistrationFailed(
-            "This passkey or security key is already registered.", detail=str(exc.orig)
-        ) from exc
+        raise AlreadyRegistered(detail=str(exc.orig)) from exc
 
 
 def remember_browser(db: Session, device_id: int, browser: bytes, now: datetime) -> bool:

@@ -14,6 +14,15 @@ class RegistrationFailed(AppError):
     )
 
 
+class AlreadyRegistered(RegistrationFailed):
+    """The credential id is registered already (to this ID or another: it is unique)."""
+
+    message = (
+        "This passkey or security key is already registered. Use a different one, or sign in "
+        "with it instead."
+    )
+
+
 class AuthenticationFailed(AppError):
     status, code, message = (
         401,

@@ -19,6 +19,7 @@ import pytest
 from playwright.sync_api import expect
 
 from core.models import User
+from recovery.errors import BackupDisabled
 from recovery.views import SETTINGS_KEY
 from tests.browser.test_pages import (
     credential_id,
@@ -473,9 +474,7 @@ def test_disabled_backup_page_says_so_and_recover_refuses(
     with spage.expect_response("**/api/recovery/begin") as begin:
         spage.click("#recover-begin")
     assert begin.value.status == 403
-    expect(spage.locator("#status")).to_have_text(
-        "Backup is turned off by your administrator, so it cannot be activated or changed here."
-    )
+    expect(spage.locator("#status")).to_have_text(BackupDisabled.message)
     expect(spage.locator("#recover-wizard")).to_have_attribute("data-step", "1")
     assert mails(mailbox, RECOVER_CODE) == []
     assert me(stranger).status == 401
