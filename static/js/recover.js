@@ -238,6 +238,7 @@ steps[2].addEventListener("submit", async (event) => {
           return LEAVING; // keep step 2 disabled
         }
         setFieldError(otpInput, error.message);
+        say(error.message, "error");
       } else {
         showError(error);
         revealStatus();
