@@ -17,7 +17,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 import notify
-from core import audit, web
+from core import audit, policy, web
 from core import config as settings
 from core import db as database
 from core.errors import (
@@ -51,6 +51,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count)  # type: ignore[method-assign]
 
     database.init_app(app)
+    policy.init_app(app)
     web.init_app(app)
     audit.connect()
 

@@ -7,6 +7,7 @@ from flask import Flask, current_app
 from flask.cli import with_appcontext
 
 from core import db as database
+from core import policy
 from core.cli import actor
 from core.errors import AppError
 from recovery.backup import reissue_code
@@ -28,7 +29,7 @@ def reissue_backup_code(username: str, deliver: str) -> None:
     try:
         new_code = reissue_code(
             db_session,
-            BackupSettings.from_config(current_app.config),
+            BackupSettings.from_config(policy.effective(db_session, current_app.config)),
             username=username,
             deliver=deliver,
             actor=actor(),

@@ -11,6 +11,7 @@ from flask import Flask
 OWNERS = {
     "db": "core.cli",
     "config-table": "core.cli",
+    "policy": "core.cli",
     "purge": "webauthn.cli",
     "unblock-device": "webauthn.cli",
     "reissue-backup-code": "recovery.cli",
