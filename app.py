@@ -1,18 +1,16 @@
 """Keystead's one way in: ``create_app()`` builds the Flask app from layered configuration,
-wires extensions, blueprints, the error handlers and the CLI commands.
+wires extensions, blueprints, the error handlers and each package's CLI commands.
 
 Serve with ``gunicorn 'app:create_app()'`` (see the README) or ``make run`` in development.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from pathlib import Path
 from typing import Any
 
-import click
 from flask import Flask, Response, jsonify, render_template, request, send_from_directory
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException
@@ -22,7 +20,15 @@ import notify
 from core import audit, policy, web
 from core import config as settings
 from core import db as database
-from core.errors import AppError, MethodNotAllowed, NotFound, PayloadTooLarge, RateLimited
+from core.errors import (
+    AppError,
+    InternalError,
+    MethodNotAllowed,
+    NotFound,
+    PayloadTooLarge,
+    RateLimited,
+    ServiceUnavailable,
+)
 from core.ratelimit import install_rate_limits, limit_retry_after
 
 ROOT = Path(__file__).resolve().parent
@@ -49,10 +55,14 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     web.init_app(app)
     audit.connect()
 
+    from core import cli as core_cli
+    from notify import cli as notify_cli
     from recovery import address_views
+    from recovery import cli as recovery_cli
     from recovery import erasure as recovery_erasure
     from recovery import views as recovery_views
     from webauthn import account_views
+    from webauthn import cli as webauthn_cli
     from webauthn.views import api as webauthn_api
     from webauthn.views import pages as webauthn_pages
 
@@ -69,7 +79,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.add_url_rule("/api/openapi.json", "openapi", _openapi)
     install_rate_limits(app)
     _register_error_handlers(app)
-    _register_commands(app)
+    for package_cli in (core_cli, webauthn_cli, recovery_cli, notify_cli):
+        package_cli.register_cli(app)  # each package adds its own commands
 
     @app.context_processor
     def _page_globals() -> dict[str, Any]:
@@ -149,185 +160,11 @@ def _register_error_handlers(app: Flask) -> None:
         # A bug, not bad input: log it whole, answer without details, change nothing.
         database.session().rollback()
         log.exception("unhandled error on %s %s", request.method, request.path)
-        internal = AppError("Something went wrong on our side; nothing was changed.")
-        internal.status, internal.code = 500, "internal_error"
-        return _answer(internal)
+        return _answer(InternalError())
 
     @app.errorhandler(SQLAlchemyError)
     def _database_error(error: SQLAlchemyError) -> tuple[Response | str, int]:
         database.session().rollback()
         log.exception("database error on %s %s", request.method, request.path)
-        unavailable = AppError("The service is busy; try again in a moment.")
-        unavailable.status, unavailable.code = 503, "unavailable"
-        return _answer(unavailable)
-
-
-# ---- CLI -----------------------------------------------------------------------------------
-
-
-def _register_commands(app: Flask) -> None:
-    @app.cli.group("db")
-    def db_group() -> None:
-        """Database schema (Alembic migrations)."""
-
-    @db_group.command("upgrade")
-    @click.argument("revision", default="heads")
-    def upgrade(revision: str) -> None:
-        """Apply migrations up to REVISION (default: head)."""
-        database.upgrade(app, revision)
-        click.echo(f"database at {revision}: {database.describe(app)}")
-
-    @app.cli.command("purge")
-    def purge() -> None:
-        """Delete expired challenges and sessions that ended over 30 days ago (for cron)."""
-        from core.sessions import purge_ended
-        from webauthn.challenges import purge_expired
-
-        db_session = database.session()
-        now = database.utcnow()
-        challenges, ended = purge_expired(db_session, now), purge_ended(db_session, now)
-        db_session.commit()
-        click.echo(f"deleted {challenges} expired challenges, {ended} ended sessions")
-
-    @app.cli.command("reissue-backup-code")
-    @click.argument("username")
-    @click.option(
-        "--deliver",
-        type=click.Choice(["email", "display"]),
-        required=True,
-        help="Mail the new code to the ID's address, or print it here.",
-    )
-    def reissue_backup_code(username: str, deliver: str) -> None:
-        """Re-issue USERNAME's backup code (the owner lost it). Audited; the owner is told."""
-        from recovery.backup import reissue_code
-        from recovery.settings import BackupSettings
-
-        db_session = database.session()
-        try:
-            new_code = reissue_code(
-                db_session,
-                BackupSettings.from_config(policy.effective(db_session, app.config)),
-                username=username,
-                deliver=deliver,
-                actor=f"cli:{os.environ.get('USER', 'admin')}",
-                now=database.utcnow(),
-            )
-        except AppError as error:
-            db_session.rollback()
-            raise click.ClickException(error.message) from error
-        db_session.commit()
-        if new_code.code is None:
-            click.echo(f"A new backup code for {username} was mailed to the ID's address.")
-        else:
-            click.echo(f"New backup code for {username} (shown once): {new_code.code}")
-
-    @app.cli.command("unblock-device")
-    @click.argument("device_id", type=int)
-    def unblock_device(device_id: int) -> None:
-        """Unblock DEVICE_ID (e.g. the owner blocked their last device by mistake). Audited;
-        every device of the ID and its address are told."""
-        from webauthn.devices import unblock
-
-        db_session = database.session()
-        try:
-            device = unblock(
-                db_session,
-                device_id=device_id,
-                actor=f"cli:{os.environ.get('USER', 'admin')}",
-                now=database.utcnow(),
-            )
-        except AppError as error:
-            db_session.rollback()
-            raise click.ClickException(error.message) from error
-        db_session.commit()
-        click.echo(f"Unblocked device {device.id} ({device.name}); it can sign in again.")
-
-    @app.cli.command("send-mail")
-    @click.option("--test", "test_to", metavar="ADDRESS", help="First queue a test mail.")
-    def send_mail(test_to: str | None) -> None:
-        """Deliver all undelivered mail now, ignoring retry backoff (for cron or a manual push)."""
-        from notify import delivery, outbox
-
-        if not app.config["MAIL_SERVER"]:
-            raise click.ClickException("MAIL_SERVER is not set: mail stays in the outbox")
-        if test_to:
-            db_session = database.session()
-            try:
-                outbox.enqueue(db_session, to=test_to, template="test", context={}, kind="test")
-            except ValueError as error:
-                raise click.ClickException(str(error)) from error
-            db_session.commit()
-        summary = delivery.deliver_all(app)
-        click.echo(f"sent {summary.sent}, failed {summary.failed}, undelivered {summary.waiting}")
-        if summary.failed:
-            raise SystemExit(1)
-
-    _register_policy_commands(app)
-
-    @app.cli.command("config-table")
-    def config_table() -> None:
-        """Print the configuration reference as a Markdown table (the README's)."""
-        click.echo(settings.markdown_table())
-
-
-def _register_policy_commands(app: Flask) -> None:
-    @app.cli.group("policy")
-    def policy_group() -> None:
-        """Policies: settings that change while the server runs (core/policy.py)."""
-
-    @policy_group.command("list")
-    @click.option("--json", "as_json", is_flag=True, help="One JSON object per policy.")
-    def policy_list(as_json: bool) -> None:
-        """Each policy's default, configured, stored and effective value."""
-        described = policy.describe(database.session(), app.config)
-        if as_json:
-            click.echo(json.dumps([d.to_json() for d in described], indent=2))
-            return
-        for d in described:
-            line = f"{d.key} = {json.dumps(d.effective)}"
-            if d.stored is not None:
-                line += f"  (stored {json.dumps(d.stored)}; configured {json.dumps(d.configured)})"
-            click.echo(line)
-
-    @policy_group.command("set")
-    @click.argument("key")
-    @click.argument("value")
-    def policy_set(key: str, value: str) -> None:
-        """Store VALUE for KEY: every server process applies it from its next request."""
-        db_session = database.session()
-        try:
-            parsed = policy.parse_value(key, value)
-            policy.set_policy(
-                db_session,
-                key,
-                parsed,
-                now=database.utcnow(),
-                actor=f"cli:{os.environ.get('USER', 'admin')}",
-            )
-        except AppError as error:
-            db_session.rollback()
-            raise click.ClickException(error.message) from error
-        db_session.commit()
-        click.echo(f"{key} = {json.dumps(parsed)} (stored)")
-
-    @policy_group.command("unset")
-    @click.argument("key")
-    def policy_unset(key: str) -> None:
-        """Remove KEY's stored value: the configured one applies again."""
-        db_session = database.session()
-        try:
-            removed = policy.unset_policy(
-                db_session,
-                key,
-                now=database.utcnow(),
-                actor=f"cli:{os.environ.get('USER', 'admin')}",
-            )
-        except AppError as error:
-            db_session.rollback()
-            raise click.ClickException(error.message) from error
-        db_session.commit()
-        configured = json.dumps(app.config[key])
-        if removed:
-            click.echo(f"{key} = {configured} (configured; the stored value was removed)")
-        else:
-            click.echo(f"{key} = {configured} (configured; nothing was stored)")
+        # No Retry-After: nobody knows when the database answers again.
+        return _answer(ServiceUnavailable())

@@ -5,10 +5,13 @@ them (sessions, services, the pure domain code) import this; core/db.py binds it
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from enum import StrEnum
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.orm import DeclarativeBase
+
+E = TypeVar("E", bound=StrEnum)
 
 
 class UTCDateTime(sa.types.TypeDecorator[datetime]):
@@ -27,6 +30,25 @@ class UTCDateTime(sa.types.TypeDecorator[datetime]):
 
     def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
         return None if value is None else value.replace(tzinfo=UTC)
+
+
+class StrEnumType(sa.types.TypeDecorator[E]):
+    """A ``StrEnum`` stored as its value in a plain VARCHAR: the database holds the same strings
+    as before (nothing backend-specific, no CHECK constraint to migrate), Python reads enum
+    members, and a value outside the enum fails before it is written."""
+
+    impl = sa.String
+    cache_ok = True
+
+    def __init__(self, enum: type[E], length: int) -> None:
+        super().__init__(length)
+        self.enum = enum
+
+    def process_bind_param(self, value: str | None, dialect: Any) -> str | None:
+        return None if value is None else self.enum(value).value
+
+    def process_result_value(self, value: str | None, dialect: Any) -> E | None:
+        return None if value is None else self.enum(value)
 
 
 class Base(DeclarativeBase):

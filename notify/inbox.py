@@ -19,14 +19,14 @@ from sqlalchemy.orm import Session
 
 from core import events, policy
 from core.db import utcnow
-from core.errors import NotFound
 from core.models import AuditEvent, User
 from core.security import ClientInfo, keyed_hash, new_token, token_hash
+from notify.errors import BlockLinkInvalid, NotificationNotFound
 from notify.models import BlockLink, Notification
 from notify.outbox import enqueue
 from webauthn import devices
 from webauthn.aaguids import authenticator_name
-from webauthn.models import Device
+from webauthn.models import Device, DeviceStatus
 
 # Kinds whose mail carries a block link: a device that may not be the owner's got access.
 BLOCKABLE = frozenset(
@@ -76,7 +76,7 @@ def announce(
     recipients = db.scalars(
         sa.select(Device.id).where(
             Device.user_id == user_id,
-            Device.status == "active",
+            Device.status == DeviceStatus.ACTIVE,
             Device.id.not_in(not_told),
         )
     ).all()
@@ -102,7 +102,7 @@ def announce(
     if not mail or user.email_verified_at is None:
         return
     block_url = None
-    if kind in BLOCKABLE and subject is not None and subject.status != "blocked":
+    if kind in BLOCKABLE and subject is not None and subject.status != DeviceStatus.BLOCKED:
         block_url = f"{current_app.config['ORIGIN']}/block/{create_block_link(db, subject, now)}"
     enqueue(
         db,
@@ -234,7 +234,7 @@ def notification_json(db: Session, notification: Notification) -> dict[str, Any]
         "name": notification.data.get("device_name", ""),
         "authenticator": notification.data.get("authenticator"),
         # The device's status now (it may have been blocked since): "gone" once removed.
-        "status": subject.status if subject and subject.status != "removed" else "gone",
+        "status": subject.status if subject and subject.status != DeviceStatus.REMOVED else "gone",
     }
     return {
         "id": notification.id,
@@ -280,7 +280,7 @@ def mark_read(
         )
     )
     if notification is None:
-        raise NotFound("No such notification.")
+        raise NotificationNotFound()
     if notification.read_at is None:
         notification.read_at = now
 
@@ -372,9 +372,9 @@ def block_link_device(db: Session, token: str, now: datetime) -> Device:
     link = _unexpired_link(db, token, now)
     device = db.get(Device, link.device_id) if link else None
     if link is None or device is None:
-        raise NotFound("This link is not valid (any more).")
-    if link.used_at is not None and device.status != "blocked":
-        raise NotFound("This link is not valid (any more).")
+        raise BlockLinkInvalid()
+    if link.used_at is not None and device.status != DeviceStatus.BLOCKED:
+        raise BlockLinkInvalid()
     return device
 
 
@@ -391,12 +391,12 @@ def block_by_link(
     conditional UPDATE: of two clicks, one does the work."""
     link = _unexpired_link(db, token, now)
     if link is None or not hmac.compare_digest(form, form_token(secret_key, token)):
-        raise NotFound("This link is not valid (any more).")
+        raise BlockLinkInvalid()
     if link.used_at is not None:
         # A second click on the same form: say it is done, if it still is.
         done = db.get(Device, link.device_id)
-        if done is None or done.status != "blocked":
-            raise NotFound("This link is not valid (any more).")
+        if done is None or done.status != DeviceStatus.BLOCKED:
+            raise BlockLinkInvalid()
         return done, False
     used = db.execute(
         sa.update(BlockLink)
@@ -406,5 +406,5 @@ def block_by_link(
     )
     device = db.get(Device, link.device_id)
     if used.rowcount != 1 or device is None:
-        raise NotFound("This link is not valid (any more).")
+        raise BlockLinkInvalid()
     return device, devices.block(db, device, client=client, now=now, via="email")

@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from core import events, orm, sessions
-from core.errors import EmailAlreadyVerified, InvalidCode, InvalidInput
+from core.errors import InvalidInput
 from core.models import LoginSession, User
 from core.security import ClientInfo
 from core.users import normalise_email
@@ -32,14 +32,14 @@ from recovery.email_codes import (
     mail_cap_wait,
     wrong_email_code,
 )
-from recovery.models import EmailCode
+from recovery.errors import EmailAlreadyVerified, InvalidCode
+from recovery.models import EmailCode, EmailCodePurpose, FailureStep
 from recovery.settings import BackupSettings
 from recovery.throttling import check_throttle, owner_subjects, record_failure
 
-VERIFY, CHANGE, BACKUP_ADDRESS = "verify_email", "change_email", "backup_email"
 # One pending code for the sign-in address at a time: asking for a change voids a pending
 # confirmation and the other way round, so one "enter the code" box always means one code.
-SIGN_IN_ADDRESS = (VERIFY, CHANGE)
+SIGN_IN_ADDRESS = (EmailCodePurpose.VERIFY_EMAIL, EmailCodePurpose.CHANGE_EMAIL)
 
 
 def _same(a: str | None, b: str | None) -> bool:
@@ -56,7 +56,13 @@ def send_verification(
     if user.email_verified_at is not None:
         raise EmailAlreadyVerified()
     return issue_email_code(
-        db, settings, user=user, purpose=VERIFY, client=client, now=now, voids=SIGN_IN_ADDRESS
+        db,
+        settings,
+        user=user,
+        purpose=EmailCodePurpose.VERIFY_EMAIL,
+        client=client,
+        now=now,
+        voids=SIGN_IN_ADDRESS,
     )
 
 
@@ -85,7 +91,7 @@ def start_change(
         db,
         settings,
         user=user,
-        purpose=CHANGE,
+        purpose=EmailCodePurpose.CHANGE_EMAIL,
         client=client,
         now=now,
         to=email,
@@ -98,7 +104,7 @@ def _pending(
     settings: BackupSettings,
     *,
     user: User,
-    purposes: tuple[str, ...],
+    purposes: tuple[EmailCodePurpose, ...],
     typed: str,
     client: ClientInfo,
     now: datetime,
@@ -115,7 +121,7 @@ def _pending(
         raise InvalidCode(detail="no pending address code for this ID and browser")
     if not otp.matches(settings.secret_key, typed, settings.otp.digits, pending.code_hash):
         wrong_email_code(db, pending, now)
-        record_failure(db, subjects, "email_code", now)
+        record_failure(db, subjects, FailureStep.EMAIL_CODE, now)
         raise InvalidCode(detail="wrong address code", keep_changes=True)
     return pending
 
@@ -135,14 +141,14 @@ def confirm(
     pending = _pending(
         db, settings, user=user, purposes=SIGN_IN_ADDRESS, typed=typed, client=client, now=now
     )
-    if pending.purpose == CHANGE:
+    if pending.purpose == EmailCodePurpose.CHANGE_EMAIL:
         sessions.require_fresh(login_session, max_age=settings.reauth_max_age, now=now)
     elif not _same(pending.address, user.email):
         raise InvalidCode(detail="the code confirms an address the ID no longer has")
     if not consume_email_code(db, pending, now):
         raise InvalidCode(detail="address code already used")
     assert pending.address is not None
-    if pending.purpose == VERIFY:
+    if pending.purpose == EmailCodePurpose.VERIFY_EMAIL:
         user.email_verified_at = now
         events.email_verified.send(None, db=db, user_id=user.id, client=client)
         return user
@@ -187,7 +193,13 @@ def start_backup_address(
             "your backup code and the recovery code."
         )
     return issue_email_code(
-        db, settings, user=user, purpose=BACKUP_ADDRESS, client=client, now=now, to=email
+        db,
+        settings,
+        user=user,
+        purpose=EmailCodePurpose.BACKUP_EMAIL,
+        client=client,
+        now=now,
+        to=email,
     )
 
 
@@ -202,7 +214,13 @@ def confirm_backup_address(
     now: datetime,
 ) -> User:
     pending = _pending(
-        db, settings, user=user, purposes=(BACKUP_ADDRESS,), typed=typed, client=client, now=now
+        db,
+        settings,
+        user=user,
+        purposes=(EmailCodePurpose.BACKUP_EMAIL,),
+        typed=typed,
+        client=client,
+        now=now,
     )
     sessions.require_fresh(login_session, max_age=settings.reauth_max_age, now=now)
     if _same(pending.address, user.email):
@@ -243,7 +261,14 @@ def on_user_registered(settings: Callable[[], BackupSettings]) -> Callable[..., 
             return
         now = orm.utcnow()
         config = settings()
-        if mail_cap_wait(db, config, user_id=user.id, purpose=VERIFY, address=user.email, now=now):
+        if mail_cap_wait(
+            db,
+            config,
+            user_id=user.id,
+            purpose=EmailCodePurpose.VERIFY_EMAIL,
+            address=user.email,
+            now=now,
+        ):
             return
         send_verification(db, config, user=user, client=client, now=now)
 

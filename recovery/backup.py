@@ -17,14 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from core import events, sessions
-from core.errors import (
-    BackupActive,
-    BackupDisabled,
-    BackupEmailRequired,
-    InvalidCode,
-    InvalidInput,
-    NotFound,
-)
+from core.errors import InvalidInput, NotFound
 from core.models import AuditEvent, LoginSession, User
 from core.security import ClientInfo
 from core.users import find_user
@@ -35,11 +28,17 @@ from recovery.email_codes import (
     live_email_code,
     wrong_email_code,
 )
-from recovery.models import CODE_VERIFIED, OTP_VERIFIED, VOID, BackupCode, EmailCode, RecoveryFlow
+from recovery.errors import BackupActive, BackupDisabled, BackupEmailRequired, InvalidCode
+from recovery.models import (
+    BackupCode,
+    EmailCode,
+    EmailCodePurpose,
+    FailureStep,
+    FlowStage,
+    RecoveryFlow,
+)
 from recovery.settings import BackupSettings
 from recovery.throttling import check_throttle, owner_subjects, record_failure
-
-ACTIVATE, REGENERATE = "activate", "regenerate"
 
 
 @dataclass(frozen=True)
@@ -116,7 +115,9 @@ def start_activation(
         raise BackupActive()
     _require_backup_address(settings, user)
     check_throttle(db, owner_subjects(settings, user), now)
-    return issue_email_code(db, settings, user=user, purpose=ACTIVATE, client=client, now=now)
+    return issue_email_code(
+        db, settings, user=user, purpose=EmailCodePurpose.ACTIVATE, client=client, now=now
+    )
 
 
 def start_regeneration(
@@ -133,7 +134,9 @@ def start_regeneration(
     sessions.require_fresh(login_session, max_age=settings.reauth_max_age, now=now)
     _require_backup_address(settings, user)
     check_throttle(db, owner_subjects(settings, user), now)
-    return issue_email_code(db, settings, user=user, purpose=REGENERATE, client=client, now=now)
+    return issue_email_code(
+        db, settings, user=user, purpose=EmailCodePurpose.REGENERATE, client=client, now=now
+    )
 
 
 def confirm_email_code(
@@ -152,21 +155,27 @@ def confirm_email_code(
     subjects = owner_subjects(settings, user)
     check_throttle(db, subjects, now)
     pending = live_email_code(
-        db, user_id=user.id, purposes=(ACTIVATE, REGENERATE), browser=client.browser, now=now
+        db,
+        user_id=user.id,
+        purposes=(EmailCodePurpose.ACTIVATE, EmailCodePurpose.REGENERATE),
+        browser=client.browser,
+        now=now,
     )
     if pending is None:
         raise InvalidCode(detail="no pending email code for this ID and browser")
     if not otp.matches(settings.secret_key, typed, settings.otp.digits, pending.code_hash):
         wrong_email_code(db, pending, now)
-        record_failure(db, subjects, "email_code", now)
+        record_failure(db, subjects, FailureStep.EMAIL_CODE, now)
         raise InvalidCode(detail="wrong email code", keep_changes=True)
-    if pending.purpose == REGENERATE:
+    if pending.purpose == EmailCodePurpose.REGENERATE:
         sessions.require_fresh(login_session, max_age=settings.reauth_max_age, now=now)
     _require_backup_address(settings, user)
     if not consume_email_code(db, pending, now):
         raise InvalidCode(detail="email code already used")
     _mark_address_proven(db, user, pending, client=client, now=now)
-    regenerated = pending.purpose == REGENERATE and backup_row(db, user.id) is not None
+    regenerated = (
+        pending.purpose == EmailCodePurpose.REGENERATE and backup_row(db, user.id) is not None
+    )
     new_code = _replace_code(db, settings, user=user, client=client, now=now)
     if regenerated:
         _void_open_flows(db, user.id, now)
@@ -260,9 +269,10 @@ def _void_open_flows(db: Session, user_id: int, now: datetime) -> None:
     db.execute(
         sa.update(RecoveryFlow)
         .where(
-            RecoveryFlow.user_id == user_id, RecoveryFlow.stage.in_((CODE_VERIFIED, OTP_VERIFIED))
+            RecoveryFlow.user_id == user_id,
+            RecoveryFlow.stage.in_((FlowStage.CODE_VERIFIED, FlowStage.OTP_VERIFIED)),
         )
-        .values(stage=VOID)
+        .values(stage=FlowStage.VOID)
         .execution_options(synchronize_session=False)
     )
 

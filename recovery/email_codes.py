@@ -13,11 +13,11 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from core import events
-from core.errors import MailCapReached
 from core.models import User
 from core.security import ClientInfo
 from recovery import mailcap, otp
-from recovery.models import EmailCode
+from recovery.errors import MailCapReached
+from recovery.models import EmailCode, EmailCodePurpose
 from recovery.settings import BackupSettings
 
 
@@ -26,7 +26,7 @@ def mail_cap_wait(
     settings: BackupSettings,
     *,
     user_id: int,
-    purpose: str,
+    purpose: EmailCodePurpose,
     address: str,
     now: datetime,
 ) -> int:
@@ -56,7 +56,7 @@ def issue_email_code(
     settings: BackupSettings,
     *,
     user: User,
-    purpose: str,
+    purpose: EmailCodePurpose,
     client: ClientInfo,
     now: datetime,
     flow_id: int | None = None,
@@ -113,7 +113,7 @@ def live_email_code(
     db: Session,
     *,
     user_id: int,
-    purposes: tuple[str, ...],
+    purposes: tuple[EmailCodePurpose, ...],
     browser: bytes,
     now: datetime,
     flow_id: int | None = None,

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from core.orm import Base, UTCDateTime, utcnow
+from core.orm import Base, StrEnumType, UTCDateTime, utcnow
 
 
 class BackupCode(Base):
@@ -24,9 +25,14 @@ class BackupCode(Base):
     code_created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
-# RecoveryFlow.stage: restore.py moves a flow forward; backup.py voids the open ones when the
-# backup code they began with is replaced.
-CODE_VERIFIED, OTP_VERIFIED, COMPLETED, VOID = "code_verified", "otp_verified", "completed", "void"
+class FlowStage(StrEnum):
+    """RecoveryFlow.stage: restore.py moves a flow forward; backup.py voids the open ones when
+    the backup code they began with is replaced."""
+
+    CODE_VERIFIED = "code_verified"
+    OTP_VERIFIED = "otp_verified"
+    COMPLETED = "completed"
+    VOID = "void"
 
 
 class RecoveryFlow(Base):
@@ -38,13 +44,24 @@ class RecoveryFlow(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
     browser: Mapped[bytes] = mapped_column(sa.LargeBinary(32), index=True)
-    stage: Mapped[str] = mapped_column(sa.String(16))
+    stage: Mapped[FlowStage] = mapped_column(StrEnumType(FlowStage, 16))
     # The backup code this flow was begun with: completing consumes exactly that code.
     backup_code_hash: Mapped[bytes] = mapped_column(sa.LargeBinary(32))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     otp_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class EmailCodePurpose(StrEnum):
+    """What a mailed code is for: it is found, and mail caps count, only within its purpose."""
+
+    ACTIVATE = "activate"  # backup: activate it
+    REGENERATE = "regenerate"  # backup: a new backup code
+    RECOVER = "recover"  # recovery, step 2
+    VERIFY_EMAIL = "verify_email"  # confirm the sign-in address
+    CHANGE_EMAIL = "change_email"  # a new sign-in address
+    BACKUP_EMAIL = "backup_email"  # confirm the backup address
 
 
 class EmailCode(Base):
@@ -56,7 +73,7 @@ class EmailCode(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
-    purpose: Mapped[str] = mapped_column(sa.String(16))
+    purpose: Mapped[EmailCodePurpose] = mapped_column(StrEnumType(EmailCodePurpose, 16))
     # The address the code was mailed to (the ID's, or a new or backup address being
     # verified): mail caps count per address.
     address: Mapped[str | None] = mapped_column(sa.String(254), index=True)
@@ -72,6 +89,14 @@ class EmailCode(Base):
     wrong_tries: Mapped[int] = mapped_column(sa.Integer, default=0)
 
 
+class FailureStep(StrEnum):
+    """What a counted failure was (RecoveryFailure.step)."""
+
+    BACKUP_CODE = "backup_code"
+    EMAIL_CODE = "email_code"
+    PAIRING_NUMBER = "pairing_number"
+
+
 class RecoveryFailure(Base):
     """A failed recovery or backup step (or a wrong pairing number). ``subject`` is a keyed
     hash of what is counted: a browser, an IP, an ID's email-code step, or a pairing. A wrong
@@ -82,8 +107,18 @@ class RecoveryFailure(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     subject: Mapped[bytes] = mapped_column(sa.LargeBinary(32), index=True)
-    step: Mapped[str] = mapped_column(sa.String(16))
+    step: Mapped[FailureStep] = mapped_column(StrEnumType(FailureStep, 16))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
+class PairingStatus(StrEnum):
+    """waiting → awaiting_approval → approved | rejected; or expired. Sent in JSON as is."""
+
+    WAITING = "waiting"  # created, nobody redeemed it yet
+    AWAITING_APPROVAL = "awaiting_approval"  # the new device made its passkey
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    EXPIRED = "expired"
 
 
 class Pairing(Base):
@@ -96,8 +131,7 @@ class Pairing(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     token_hash: Mapped[bytes] = mapped_column(sa.LargeBinary(32), unique=True)
     user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
-    # waiting → awaiting_approval → approved | rejected; or expired
-    status: Mapped[str] = mapped_column(sa.String(24))
+    status: Mapped[PairingStatus] = mapped_column(StrEnumType(PairingStatus, 24))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     redeemer_browser: Mapped[bytes | None] = mapped_column(sa.LargeBinary(32))

@@ -30,31 +30,24 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from core import events
-from core.errors import (
-    InvalidInput,
-    NotFound,
-    PairingRejected,
-    RegistrationFailed,
-    TooManyPairings,
-    WrongConfirmation,
-)
+from core.errors import InvalidInput, NotFound
 from core.models import LoginSession, User
 from core.orm import UTCDateTime
 from core.security import ClientInfo, new_token, token_hash
-from recovery.models import Pairing, RecoveryFailure
-from webauthn import challenges, devices
-from webauthn.models import Device
+from recovery.errors import (
+    PairingNotFound,
+    PairingRejected,
+    TooManyPairings,
+    WrongConfirmation,
+)
+from recovery.models import FailureStep, Pairing, PairingStatus, RecoveryFailure
+from webauthn import devices
+from webauthn.errors import RegistrationFailed
+from webauthn.models import ChallengePurpose, Device, DeviceStatus
 from webauthn.settings import Settings, require_fresh
 from webauthn.signin import start_session
 
-WAITING, AWAITING, APPROVED, REJECTED, EXPIRED = (
-    "waiting",
-    "awaiting_approval",
-    "approved",
-    "rejected",
-    "expired",
-)
-PENDING_STATES = (WAITING, AWAITING)
+PENDING_STATES = (PairingStatus.WAITING, PairingStatus.AWAITING_APPROVAL)
 MAX_PENDING = 3
 MAX_WRONG_CONFIRMATIONS = 3
 _CONFIRMATION = re.compile(r"[0-9]{1,2}")
@@ -103,7 +96,7 @@ def start(
         Pairing(
             token_hash=token_hash(token),
             user_id=user.id,
-            status=WAITING,
+            status=PairingStatus.WAITING,
             created_at=now,
             expires_at=expires_at,
         )
@@ -118,14 +111,14 @@ def _expire_due(db: Session, *, user_id: int | None = None, now: datetime) -> No
     if user_id is not None:
         query = query.where(Pairing.user_id == user_id)
     for pairing in db.scalars(query):
-        _close(db, pairing, EXPIRED, now)
+        _close(db, pairing, PairingStatus.EXPIRED, now)
 
 
-def _close(db: Session, pairing: Pairing, status: str, now: datetime) -> None:
+def _close(db: Session, pairing: Pairing, status: PairingStatus, now: datetime) -> None:
     pairing.status, pairing.decided_at = status, now
     if pairing.device_id is not None:
         device = db.get(Device, pairing.device_id)
-        if device is not None and device.status == "pending":
+        if device is not None and device.status == DeviceStatus.PENDING:
             db.delete(device)
         pairing.device_id = None
     db.flush()
@@ -133,12 +126,12 @@ def _close(db: Session, pairing: Pairing, status: str, now: datetime) -> None:
 
 def _find(db: Session, token: str, now: datetime) -> Pairing:
     if not token or len(token) > 128:
-        raise NotFound("No such pairing.")
+        raise PairingNotFound()
     pairing = db.scalar(sa.select(Pairing).where(Pairing.token_hash == token_hash(token)))
     if pairing is None:
-        raise NotFound("No such pairing.")
+        raise PairingNotFound()
     if pairing.status in PENDING_STATES and now >= pairing.expires_at:
-        _close(db, pairing, EXPIRED, now)
+        _close(db, pairing, PairingStatus.EXPIRED, now)
     return pairing
 
 
@@ -161,18 +154,18 @@ class PageState:
 def page_state(db: Session, *, token: str, client: ClientInfo, now: datetime) -> PageState:
     try:
         pairing = _find(db, token, now)
-    except NotFound:
+    except PairingNotFound:
         return PageState("invalid")
     redeemer = _is_redeemer(pairing, client)
-    if pairing.status == WAITING and (pairing.redeemer_browser is None or redeemer):
+    if pairing.status == PairingStatus.WAITING and (pairing.redeemer_browser is None or redeemer):
         return PageState("start")
     if not redeemer:
         return PageState("invalid")
-    if pairing.status == AWAITING or (
-        pairing.status == APPROVED and pairing.session_issued_at is None
+    if pairing.status == PairingStatus.AWAITING_APPROVAL or (
+        pairing.status == PairingStatus.APPROVED and pairing.session_issued_at is None
     ):
         return PageState("waiting", pairing.confirmation)
-    if pairing.status in (REJECTED, EXPIRED):
+    if pairing.status in (PairingStatus.REJECTED, PairingStatus.EXPIRED):
         return PageState(pairing.status)
     return PageState("invalid")
 
@@ -187,8 +180,8 @@ def begin_redeem(
     now: datetime,
 ) -> dict[str, Any]:
     pairing = _find(db, token, now)
-    if pairing.status != WAITING:
-        raise NotFound("This pairing code is no longer valid.")
+    if pairing.status != PairingStatus.WAITING:
+        raise PairingNotFound()
     if not _is_redeemer(pairing, client):
         # The first browser to open it owns it: a conditional UPDATE decides a race.
         won = db.execute(
@@ -203,7 +196,7 @@ def begin_redeem(
             .execution_options(synchronize_session=False)
         )
         if won.rowcount != 1:
-            raise NotFound("This pairing code is no longer valid.")
+            raise PairingNotFound()
         db.refresh(pairing)
     user = db.get(User, pairing.user_id)
     assert user is not None
@@ -214,7 +207,7 @@ def begin_redeem(
         device_name=device_name,
         client=client,
         now=now,
-        purpose=challenges.PAIR,
+        purpose=ChallengePurpose.PAIR,
     )
     return {**options, "confirmation": pairing.confirmation}
 
@@ -230,8 +223,8 @@ def complete_redeem(
     now: datetime,
 ) -> dict[str, Any]:
     pairing = _find(db, token, now)
-    if pairing.status != WAITING or not _is_redeemer(pairing, client):
-        raise NotFound("This pairing code is no longer valid.")
+    if pairing.status != PairingStatus.WAITING or not _is_redeemer(pairing, client):
+        raise PairingNotFound()
     user = db.get(User, pairing.user_id)
     assert user is not None
     device = devices.complete_add_device(
@@ -242,18 +235,18 @@ def complete_redeem(
         device_name=device_name,
         client=client,
         now=now,
-        purpose=challenges.PAIR,
+        purpose=ChallengePurpose.PAIR,
     )
-    device.status = "pending"
+    device.status = DeviceStatus.PENDING
     moved = db.execute(
         sa.update(Pairing)
-        .where(Pairing.id == pairing.id, Pairing.status == WAITING)
-        .values(status=AWAITING, device_id=device.id)
+        .where(Pairing.id == pairing.id, Pairing.status == PairingStatus.WAITING)
+        .values(status=PairingStatus.AWAITING_APPROVAL, device_id=device.id)
         .execution_options(synchronize_session=False)
     )
     if moved.rowcount != 1:
         raise RegistrationFailed(detail="pairing no longer waiting")
-    return {"status": AWAITING}
+    return {"status": PairingStatus.AWAITING_APPROVAL}
 
 
 def _device_json(db: Session, pairing: Pairing) -> dict[str, Any] | None:
@@ -285,7 +278,7 @@ def view(
     is_owner = viewer is not None and viewer.id == pairing.user_id
     redeemer = _is_redeemer(pairing, client)
     if not (is_owner or redeemer):
-        raise NotFound("No such pairing.")
+        raise PairingNotFound()
     body = {
         "status": pairing.status,
         "device": _device_json(db, pairing),
@@ -293,7 +286,9 @@ def view(
         "confirmation": pairing.confirmation if redeemer else None,
         "expires_at": pairing.expires_at.isoformat(),
     }
-    if not (redeemer and pairing.status == APPROVED and pairing.device_id is not None):
+    if not (
+        redeemer and pairing.status == PairingStatus.APPROVED and pairing.device_id is not None
+    ):
         return PairingView(body)
     issued = db.execute(
         sa.update(Pairing)
@@ -334,7 +329,7 @@ def _check_confirmation(db: Session, pairing: Pairing, typed: str | None, now: d
     if expected and hmac.compare_digest(cleaned.zfill(2).encode(), expected):
         return
     subject = _confirmation_subject(pairing)
-    db.add(RecoveryFailure(subject=subject, step="pairing_number", created_at=now))
+    db.add(RecoveryFailure(subject=subject, step=FailureStep.PAIRING_NUMBER, created_at=now))
     db.flush()
     wrong = db.scalar(
         sa.select(sa.func.count(RecoveryFailure.id)).where(RecoveryFailure.subject == subject)
@@ -343,13 +338,13 @@ def _check_confirmation(db: Session, pairing: Pairing, typed: str | None, now: d
         raise WrongConfirmation(detail="wrong pairing number", keep_changes=True)
     rejected = db.execute(
         sa.update(Pairing)
-        .where(Pairing.id == pairing.id, Pairing.status == AWAITING)
-        .values(status=REJECTED, decided_at=now)
+        .where(Pairing.id == pairing.id, Pairing.status == PairingStatus.AWAITING_APPROVAL)
+        .values(status=PairingStatus.REJECTED, decided_at=now)
         .execution_options(synchronize_session=False)
     )
     if rejected.rowcount == 1:
         db.refresh(pairing)
-        _close(db, pairing, REJECTED, now)
+        _close(db, pairing, PairingStatus.REJECTED, now)
     raise PairingRejected(detail="too many wrong pairing numbers", keep_changes=True)
 
 
@@ -369,9 +364,9 @@ def decide(
     never from the redeeming browser itself."""
     pairing = _find(db, token, now)
     if pairing.user_id != user.id or _is_redeemer(pairing, client):
-        raise NotFound("No such pairing.")
+        raise PairingNotFound()
     # Approve needs the new device's passkey; reject also cancels a pairing nobody redeemed.
-    allowed = (AWAITING,) if approve else PENDING_STATES
+    allowed = (PairingStatus.AWAITING_APPROVAL,) if approve else PENDING_STATES
     if pairing.status not in allowed:
         raise NotFound("This pairing is not waiting for approval.")
     if approve:
@@ -380,20 +375,22 @@ def decide(
     decided = db.execute(
         sa.update(Pairing)
         .where(Pairing.id == pairing.id, Pairing.status.in_(allowed))
-        .values(status=APPROVED if approve else REJECTED, decided_at=now)
+        .values(
+            status=PairingStatus.APPROVED if approve else PairingStatus.REJECTED, decided_at=now
+        )
         .execution_options(synchronize_session=False)
     )
     if decided.rowcount != 1:
         raise NotFound("This pairing is not waiting for approval.")
     db.refresh(pairing)
     if not approve:
-        _close(db, pairing, REJECTED, now)
-        return {"status": REJECTED}
+        _close(db, pairing, PairingStatus.REJECTED, now)
+        return {"status": PairingStatus.REJECTED}
     device = db.get(Device, pairing.device_id) if pairing.device_id else None
     # Only the passkey still waiting: one removed (or blocked) meanwhile is never revived.
-    if device is None or device.status != "pending":
-        raise NotFound("No such pairing.")
-    device.status = "active"
+    if device is None or device.status != DeviceStatus.PENDING:
+        raise PairingNotFound()
+    device.status = DeviceStatus.ACTIVE
     db.flush()
     events.device_paired.send(
         None,
@@ -406,4 +403,4 @@ def decide(
         device_name=device.name,
         approved_from=client.user_agent,
     )
-    return {"status": APPROVED, "device": devices.device_json(device, None)}
+    return {"status": PairingStatus.APPROVED, "device": devices.device_json(device, None)}

@@ -17,13 +17,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from core import events
-from core.errors import InvalidInput, RecoveryFailed
+from core.errors import InvalidInput
 from core.models import User
 from core.security import ClientInfo
 from core.users import find_user
@@ -35,12 +36,18 @@ from recovery.email_codes import (
     live_email_code,
     wrong_email_code,
 )
+from recovery.errors import (
+    BackupCodeMismatch,
+    RecoveryCodeVoided,
+    RecoveryEnded,
+    RecoveryFailed,
+    WrongRecoveryCode,
+)
 from recovery.models import (
-    CODE_VERIFIED,
-    COMPLETED,
-    OTP_VERIFIED,
-    VOID,
     BackupCode,
+    EmailCodePurpose,
+    FailureStep,
+    FlowStage,
     RecoveryFlow,
 )
 from recovery.settings import BackupSettings
@@ -50,20 +57,24 @@ from recovery.throttling import (
     record_failure,
     recovery_code_subjects,
 )
-from webauthn import challenges, devices
-from webauthn.models import Device
+from webauthn import devices
+from webauthn.models import ChallengePurpose, Device
 from webauthn.settings import Settings
 from webauthn.signin import start_session
 
-RECOVER = "recover"
-RESTORE, DUPLICATE = "restore", "duplicate"
+
+class RecoveryMode(StrEnum):
+    """What the new device does to the ID's others: restore removes them, duplicate keeps them."""
+
+    RESTORE = "restore"
+    DUPLICATE = "duplicate"
 
 
 @dataclass(frozen=True)
 class Recovered:
     user: User
     device: Device
-    mode: str
+    mode: RecoveryMode
     new_code: NewCode
     session_token: str
 
@@ -93,12 +104,16 @@ def begin_recovery(
     if user is None or not codes.matches(
         settings.secret_key, backup_code, row.code_hash if row else None
     ):
-        record_failure(db, subjects, "backup_code", now)
+        record_failure(db, subjects, FailureStep.BACKUP_CODE, now)
         # Audited for unknown usernames too (without an ID): the same writes either way.
         events.recovery_failed.send(
-            None, db=db, user_id=user.id if user else None, client=client, step="backup_code"
+            None,
+            db=db,
+            user_id=user.id if user else None,
+            client=client,
+            step=FailureStep.BACKUP_CODE,
         )
-        raise RecoveryFailed(detail="unknown username or wrong backup code", keep_changes=True)
+        raise BackupCodeMismatch(detail="unknown username or wrong backup code", keep_changes=True)
     assert row is not None
     # One live flow per ID and browser: starting again voids the earlier one.
     db.execute(
@@ -106,15 +121,15 @@ def begin_recovery(
         .where(
             RecoveryFlow.user_id == user.id,
             RecoveryFlow.browser == client.browser,
-            RecoveryFlow.stage.in_((CODE_VERIFIED, OTP_VERIFIED)),
+            RecoveryFlow.stage.in_((FlowStage.CODE_VERIFIED, FlowStage.OTP_VERIFIED)),
         )
-        .values(stage=VOID)
+        .values(stage=FlowStage.VOID)
         .execution_options(synchronize_session=False)
     )
     flow = RecoveryFlow(
         user_id=user.id,
         browser=client.browser,
-        stage=CODE_VERIFIED,
+        stage=FlowStage.CODE_VERIFIED,
         backup_code_hash=row.code_hash,
         created_at=now,
         expires_at=now + timedelta(seconds=settings.flow_ttl),
@@ -123,11 +138,19 @@ def begin_recovery(
     db.flush()
     events.recovery_started.send(None, db=db, user_id=user.id, client=client)
     return issue_email_code(
-        db, settings, user=user, purpose=RECOVER, client=client, now=now, flow_id=flow.id
+        db,
+        settings,
+        user=user,
+        purpose=EmailCodePurpose.RECOVER,
+        client=client,
+        now=now,
+        flow_id=flow.id,
     )
 
 
-def _live_flow(db: Session, *, browser: bytes, stage: str, now: datetime) -> RecoveryFlow | None:
+def _live_flow(
+    db: Session, *, browser: bytes, stage: FlowStage, now: datetime
+) -> RecoveryFlow | None:
     return db.scalar(
         sa.select(RecoveryFlow)
         .where(
@@ -141,7 +164,7 @@ def _live_flow(db: Session, *, browser: bytes, stage: str, now: datetime) -> Rec
 
 
 def _advance(
-    db: Session, flow: RecoveryFlow, *, from_stage: str, to_stage: str, **values: Any
+    db: Session, flow: RecoveryFlow, *, from_stage: FlowStage, to_stage: FlowStage, **values: Any
 ) -> bool:
     result = db.execute(
         sa.update(RecoveryFlow)
@@ -163,9 +186,9 @@ def verify_recovery_code(
 ) -> dict[str, Any]:
     """Step 2: the emailed code of this browser's flow. Five wrong tries void the flow."""
     require_enabled(settings)
-    flow = _live_flow(db, browser=client.browser, stage=CODE_VERIFIED, now=now)
+    flow = _live_flow(db, browser=client.browser, stage=FlowStage.CODE_VERIFIED, now=now)
     if flow is None:
-        raise RecoveryFailed(detail="no recovery in progress in this browser")
+        raise RecoveryEnded(detail="no recovery in progress in this browser")
     user = db.get(User, flow.user_id)
     assert user is not None
     subjects = recovery_code_subjects(settings, user, client)
@@ -173,7 +196,7 @@ def verify_recovery_code(
     pending = live_email_code(
         db,
         user_id=user.id,
-        purposes=(RECOVER,),
+        purposes=(EmailCodePurpose.RECOVER,),
         browser=client.browser,
         now=now,
         flow_id=flow.id,
@@ -181,13 +204,21 @@ def verify_recovery_code(
     if pending is None or not otp.matches(
         settings.secret_key, typed, settings.otp.digits, pending.code_hash
     ):
-        if pending is not None and wrong_email_code(db, pending, now):
-            _advance(db, flow, from_stage=CODE_VERIFIED, to_stage=VOID)
-        record_failure(db, subjects, "email_code", now)
-        events.recovery_failed.send(None, db=db, user_id=user.id, client=client, step="email_code")
-        raise RecoveryFailed(detail="wrong or expired email code", keep_changes=True)
+        voided = pending is not None and wrong_email_code(db, pending, now)
+        if voided:
+            _advance(db, flow, from_stage=FlowStage.CODE_VERIFIED, to_stage=FlowStage.VOID)
+        record_failure(db, subjects, FailureStep.EMAIL_CODE, now)
+        events.recovery_failed.send(
+            None, db=db, user_id=user.id, client=client, step=FailureStep.EMAIL_CODE
+        )
+        refusal = RecoveryCodeVoided if voided else WrongRecoveryCode
+        raise refusal(detail="wrong or expired email code", keep_changes=True)
     if not consume_email_code(db, pending, now) or not _advance(
-        db, flow, from_stage=CODE_VERIFIED, to_stage=OTP_VERIFIED, otp_verified_at=now
+        db,
+        flow,
+        from_stage=FlowStage.CODE_VERIFIED,
+        to_stage=FlowStage.OTP_VERIFIED,
+        otp_verified_at=now,
     ):
         raise RecoveryFailed(detail="email code already used")
     return recovery_options(db, settings, webauthn_settings, client=client, now=now)
@@ -203,25 +234,30 @@ class RecoveryStage:
 
 
 def recovery_stage(db: Session, *, client: ClientInfo, now: datetime) -> RecoveryStage:
-    if _live_flow(db, browser=client.browser, stage=OTP_VERIFIED, now=now) is not None:
+    if _live_flow(db, browser=client.browser, stage=FlowStage.OTP_VERIFIED, now=now) is not None:
         return RecoveryStage(3)
-    flow = _live_flow(db, browser=client.browser, stage=CODE_VERIFIED, now=now)
+    flow = _live_flow(db, browser=client.browser, stage=FlowStage.CODE_VERIFIED, now=now)
     user = db.get(User, flow.user_id) if flow is not None else None
     if flow is None or user is None:
         return RecoveryStage(1)
     # The address its code actually went to (it may differ from today's address).
     code = live_email_code(
-        db, user_id=user.id, purposes=(RECOVER,), browser=client.browser, now=now, flow_id=flow.id
+        db,
+        user_id=user.id,
+        purposes=(EmailCodePurpose.RECOVER,),
+        browser=client.browser,
+        now=now,
+        flow_id=flow.id,
     )
     return RecoveryStage(2, otp.mask_email(code.address if code and code.address else user.email))
 
 
 def _verified_flow(db: Session, *, client: ClientInfo, now: datetime) -> tuple[RecoveryFlow, User]:
     """This browser's recovery whose two factors were both given, and its ID."""
-    flow = _live_flow(db, browser=client.browser, stage=OTP_VERIFIED, now=now)
+    flow = _live_flow(db, browser=client.browser, stage=FlowStage.OTP_VERIFIED, now=now)
     user = db.get(User, flow.user_id) if flow is not None else None
     if flow is None or user is None:
-        raise RecoveryFailed(detail="no verified recovery in this browser")
+        raise RecoveryEnded(detail="no verified recovery in this browser")
     return flow, user
 
 
@@ -244,7 +280,7 @@ def recovery_options(
         device_name=None,
         client=client,
         now=now,
-        purpose=challenges.RECOVER,
+        purpose=ChallengePurpose.RECOVER,
     )
     return {**options, "restore_forced": settings.restore_removes_old_devices}
 
@@ -264,10 +300,14 @@ def complete_recovery(
     """Step 3: the new passkey. Restore removes the other devices and ends their sessions;
     duplicate keeps them. The used backup code is void and a new one is made."""
     require_enabled(settings)
-    if mode not in (RESTORE, DUPLICATE):
-        raise InvalidInput("mode must be 'restore' or 'duplicate'")
+    try:
+        chosen = RecoveryMode(mode)
+    except ValueError:
+        raise InvalidInput(
+            "mode must be " + " or ".join(f"'{each}'" for each in RecoveryMode)
+        ) from None
     if settings.restore_removes_old_devices:
-        mode = RESTORE
+        chosen = RecoveryMode.RESTORE
     flow, user = _verified_flow(db, client=client, now=now)
     device = devices.complete_add_device(
         db,
@@ -277,9 +317,11 @@ def complete_recovery(
         device_name=device_name,
         client=client,
         now=now,
-        purpose=challenges.RECOVER,
+        purpose=ChallengePurpose.RECOVER,
     )
-    if not _advance(db, flow, from_stage=OTP_VERIFIED, to_stage=COMPLETED, completed_at=now):
+    if not _advance(
+        db, flow, from_stage=FlowStage.OTP_VERIFIED, to_stage=FlowStage.COMPLETED, completed_at=now
+    ):
         raise RecoveryFailed(detail="recovery already completed")
     # Consume exactly the backup code this flow began with: if it was replaced meanwhile
     # (regenerated, re-issued), the flow cannot complete.
@@ -291,13 +333,13 @@ def complete_recovery(
         .execution_options(synchronize_session=False)
     )
     if consumed.rowcount != 1:
-        raise RecoveryFailed(detail="the backup code changed during the recovery")
+        raise RecoveryEnded(detail="the backup code changed during the recovery")
     removed: list[str] = []
-    if mode == RESTORE:
+    if chosen == RecoveryMode.RESTORE:
         removed = devices.remove_other_devices(
             db, user=user, keep_device_id=device.id, client=client, now=now
         )
-    event = events.device_restored if mode == RESTORE else events.device_duplicated
+    event = events.device_restored if chosen == RecoveryMode.RESTORE else events.device_duplicated
     event.send(
         None,
         db=db,
@@ -321,4 +363,4 @@ def complete_recovery(
         verified=True,
     )
     new_code = deliver_code(db, settings, user=user, code=new_plain, client=client)
-    return Recovered(user, device, mode, new_code, token)
+    return Recovered(user, device, chosen, new_code, token)

@@ -18,11 +18,11 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from core.errors import TooManyAttempts
 from core.models import User
 from core.security import ClientInfo, keyed_hash
 from recovery import throttle
-from recovery.models import RecoveryFailure
+from recovery.errors import TooManyAttempts
+from recovery.models import FailureStep, RecoveryFailure
 from recovery.settings import BackupSettings
 
 Subjects = list[tuple[bytes, throttle.ThrottlePolicy]]
@@ -71,7 +71,7 @@ def check_throttle(db: Session, subjects: Subjects, now: datetime) -> None:
             raise TooManyAttempts(decision.retry_after)
 
 
-def record_failure(db: Session, subjects: Subjects, step: str, now: datetime) -> None:
+def record_failure(db: Session, subjects: Subjects, step: FailureStep, now: datetime) -> None:
     """Counts one failed ``step`` against every subject."""
     for subject, _policy in subjects:
         db.add(RecoveryFailure(subject=subject, step=step, created_at=now))

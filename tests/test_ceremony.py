@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from fido2 import cbor
 
-from core.errors import AuthenticationFailed, InvalidInput, RegistrationFailed
+from core.errors import InvalidInput
 from tests.softauthn import SoftAuthenticator, b64u, b64u_decode
 from webauthn.ceremony import (
     Assertion,
@@ -31,6 +31,7 @@ from webauthn.ceremony import (
     verify_authentication,
     verify_registration,
 )
+from webauthn.errors import AuthenticationFailed, RegistrationFailed
 
 ORIGIN = "http://localhost:5000"
 USER_HANDLE = b"u" * 32

@@ -22,8 +22,8 @@ from flask import Flask
 
 from app import create_app
 from core import db as database
-from core.errors import TooManyAttempts
 from core.ratelimit import STORE_DOWN_RETRY_AFTER
+from recovery.errors import TooManyAttempts
 from tests.conftest import Api, base_config, empty_tables
 from tests.softauthn import SoftAuthenticator
 

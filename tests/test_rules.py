@@ -15,7 +15,7 @@ from fido2.utils import websafe_decode, websafe_encode
 import webauthn.assertions
 from core import db as database
 from core.db import utcnow
-from core.errors import InvalidInput, RegistrationFailed, UsernameTaken
+from core.errors import InvalidInput
 from core.models import AuditEvent, LoginSession, User
 from recovery.models import BackupCode
 from tests.clock import Clock, clock_fixture  # noqa: F401
@@ -24,7 +24,8 @@ from tests.softauthn import SoftAuthenticator
 from tests.test_devices_told import NewDevice, start_pairing, step_up
 from tests.test_recovery import activate_backup, mailed_code
 from webauthn import challenges, devices
-from webauthn.models import Device
+from webauthn.errors import AlreadyRegistered, UsernameTaken
+from webauthn.models import ChallengePurpose, Device
 
 PREFERRED = {"USER_VERIFICATION": "preferred"}
 
@@ -188,7 +189,7 @@ def _racing_row(db: Any, table: str) -> Any:
 
 
 @pytest.mark.parametrize(
-    ("table", "expected"), [("users", UsernameTaken), ("devices", RegistrationFailed)]
+    ("table", "expected"), [("users", UsernameTaken), ("devices", AlreadyRegistered)]
 )
 def test_a_lost_race_reads_as_the_same_error_as_the_pre_check(app, signed_in, table, expected):
     with app.app_context():
@@ -241,21 +242,21 @@ def test_consuming_a_challenge_after_a_write_is_refused(app, signed_in, how):
         db = database.session()
         now = utcnow()
         challenge = challenges.issue(
-            db, purpose=challenges.REAUTH, browser=BROWSER, ttl=60, now=now
+            db, purpose=ChallengePurpose.REAUTH, browser=BROWSER, ttl=60, now=now
         )
         db.commit()
         before = snapshot(app)
         _earlier_write(db, how)
         with pytest.raises(challenges.NotFirstWrite):
             challenges.consume(
-                db, challenge=challenge, purpose=challenges.REAUTH, browser=BROWSER, now=now
+                db, challenge=challenge, purpose=ChallengePurpose.REAUTH, browser=BROWSER, now=now
             )
         db.rollback()
         # Nothing was committed: the earlier write is gone and the challenge is still there.
         assert snapshot(app) == before
         assert db.scalar(sa.select(AuditEvent.id).where(AuditEvent.kind == "earlier_write")) is None
         pending = challenges.consume(
-            db, challenge=challenge, purpose=challenges.REAUTH, browser=BROWSER, now=now
+            db, challenge=challenge, purpose=ChallengePurpose.REAUTH, browser=BROWSER, now=now
         )
         assert pending is not None
 

@@ -22,7 +22,7 @@ from core.errors import InvalidInput, NotFound
 from core.models import LoginSession, User
 from core.security import ClientInfo
 from core.users import normalise_display_name
-from webauthn.models import Challenge, Device, DeviceBrowser
+from webauthn.models import Challenge, Device, DeviceBrowser, DeviceStatus
 from webauthn.settings import Settings, require_fresh
 
 
@@ -190,8 +190,8 @@ def delete_user(
     sessions.revoke_user_sessions(db, user.id, now)
     db.execute(
         sa.update(Device)
-        .where(Device.user_id == user.id, Device.status != "removed")
-        .values(status="removed", removed_at=now)
+        .where(Device.user_id == user.id, Device.status != DeviceStatus.REMOVED)
+        .values(status=DeviceStatus.REMOVED, removed_at=now)
     )
     db.execute(sa.delete(Challenge).where(Challenge.user_id == user.id))
     db.execute(

@@ -18,7 +18,6 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from core import events
-from core.errors import AuthenticationFailed, DeviceBlocked, DeviceRemoved
 from core.models import User
 from core.security import ClientInfo
 from webauthn import challenges
@@ -28,13 +27,13 @@ from webauthn.ceremony import (
     parse_authentication,
     verify_authentication,
 )
-from webauthn.devices import ACTIVE, BLOCKED, REMOVED
-from webauthn.models import Device
+from webauthn.errors import AuthenticationFailed, DeviceBlocked, DeviceRemoved
+from webauthn.models import ChallengePurpose, Device, DeviceStatus
 from webauthn.settings import Settings
 
 # What a passkey of a device in that status hears when it tries to sign in (after its
 # signature verified).
-_REFUSED_STATUS = {BLOCKED: DeviceBlocked, REMOVED: DeviceRemoved}
+_REFUSED_STATUS = {DeviceStatus.BLOCKED: DeviceBlocked, DeviceStatus.REMOVED: DeviceRemoved}
 
 
 @dataclass(frozen=True)
@@ -52,7 +51,7 @@ def verify_assertion(
     settings: Settings,
     raw: Mapping[str, Any],
     *,
-    purpose: str,
+    purpose: ChallengePurpose,
     client: ClientInfo,
     now: datetime,
 ) -> VerifiedAssertion:
@@ -104,10 +103,10 @@ def verify_assertion(
             user_handle_required=not username_first,
         )
     except CounterRegression as exc:
-        if device.status == ACTIVE:
+        if device.status == DeviceStatus.ACTIVE:
             _flag_clone(db, device, user, client, received_count, exc)
         assertion = None
-    if device.status != ACTIVE:
+    if device.status != DeviceStatus.ACTIVE:
         # Recorded only after the signature verified: without the key nobody can write to an
         # ID's audit trail by replaying a blocked device's (public) credential id.
         events.sign_in_failed.send(
@@ -125,8 +124,8 @@ def verify_assertion(
         raise AuthenticationFailed(detail="no assertion")
     if not _advance_counter(db, device, assertion, now):
         status_now = db.scalar(sa.select(Device.status).where(Device.id == device.id))
-        if status_now != ACTIVE:  # blocked or removed meanwhile
-            refused = _REFUSED_STATUS.get(status_now or REMOVED, AuthenticationFailed)
+        if status_now != DeviceStatus.ACTIVE:  # blocked or removed meanwhile
+            refused = _REFUSED_STATUS.get(status_now or DeviceStatus.REMOVED, AuthenticationFailed)
             raise refused(detail=f"device became {status_now}")
         # Another sign-in with the same or a higher counter won between our read and this
         # write (two workers, the same assertion counter): exactly one may win.
@@ -150,7 +149,7 @@ def _advance_counter(db: Session, device: Device, assertion: Any, now: datetime)
     moves_forward = table.c.sign_count < new_count if new_count else table.c.sign_count == 0
     result = db.execute(
         sa.update(table)
-        .where(table.c.id == device.id, table.c.status == ACTIVE, moves_forward)
+        .where(table.c.id == device.id, table.c.status == DeviceStatus.ACTIVE, moves_forward)
         .values(sign_count=new_count, backed_up=assertion.backed_up, last_used_at=now)
     )
     if result.rowcount != 1:

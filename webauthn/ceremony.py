@@ -39,7 +39,8 @@ from fido2.webauthn import (
     UserVerificationRequirement,
 )
 
-from core.errors import AuthenticationFailed, InvalidInput, RegistrationFailed
+from core.errors import InvalidInput
+from webauthn.errors import AuthenticationFailed, RegistrationFailed
 
 MAX_CREDENTIAL_ID_LENGTH = 1023
 # ES256, EdDSA, RS256: what passkey providers and security keys use; nothing weaker offered.

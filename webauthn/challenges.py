@@ -24,20 +24,13 @@ import sqlalchemy as sa
 from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction
 
 from core.models import LoginSession
-from webauthn.models import Challenge
-
-REGISTER = "register"
-AUTHENTICATE = "authenticate"
-ADD_DEVICE = "add_device"
-RECOVER = "recover"  # a new device for an ID being restored or duplicated
-REAUTH = "reauth"  # step-up: verify the signed-in user again
-PAIR = "pair"  # a new device joining by QR code, pending approval
+from webauthn.models import Challenge, ChallengePurpose
 
 
 @dataclass(frozen=True)
 class PendingCeremony:
     challenge: bytes
-    purpose: str
+    purpose: ChallengePurpose
     user_id: int | None
     state: dict[str, Any]
 
@@ -50,7 +43,7 @@ PURGE_EVERY = 100
 def issue(
     db: Session,
     *,
-    purpose: str,
+    purpose: ChallengePurpose,
     browser: bytes,
     ttl: int,
     now: datetime,
@@ -75,7 +68,7 @@ def issue(
 
 
 def consume(
-    db: Session, *, challenge: bytes, purpose: str, browser: bytes, now: datetime
+    db: Session, *, challenge: bytes, purpose: ChallengePurpose, browser: bytes, now: datetime
 ) -> PendingCeremony | None:
     """Takes the pending ceremony for (challenge, purpose, browser) out of the store, committed
     at once. None when there is none or it has expired (an expired one is deleted too). Must be

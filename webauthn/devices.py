@@ -19,24 +19,24 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from core import events, sessions
-from core.errors import (
-    InvalidInput,
-    LastDevice,
-    NotFound,
-    RegistrationFailed,
-    UsernameTaken,
-)
+from core.errors import InvalidInput, NotFound
 from core.models import LoginSession, User
 from core.security import ClientInfo
 from webauthn import challenges
 from webauthn.aaguids import authenticator_name, format_aaguid
 from webauthn.ceremony import parse_registration, registration_options, verify_registration
-from webauthn.models import Device, DeviceBrowser
+from webauthn.errors import (
+    AlreadyRegistered,
+    DeviceNotFound,
+    LastDevice,
+    RegistrationFailed,
+    UsernameTaken,
+)
+from webauthn.models import ChallengePurpose, Device, DeviceBrowser, DeviceStatus
 from webauthn.settings import Settings, require_fresh
 
 DEVICE_NAME_MAX = 64
 DEFAULT_DEVICE_NAME = "Passkey"
-ACTIVE, BLOCKED, PENDING, REMOVED = "active", "blocked", "pending", "removed"
 
 
 def normalise_device_name(name: str | None, *, required: bool = False) -> str:
@@ -68,7 +68,7 @@ def new_device(user: User, credential: Any, name: str, now: datetime) -> Device:
         backed_up=credential.backed_up,
         uv_initialized=credential.user_verified,
         attestation_format=credential.attestation_format,
-        status=ACTIVE,
+        status=DeviceStatus.ACTIVE,
         flagged=False,
         created_at=now,
         last_used_at=now,
@@ -78,10 +78,7 @@ def new_device(user: User, credential: Any, name: str, now: datetime) -> Device:
 def require_unregistered(db: Session, credential_id: bytes) -> None:
     """A credential id is unique across all IDs (§7.1 step 26)."""
     if db.scalar(sa.select(Device.id).where(Device.credential_id == credential_id)) is not None:
-        raise RegistrationFailed(
-            "This passkey or security key is already registered.",
-            detail="credential id already registered",
-        )
+        raise AlreadyRegistered(detail="credential id already registered")
 
 
 def add_unique(db: Session, row: object) -> None:
@@ -95,9 +92,7 @@ def add_unique(db: Session, row: object) -> None:
     except IntegrityError as exc:
         if "username" in str(exc.orig).lower():
             raise UsernameTaken() from exc
-        raise RegistrationFailed(
-            "This passkey or security key is already registered.", detail=str(exc.orig)
-        ) from exc
+        raise AlreadyRegistered(detail=str(exc.orig)) from exc
 
 
 def remember_browser(db: Session, device_id: int, browser: bytes, now: datetime) -> bool:
@@ -142,7 +137,7 @@ def list_devices(db: Session, user: User) -> list[Device]:
     return list(
         db.scalars(
             sa.select(Device)
-            .where(Device.user_id == user.id, Device.status != REMOVED)
+            .where(Device.user_id == user.id, Device.status != DeviceStatus.REMOVED)
             .order_by(Device.id)
         )
     )
@@ -156,7 +151,7 @@ def begin_add_device(
     device_name: str | None,
     client: ClientInfo,
     now: datetime,
-    purpose: str = challenges.ADD_DEVICE,
+    purpose: ChallengePurpose = ChallengePurpose.ADD_DEVICE,
     login_session: LoginSession | None = None,
 ) -> dict[str, Any]:
     """Options to add a device; ``device_name`` is kept with the challenge and used unless
@@ -164,7 +159,7 @@ def begin_add_device(
     whose new device is announced by recovery's own events, and PAIR for pairing (approved
     later by a verified device). A signed-in ID adding a device (ADD_DEVICE) changes what can
     sign in to it, so its session needs a fresh user verification, at begin and at complete."""
-    if purpose == challenges.ADD_DEVICE:
+    if purpose == ChallengePurpose.ADD_DEVICE:
         require_fresh(login_session, settings, now)
     state = {} if device_name is None else {"device_name": normalise_device_name(device_name)}
     devices = list_devices(db, user)
@@ -196,10 +191,10 @@ def complete_add_device(
     device_name: str | None,
     client: ClientInfo,
     now: datetime,
-    purpose: str = challenges.ADD_DEVICE,
+    purpose: ChallengePurpose = ChallengePurpose.ADD_DEVICE,
     login_session: LoginSession | None = None,
 ) -> Device:
-    if purpose == challenges.ADD_DEVICE:
+    if purpose == ChallengePurpose.ADD_DEVICE:
         require_fresh(login_session, settings, now)
     if device_name is not None:
         device_name = normalise_device_name(device_name)
@@ -220,10 +215,10 @@ def complete_add_device(
     device = new_device(user, credential, device_name, now)
     # A recovered device signs in with this very ceremony; an added or paired one has not
     # been used yet.
-    device.last_used_at = now if purpose == challenges.RECOVER else None
+    device.last_used_at = now if purpose == ChallengePurpose.RECOVER else None
     add_unique(db, device)
     remember_browser(db, device.id, client.browser, now)
-    if purpose == challenges.ADD_DEVICE:
+    if purpose == ChallengePurpose.ADD_DEVICE:
         events.device_added.send(
             None,
             db=db,
@@ -238,11 +233,11 @@ def complete_add_device(
 def _own_device(db: Session, user: User, device_id: int) -> Device:
     device = db.scalar(
         sa.select(Device).where(
-            Device.id == device_id, Device.user_id == user.id, Device.status != REMOVED
+            Device.id == device_id, Device.user_id == user.id, Device.status != DeviceStatus.REMOVED
         )
     )
     if device is None:
-        raise NotFound("No such device.")
+        raise DeviceNotFound()
     return device
 
 
@@ -278,10 +273,12 @@ def remove_device(
     active device stays: an ID without one could only come back through recovery."""
     require_fresh(login_session, settings, now)
     device = _own_device(db, user, device_id)
-    if device.status == "active":
+    if device.status == DeviceStatus.ACTIVE:
         others = db.scalar(
             sa.select(sa.func.count(Device.id)).where(
-                Device.user_id == user.id, Device.status == "active", Device.id != device.id
+                Device.user_id == user.id,
+                Device.status == DeviceStatus.ACTIVE,
+                Device.id != device.id,
             )
         )
         if not others:
@@ -304,7 +301,7 @@ def _mark_removed(device: Device, now: datetime) -> None:
     """Removed devices stay as rows: their ids are never given to another ID's device (an old
     notification or link names exactly this one), and their passkey hears why it cannot sign
     in."""
-    device.status, device.removed_at = REMOVED, now
+    device.status, device.removed_at = DeviceStatus.REMOVED, now
 
 
 def block_device(
@@ -328,10 +325,10 @@ def block_device(
 def block(db: Session, device: Device, *, client: ClientInfo, now: datetime, via: str) -> bool:
     """Blocks ``device``: it cannot sign in, its sessions end now, only an administrator can
     unblock it. False when it was already blocked or is removed (nothing changes)."""
-    if device.status in (BLOCKED, REMOVED):
+    if device.status in (DeviceStatus.BLOCKED, DeviceStatus.REMOVED):
         return False
-    was_pending = device.status == "pending"
-    device.status, device.blocked_at = "blocked", now
+    was_pending = device.status == DeviceStatus.PENDING
+    device.status, device.blocked_at = DeviceStatus.BLOCKED, now
     sessions.revoke_device_sessions(db, device.id, now)
     if not was_pending:
         events.device_blocked.send(
@@ -377,10 +374,12 @@ def unblock(db: Session, *, device_id: int, actor: str, now: datetime) -> Device
     """An administrator unblocks a device (the owner blocked their last one by mistake, or
     locked themselves out): it can sign in again. Audited; every device and the address are
     told, like any device the ID gains."""
-    device = db.scalar(sa.select(Device).where(Device.id == device_id, Device.status == BLOCKED))
+    device = db.scalar(
+        sa.select(Device).where(Device.id == device_id, Device.status == DeviceStatus.BLOCKED)
+    )
     if device is None:
         raise NotFound("No blocked device with that id.")
-    device.status, device.blocked_at = ACTIVE, None
+    device.status, device.blocked_at = DeviceStatus.ACTIVE, None
     db.flush()
     events.device_unblocked.send(
         None,

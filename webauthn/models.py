@@ -3,14 +3,39 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from core.orm import Base, UTCDateTime, utcnow
+from core.orm import Base, StrEnumType, UTCDateTime, utcnow
 
 MAX_CREDENTIAL_ID_LENGTH = 1023  # WebAuthn L3 §7.1 step 25 (credentialId length ≤ 1023 bytes)
+
+
+class DeviceStatus(StrEnum):
+    """Where a device stands; stored, and sent in JSON, as its value."""
+
+    ACTIVE = "active"
+    # For good: only an administrator unblocks.
+    BLOCKED = "blocked"
+    # Paired by QR code, waiting for approval from a signed-in device: cannot sign in.
+    PENDING = "pending"
+    # Kept as a row, so its id is never reused by another ID's device and old notifications
+    # still name it.
+    REMOVED = "removed"
+
+
+class ChallengePurpose(StrEnum):
+    """What a pending ceremony was issued for: a challenge is found only with its purpose."""
+
+    REGISTER = "register"  # sign-up
+    AUTHENTICATE = "authenticate"  # sign-in
+    ADD_DEVICE = "add_device"  # a signed-in ID adds a passkey
+    RECOVER = "recover"  # a new device for an ID being restored or duplicated
+    REAUTH = "reauth"  # step-up: verify the signed-in user again
+    PAIR = "pair"  # a new device joining by QR code, pending approval
 
 
 class Device(Base):
@@ -31,10 +56,9 @@ class Device(Base):
     transports: Mapped[list[str]] = mapped_column(sa.JSON, default=list)
     backup_eligible: Mapped[bool] = mapped_column(sa.Boolean, default=False)
     backed_up: Mapped[bool] = mapped_column(sa.Boolean, default=False)
-    # active | blocked (for good: only an administrator unblocks) | pending (paired by QR code,
-    # waiting for approval from a signed-in device) | removed (kept as a row, so its id is never
-    # reused by another ID's device and old notifications still name it)
-    status: Mapped[str] = mapped_column(sa.String(16), default="active")
+    status: Mapped[DeviceStatus] = mapped_column(
+        StrEnumType(DeviceStatus, 16), default=DeviceStatus.ACTIVE
+    )
     blocked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     removed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # WebAuthn's uvInitialized: the authenticator verified the user when it was registered.
@@ -67,7 +91,7 @@ class Challenge(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     challenge: Mapped[bytes] = mapped_column(sa.LargeBinary(32), unique=True)
-    purpose: Mapped[str] = mapped_column(sa.String(32))
+    purpose: Mapped[ChallengePurpose] = mapped_column(StrEnumType(ChallengePurpose, 32))
     browser: Mapped[bytes] = mapped_column(sa.LargeBinary(32))
     user_id: Mapped[int | None] = mapped_column(
         sa.ForeignKey("users.id", ondelete="CASCADE"), index=True

@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from core import events, sessions
-from core.errors import AuthenticationFailed, InvalidInput, RegistrationFailed, UsernameTaken
+from core.errors import InvalidInput
 from core.models import LoginSession, User
 from core.security import ClientInfo, keyed_hash
 from core.users import (
@@ -48,7 +48,8 @@ from webauthn.devices import (
     remember_browser,
     require_unregistered,
 )
-from webauthn.models import Device
+from webauthn.errors import AuthenticationFailed, RegistrationFailed, UsernameTaken
+from webauthn.models import ChallengePurpose, Device, DeviceStatus
 from webauthn.settings import Settings
 
 
@@ -82,7 +83,7 @@ def begin_registration(
     user_handle = secrets.token_bytes(32)
     challenge = challenges.issue(
         db,
-        purpose=challenges.REGISTER,
+        purpose=ChallengePurpose.REGISTER,
         browser=client.browser,
         ttl=settings.challenge_ttl,
         now=now,
@@ -118,7 +119,7 @@ def complete_registration(
     pending = challenges.consume(
         db,
         challenge=response.response.client_data.challenge,
-        purpose=challenges.REGISTER,
+        purpose=ChallengePurpose.REGISTER,
         browser=client.browser,
         now=now,
     )
@@ -191,7 +192,7 @@ def begin_authentication(
             (d.credential_id, list(d.transports or []))
             for d in db.scalars(
                 sa.select(Device)
-                .where(Device.user_id == user_id, Device.status == "active")
+                .where(Device.user_id == user_id, Device.status == DeviceStatus.ACTIVE)
                 .order_by(Device.id)
             )
         ]
@@ -199,7 +200,7 @@ def begin_authentication(
             allow = _decoy_credentials(settings.secret_key, username)
     challenge = challenges.issue(
         db,
-        purpose=challenges.AUTHENTICATE,
+        purpose=ChallengePurpose.AUTHENTICATE,
         browser=client.browser,
         ttl=settings.challenge_ttl,
         now=now,
@@ -248,7 +249,7 @@ def complete_authentication(
 ) -> SignIn:
     """Sign-in: verifies the assertion (``verify_assertion``), then starts the session."""
     assertion = verify_assertion(
-        db, settings, raw, purpose=challenges.AUTHENTICATE, client=client, now=now
+        db, settings, raw, purpose=ChallengePurpose.AUTHENTICATE, client=client, now=now
     )
     device, user = assertion.device, assertion.user
     events.signed_in.send(
@@ -308,11 +309,11 @@ def begin_reauth(
     allow = [
         (d.credential_id, list(d.transports or []))
         for d in list_devices(db, user)
-        if d.status == "active"
+        if d.status == DeviceStatus.ACTIVE
     ]
     challenge = challenges.issue(
         db,
-        purpose=challenges.REAUTH,
+        purpose=ChallengePurpose.REAUTH,
         browser=client.browser,
         ttl=settings.challenge_ttl,
         now=now,
@@ -336,7 +337,7 @@ def complete_reauth(
     now: datetime,
 ) -> None:
     assertion = verify_assertion(
-        db, settings, raw, purpose=challenges.REAUTH, client=client, now=now
+        db, settings, raw, purpose=ChallengePurpose.REAUTH, client=client, now=now
     )
     device, owner = assertion.device, assertion.user
     if owner.id != user.id or login_session is None:

@@ -36,6 +36,7 @@ from core.web import (
 # Aliased: the views devices() and signin() hold the plain names (they are endpoint names).
 from webauthn import devices as device_service
 from webauthn import signin as signin_service
+from webauthn.models import DeviceStatus
 from webauthn.web import (
     AnswerExtra,
     account_page_extras,
@@ -46,6 +47,8 @@ from webauthn.web import (
 
 pages = Blueprint("pages", __name__)
 api = Blueprint("webauthn_api", __name__, url_prefix="/api")
+# Pages compare a device's status with the names declared once, here too (not their own strings).
+pages.add_app_template_global(DeviceStatus, "DeviceStatus")
 
 
 def _current_device_id() -> int | None:
@@ -223,7 +226,7 @@ def me() -> Response:
         "rpId": settings().rp.id,
         "userId": b64url(user.user_handle),
         "allAcceptedCredentialIds": [
-            d["credential_id"] for d in devices if d["status"] == "active"
+            d["credential_id"] for d in devices if d["status"] == DeviceStatus.ACTIVE
         ],
     }
     return jsonify(user=user.to_json(), devices=devices, signal=signal)

@@ -6,9 +6,9 @@
 // server answers 401 reauth_required, and withStepUp() asks for the passkey, then retries.
 
 import {
-  api, createCredential, explain, isSupported, signalAcceptedCredentials, signalUnknownCredential,
-  withStepUp,
+  api, createCredential, isSupported, signalAcceptedCredentials, signalUnknownCredential, withStepUp,
 } from "./webauthn.js";
+import { explain } from "./messages.js";
 import { LEAVING, clearStatus, setFieldError, setStatus, showError, whileBusy } from "./ui.js";
 import { localiseTimes } from "./times.js";
 import { DEVICE_KINDS, blockDevice } from "./notices.js";
@@ -97,7 +97,7 @@ async function saveRename(row) {
       closeRename(row);
       setStatus(`Renamed to “${saved}”.`, "success");
     } catch (error) {
-      showError(error, { context: "device" });
+      showError(error);
       input.focus();
     }
   }, { others: [input, form.querySelector(".rename-cancel")] });
@@ -185,7 +185,7 @@ async function confirmRemove() {
       message = `Removed “${name}”. It can no longer sign in to your ID.`;
     } catch (error) {
       tone = "error";
-      message = explain(error, "device");
+      message = explain(error);
       if (error.status === 404) removed = true; // already gone
     }
   }, { others: [cancelRemoveButton] });
@@ -254,7 +254,7 @@ async function confirmBlock() {
       message = `Blocked “${name}”. It is signed out and can never sign in to your ID again.`;
     } catch (error) {
       tone = "error";
-      message = explain(error, "device");
+      message = explain(error);
     }
   }, { others: [cancelBlockButton] });
 

@@ -8,7 +8,8 @@
 // #backup-state's data-phase tells tests where the page is:
 // "idle" → "otp" (waiting for the email code) → "done".
 
-import { ApiError, api, explain, isSupported, withStepUp } from "./webauthn.js";
+import { ApiError, api, isSupported, withStepUp } from "./webauthn.js";
+import { explain } from "./messages.js";
 import {
   clearErrorOnInput, clearStatus, safeLocalPath, setFieldError, setStatus, showError, whileBusy,
 } from "./ui.js";
@@ -57,21 +58,13 @@ const START = { activate: "/api/backup/activate", regenerate: "/api/backup/regen
  * POST activate/regenerate. A stale verification (401 reauth_required) is refreshed once with
  * a step-up (the passkey prompt, POST /api/reauth/…), then the request is retried.
  */
-async function requestCode(kind) {
-  try {
-    return await withStepUp(() => api(START[kind], { body: {} }), {
-      onStepUp: () => setStatus(
-        "For your safety, confirm it's you: follow your browser's prompt to use your passkey or security key…",
-        "progress",
-      ),
-    });
-  } catch (error) {
-    if (!error?.stepUp) throw error;
-    error.stepUp = false; // this page words it itself
-    const why = explain(error);
-    throw Object.assign(new Error(`We could not confirm it's you, so no new backup code was made. ${why}`),
-      { shown: true });
-  }
+function requestCode(kind) {
+  return withStepUp(() => api(START[kind], { body: {} }), {
+    onStepUp: () => setStatus(
+      "For your safety, confirm it's you: follow your browser's prompt to use your passkey or security key…",
+      "progress",
+    ),
+  });
 }
 
 function disableBackup(message) {
@@ -84,9 +77,7 @@ function disableBackup(message) {
 }
 
 function showStartError(error) {
-  if (error?.shown) {
-    say(error.message, "error");
-  } else if (error instanceof ApiError && error.code === "backup_disabled") {
+  if (error instanceof ApiError && error.code === "backup_disabled") {
     disableBackup(explain(error));
   } else {
     showError(error);
@@ -228,7 +219,7 @@ otpForm.addEventListener("submit", async (event) => {
       heading.focus();
     } catch (error) {
       if (error instanceof ApiError && error.code === "invalid_code") {
-        setFieldError(otpInput, "That code is wrong or has expired.");
+        setFieldError(otpInput, error.message);
         showError(error);
         revealStatus();
       } else if (error instanceof ApiError && error.code === "backup_disabled") {

@@ -15,7 +15,8 @@
 // #live-notifications' data-state tells tests where polling is: "starting" → "polling" →
 // "stopped" (signed out or blocked).
 
-import { ApiError, api, explain } from "./webauthn.js";
+import { ApiError, api } from "./webauthn.js";
+import { explain } from "./messages.js";
 import { localiseTimes } from "./times.js";
 import {
   KINDS, blockDevice, canBlock, deviceLine, element, icon, kindTitle, metaLine,
@@ -192,7 +193,7 @@ async function dismissToast(notification, item, button, result) {
       return;
     }
     button.disabled = false;
-    showResult(result, explain(error, "notification"), "error");
+    showResult(result, explain(error), "error");
   }
 }
 
@@ -213,7 +214,7 @@ async function blockFromToast(notification, item, button, result) {
     await markRead(notification.id, { keepToast: true }).catch(() => {});
     for (const each of buttons) if (each.isConnected) each.disabled = false;
   } catch (error) {
-    showResult(result, explain(error, "device"), "error");
+    showResult(result, explain(error), "error");
     for (const each of buttons) if (each.isConnected) each.disabled = false;
   } finally {
     button.classList.remove("is-busy");
@@ -232,7 +233,8 @@ document.addEventListener("keystead:devices-changed", (event) => {
 
 // ---- session ended ----------------------------------------------------------------------------
 
-function sessionEnded() {
+/** The session ended (a 401 while polling): say so in the server's words, with a sign-in link. */
+function sessionEnded(message) {
   stopped = true;
   clearTimeout(timer);
   setState("stopped");
@@ -242,7 +244,7 @@ function sessionEnded() {
   box.id = "session-ended";
   box.setAttribute("role", "alert");
   const text = element("p", "live-ended__text");
-  text.append(element("strong", "", "Your session has ended."), " Sign in again to continue.");
+  text.append(element("strong", "", message));
   const link = element("a", "btn btn-primary btn-sm live-ended__link", "Sign in");
   const here = window.location.pathname + window.location.search;
   link.href = `/signin?next=${encodeURIComponent(here)}`;
@@ -302,7 +304,7 @@ async function poll({ first = false } = {}) {
     schedule(interval);
   } catch (error) {
     if (error instanceof ApiError && error.status === 401) {
-      sessionEnded();
+      sessionEnded(explain(error));
       return;
     }
     // Network trouble or a busy server: try again, less often.

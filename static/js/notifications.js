@@ -4,7 +4,8 @@
 // After a sign-in (?after_signin=1&next=…) the page shows "While you were away" first, and
 // Continue marks what was shown as read.
 
-import { ApiError, api, explain } from "./webauthn.js";
+import { ApiError, api } from "./webauthn.js";
+import { explain } from "./messages.js";
 import { setStatus, showError, whileBusy, safeLocalPath } from "./ui.js";
 import { localiseTimes } from "./times.js";
 import { markRead } from "./live.js";
@@ -80,7 +81,7 @@ markAllButton.addEventListener("click", async () => {
       for (const item of unreadItems()) showRead(item);
       setStatus("All notifications are marked read.", "success");
     } catch (error) {
-      showError(error, { context: "notification" });
+      showError(error);
     }
   });
   updateUnread();
@@ -111,7 +112,7 @@ async function block(item, button) {
       });
       done = true;
     } catch (error) {
-      showResult(item, explain(error, "device"), "error");
+      showResult(item, explain(error), "error");
     }
   });
   if (!done) return;
@@ -136,7 +137,7 @@ list.addEventListener("click", (event) => {
   if (button.classList.contains("block-device")) {
     block(item, button);
   } else if (button.classList.contains("mark-read")) {
-    whileBusy(button, () => read(item).catch((error) => showResult(item, explain(error, "notification"), "error")));
+    whileBusy(button, () => read(item).catch((error) => showResult(item, explain(error), "error")));
   }
 });
 

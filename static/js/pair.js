@@ -13,9 +13,9 @@
 // "start" → "creating" → "waiting" → "approved" | "rejected" | "expired" | "invalid".
 
 import {
-  ApiError, api, createCredential, defaultDeviceName, explain, isSupported,
-  signalUnknownCredential,
+  ApiError, api, createCredential, defaultDeviceName, isSupported, signalUnknownCredential,
 } from "./webauthn.js";
+import { explain } from "./messages.js";
 import { LEAVING, clearStatus, setStatus, showError, whileBusy } from "./ui.js";
 
 const POLL_MS = 2000;
@@ -145,7 +145,7 @@ form?.addEventListener("submit", async (event) => {
         return LEAVING;
       }
       setPhase("start");
-      showError(error, { context: "pairing" });
+      showError(error);
       return undefined;
     }
   }, { others: [nameInput] });

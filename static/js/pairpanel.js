@@ -11,6 +11,7 @@
 // "waiting" → "awaiting_approval" → "approved" | "rejected" | "expired" | "invalid".
 
 import { ApiError, api, describeUserAgent, withStepUp } from "./webauthn.js";
+import { explain } from "./messages.js";
 import { clearErrorOnInput, setFieldError, showError, whileBusy } from "./ui.js";
 import { parseInstant } from "./times.js";
 
@@ -114,7 +115,7 @@ export function setupPairing({ onDevicesChanged = () => {} } = {}) {
     } catch (error) {
       if (current !== session || current.done) return;
       if (error instanceof ApiError && error.status === 404) {
-        finish(current, "invalid");
+        finish(current, "invalid", null, explain(error));
       } else if (error instanceof ApiError && error.status === 401) {
         stop(current); // signed out: live.js says so
       } else {
@@ -163,13 +164,14 @@ export function setupPairing({ onDevicesChanged = () => {} } = {}) {
     onDevicesChanged(); // the new device is in the list, waiting for approval
   }
 
+  // The page's words for what the polled status says. A refusal ("refused": too many wrong
+  // numbers; "invalid": a 404) shows the server's own message instead.
   const OUTCOMES = {
     approved: (name) => [`“${name || "The new device"}” was added to your ID. It can sign in now.`, "success"],
     rejected: () => ["You rejected the new device. Its passkey was deleted from your ID.", "info"],
-    // The server's own message (too many wrong numbers) replaces this one.
-    refused: () => ["The new device was rejected. Its passkey was deleted from your ID.", "error"],
+    refused: () => ["", "error"],
     expired: () => ["The pairing code expired before a new device was approved. Start again to add a device.", "error"],
-    invalid: () => ["This pairing code is not valid any more. Start again to add a device.", "error"],
+    invalid: () => ["", "error"],
   };
 
   function finish(current, outcome, device = null, message = "") {
@@ -231,7 +233,7 @@ export function setupPairing({ onDevicesChanged = () => {} } = {}) {
         say("");
         open(created);
       } catch (error) {
-        showError(error, { context: "pairing", region: status });
+        showError(error, { region: status });
       }
     });
   });
@@ -262,14 +264,14 @@ export function setupPairing({ onDevicesChanged = () => {} } = {}) {
           return;
         }
         if (error instanceof ApiError && error.code === "pairing_rejected") {
-          finish(current, "refused", null, error.message);
+          finish(current, "refused", null, explain(error));
           return;
         }
         if (error instanceof ApiError && error.code === "wrong_confirmation") {
           setFieldError(confirmationInput, error.message);
           confirmationInput.select();
         } else {
-          showError(error, { context: "pairing", region: status });
+          showError(error, { region: status });
         }
         schedule(current);
       }
@@ -293,7 +295,7 @@ export function setupPairing({ onDevicesChanged = () => {} } = {}) {
           poll(current);
           return;
         }
-        showError(error, { context: "pairing", region: status });
+        showError(error, { region: status });
         schedule(current);
       }
     }, { others: [approveButton] });

@@ -3,7 +3,8 @@
 // verification within REAUTH_MAX_AGE: withStepUp() asks for the passkey on 401
 // reauth_required, then retries.
 
-import { api, explain, withStepUp } from "./webauthn.js";
+import { api, withStepUp } from "./webauthn.js";
+import { explain } from "./messages.js";
 import { LEAVING, setFieldError, whileBusy } from "./ui.js";
 
 const STEP_UP = "For your safety, confirm it's you with your passkey or security key…";

@@ -10,8 +10,9 @@
 // The server renders it: a reload resumes this browser's recovery at step 2 or 3.
 
 import {
-  ApiError, api, createCredential, defaultDeviceName, explain, isSupported,
+  ApiError, api, createCredential, defaultDeviceName, isSupported,
 } from "./webauthn.js";
+import { explain } from "./messages.js";
 import {
   LEAVING, clearErrorOnInput, clearStatus, setFieldError, setStatus, showError, usernameProblem,
   whileBusy,
@@ -177,8 +178,7 @@ steps[1].addEventListener("submit", async (event) => {
     } catch (error) {
       state.backupCode = "";
       if (error instanceof ApiError && error.code === "recovery_failed") {
-        // Never say which of the two is wrong.
-        say("That username and backup code do not match. Check both and try again.", "error");
+        say(error.message, "error"); // the server never says which of the two is wrong
         codeInput.focus();
         codeInput.select();
       } else {
@@ -234,13 +234,11 @@ steps[2].addEventListener("submit", async (event) => {
         state.wrongCodes += 1;
         if (state.wrongCodes >= MAX_WRONG_CODES) {
           setFieldError(otpInput, "");
-          endAttempt("The code was wrong too many times, so this attempt has ended. " +
-            "Start again with your backup code; we will email you a new code.");
+          endAttempt(error.message);
           return LEAVING; // keep step 2 disabled
         }
-        setFieldError(otpInput, "The code is wrong or has expired.");
-        say("The code is wrong or has expired. Check the newest email from us and try again, " +
-          "send a new code, or start again.", "error");
+        setFieldError(otpInput, error.message);
+        say(error.message, "error");
       } else {
         showError(error);
         revealStatus();
@@ -269,7 +267,7 @@ resendButton.addEventListener("click", async () => {
       otpInput.focus();
     } catch (error) {
       if (error instanceof ApiError && error.code === "recovery_failed") {
-        endAttempt("This recovery attempt has ended. Start again with your backup code.");
+        endAttempt(error.message);
         return LEAVING;
       }
       showError(error);
@@ -281,7 +279,10 @@ resendButton.addEventListener("click", async () => {
 
 // ---- Step 3: a new passkey on this device ----------------------------------------------
 
-/** Fresh creation options after a cancelled or failed browser dialog (same recovery). */
+/**
+ * Fresh creation options after a cancelled or failed browser dialog (same recovery).
+ * Resolves to null, or to the error that stopped it (an ended attempt is ended here).
+ */
 async function refreshOptions() {
   try {
     const answer = await api("/api/recovery/options", { body: {} });
@@ -290,26 +291,14 @@ async function refreshOptions() {
       state.forced = true;
       applyForced();
     }
-    return true;
+    return null;
   } catch (error) {
     state.options = null;
     if (error instanceof ApiError && (error.status === 401 || error.code === "recovery_failed")) {
-      endAttempt("This recovery attempt has ended, for example because it took too long. " +
-        "Start again with your backup code.");
+      endAttempt(explain(error));
     }
-    return false;
+    return error;
   }
-}
-
-function ceremonyProblem(error) {
-  if (error?.name === "InvalidStateError") {
-    return "This device or security key already has a passkey for your ID. If you forgot its PIN, " +
-      "delete that passkey first (see “I forgot the PIN” below) and try again, or use another one.";
-  }
-  if (error?.name === "NotAllowedError") {
-    return "The request was cancelled or timed out. You can try again; you do not need a new email code.";
-  }
-  return explain(error);
 }
 
 function chosenMode() {
@@ -388,8 +377,9 @@ steps[3].addEventListener("submit", async (event) => {
   const deviceName = deviceNameInput.value.trim() || defaultDeviceName();
 
   await whileBusy(createButton, async () => {
-    if (!state.options && !(await refreshOptions())) {
-      if (!state.ended) say("Could not prepare your passkey. Check your connection and try again.", "error");
+    const problem = state.options ? null : await refreshOptions();
+    if (problem) {
+      if (!state.ended) say(explain(problem), "error");
       return state.ended ? LEAVING : undefined;
     }
 
@@ -399,7 +389,7 @@ steps[3].addEventListener("submit", async (event) => {
       credential = await createCredential(state.options);
     } catch (error) {
       state.options = null;
-      say(ceremonyProblem(error), "error");
+      say(explain(error, "recovery"), "error");
       // Get a fresh challenge now, so the next click opens the browser dialog straight away.
       await refreshOptions();
       return state.ended ? LEAVING : undefined;
@@ -415,8 +405,7 @@ steps[3].addEventListener("submit", async (event) => {
     } catch (error) {
       state.options = null;
       if (error instanceof ApiError && error.code === "recovery_failed") {
-        endAttempt("This recovery attempt has ended, for example because it took too long. " +
-          "Start again with your backup code.");
+        endAttempt(error.message);
         return LEAVING;
       }
       showError(error);

@@ -2,7 +2,8 @@
 // Both need a user verification within REAUTH_MAX_AGE: on 401 reauth_required,
 // withStepUp() asks for the passkey, then retries. The list itself is rendered by the server.
 
-import { api, explain, withStepUp } from "./webauthn.js";
+import { api, withStepUp } from "./webauthn.js";
+import { explain } from "./messages.js";
 import { whileBusy } from "./ui.js";
 
 const list = document.getElementById("session-list");

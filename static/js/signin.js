@@ -5,8 +5,9 @@
 // "idle" → "pending" → "done" | "failed" | "aborted", or "unavailable".
 
 import {
-  ApiError, api, explain, getCredential, isConditionalAvailable, isSupported,
+  ApiError, api, getCredential, isConditionalAvailable, isSupported,
 } from "./webauthn.js";
+import { explain } from "./messages.js";
 import {
   LEAVING, clearErrorOnInput, clearStatus, safeLocalPath, setFieldError, setStatus, showError,
   usernameProblem, whileBusy,

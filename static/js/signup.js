@@ -1,8 +1,9 @@
 // /signup: username, email, display name → the browser's create dialog → /account.
 
 import {
-  ApiError, api, createCredential, defaultDeviceName, explain, isSupported,
+  ApiError, api, createCredential, defaultDeviceName, isSupported,
 } from "./webauthn.js";
+import { explain } from "./messages.js";
 import {
   LEAVING, clearErrorOnInput, clearStatus, setFieldError, setStatus, showError, usernameProblem,
   whileBusy,
@@ -76,7 +77,7 @@ form.addEventListener("submit", async (event) => {
     } catch (error) {
       showError(error);
       if (error instanceof ApiError && error.code === "username_taken") {
-        setFieldError(fields.username, "That username is taken. Try another one.");
+        setFieldError(fields.username, error.message);
         fields.username.focus();
         fields.username.select();
       }

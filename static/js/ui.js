@@ -1,8 +1,8 @@
 // Small page helpers shared by the page modules: the status region, the one way to show an
 // API error (with a live countdown when the server asks to wait), busy buttons and field
-// errors. No ceremony logic here (that is webauthn.js).
+// errors. No ceremony logic here (that is webauthn.js), and no words for errors (messages.js).
 
-import { explain, retryWait } from "./webauthn.js";
+import { explain, retryWait } from "./messages.js";
 
 const statusRegion = () => document.getElementById("status");
 

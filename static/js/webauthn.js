@@ -5,13 +5,18 @@
 // have the native JSON helpers use them; older ones get the small base64url
 // fallback below. Nothing here touches the page: the per-page modules do that.
 
-/** An error answer from Keystead's JSON API: {"error": code, "message": text}. */
+/**
+ * An error answer from Keystead's JSON API: {"error": code, "message": text}. The server's
+ * message is what the person reads (messages.js explain() shows it as it is); `fromServer`
+ * is false when there was none (no connection, an answer that was not Keystead's JSON).
+ */
 export class ApiError extends Error {
   constructor(status, code, message, { retryAfter = null } = {}) {
     super(message || `Request failed (${status})`);
     this.name = "ApiError";
     this.status = status;
     this.code = code;
+    this.fromServer = Boolean(message);
     /** Seconds from the answer's Retry-After header (429, 503), or null. */
     this.retryAfter = retryAfter;
   }
@@ -51,7 +56,7 @@ export async function api(path, { method = "POST", body } = {}) {
   try {
     response = await fetch(path, init);
   } catch {
-    throw new ApiError(0, "network_error", "Could not reach the server.");
+    throw new ApiError(0, "network_error", null);
   }
   if (response.status === 204) return null;
 
@@ -68,7 +73,7 @@ export async function api(path, { method = "POST", body } = {}) {
     throw new ApiError(
       response.status,
       (data && typeof data.error === "string" && data.error) || `http_${response.status}`,
-      (data && typeof data.message === "string" && data.message) || response.statusText,
+      (data && typeof data.message === "string" && data.message) || null,
       { retryAfter: retryAfterSeconds(response.headers.get("Retry-After")) },
     );
   }
@@ -248,8 +253,8 @@ export async function stepUp({ signal } = {}) {
  * confirm it's the person with a passkey (stepUp), then run the action once more.
  *
  * `onStepUp` is called just before the passkey prompt, so the page can say why it appears.
- * An error during the step-up itself is rethrown with `stepUp = true`: explain() then says
- * that nothing was changed.
+ * An error during the step-up itself is rethrown with `stepUp = true`: explain() (messages.js)
+ * then says that nothing was changed.
  */
 export async function withStepUp(action, { onStepUp } = {}) {
   try {
@@ -328,130 +333,6 @@ export async function signalAcceptedCredentials(signalData = null) {
     return true;
   } catch {
     return false;
-  }
-}
-
-// ---- words for people ---------------------------------------------------------
-
-const API_MESSAGES = {
-  username_taken: "That username is already taken. Please choose another one.",
-  registration_failed:
-    "Your passkey or security key could not be registered. Try again, or use a different one.",
-  authentication_failed:
-    "That passkey did not sign you in. Make sure you chose the right one for this site, then try again.",
-  rate_limited: "Too many attempts in a short time. Wait a minute, then try again.",
-  last_device:
-    "This is the only passkey or security key that can sign in to your ID. " +
-    "Add another one first, so you are not locked out.",
-  csrf_failed:
-    "Your browser sent this request without proof it came from this site, so it was refused. " +
-    "Reload the page and try again.",
-  network_error: "Could not reach the server. Check your connection and try again.",
-  recovery_failed:
-    "That did not match, or this recovery attempt has ended. Check what you entered and try again, " +
-    "or start again with your backup code.",
-  too_many_attempts:
-    "Too many attempts. For your safety this is paused for a while. Try again later.",
-  invalid_code:
-    "That code is wrong or has expired. Check the newest email from us and try again, or send a new code.",
-  backup_disabled:
-    "Backup is turned off by your administrator, so it cannot be activated or changed here.",
-  backup_active: "Backup is already active on your ID. Reload the page to see it.",
-  reauth_required: "For your safety, confirm it's you with your passkey or security key first, then try again.",
-  too_many_pairings:
-    "You already have 3 pairing codes waiting. Finish adding those devices, or wait a few minutes " +
-    "until their codes expire, then try again.",
-  not_signed_in: "Your session has ended. Please sign in again.",
-};
-
-// Codes whose message the server words for the person (the page shows it as it is).
-const SERVER_WORDED = new Set(["device_blocked", "device_removed"]);
-
-// Texts for a 404 that depend on what the page was doing.
-const NOT_FOUND_MESSAGES = {
-  pairing:
-    "This pairing code is not valid any more: it expired, was already used by another device, " +
-    "or was cancelled. Ask your other device for a new QR code.",
-  device: "That device is no longer on your ID. Reload the page to see the current list.",
-  notification: "That notification is no longer there. Reload the page.",
-};
-
-/** "in about 5 minutes" for a Retry-After of 300 seconds. */
-export function waitPhrase(seconds) {
-  if (typeof seconds !== "number" || !Number.isFinite(seconds) || seconds <= 0) return "";
-  if (seconds < 60) return seconds === 1 ? "in 1 second" : `in ${seconds} seconds`;
-  const minutes = Math.ceil(seconds / 60);
-  if (minutes < 60) return minutes === 1 ? "in about a minute" : `in about ${minutes} minutes`;
-  const hours = Math.round(minutes / 60);
-  return hours === 1 ? "in about an hour" : `in about ${hours} hours`;
-}
-
-/** Seconds the server asked to wait: the Retry-After of a 429 or 503, else 0. */
-export function retryWait(error) {
-  const seconds = error instanceof ApiError && [429, 503].includes(error.status) ? error.retryAfter : null;
-  return typeof seconds === "number" && Number.isFinite(seconds) && seconds > 0 ? Math.ceil(seconds) : 0;
-}
-
-/**
- * Turn any error from a ceremony or the API into a sentence a person understands.
- * `context` ("pairing", "device", "notification") picks the words for a 404.
- * An error from a step-up (see withStepUp) says that nothing was changed.
- * A 429 or 503 with Retry-After is the server's message and the wait ("Try again in 5
- * seconds."); `withWait: false` leaves the wait out for showError's live countdown (ui.js).
- */
-export function explain(error, context = "", { withWait = true } = {}) {
-  const wait = retryWait(error);
-  let text = wait ? error.message : explainOne(error, context);
-  if (wait && withWait) text = `${text} Try again ${waitPhrase(wait)}.`;
-  return error?.stepUp ? `We could not confirm it's you, so nothing was changed. ${text}` : text;
-}
-
-function explainOne(error, context) {
-  if (error instanceof ApiError) {
-    if (error.code === "not_found" && NOT_FOUND_MESSAGES[context]) return NOT_FOUND_MESSAGES[context];
-    // The server says why this passkey cannot sign in (blocked or removed) and what to do.
-    if (SERVER_WORDED.has(error.code) && error.message) return error.message;
-    if (error.code === "invalid_input") {
-      return error.message && error.message !== "Bad Request"
-        ? error.message
-        : "Some of the details are not valid. Check them and try again.";
-    }
-    if (API_MESSAGES[error.code]) return API_MESSAGES[error.code];
-    if (error.status === 401) return "Your session has ended. Please sign in again.";
-    if (error.status >= 500) {
-      return "Something went wrong on the server. Please try again in a moment.";
-    }
-    return error.message || "Something went wrong. Please try again.";
-  }
-
-  if (!isSupported()) {
-    return window.isSecureContext === false
-      ? "Passkeys need a secure connection. Open this site over https (or on localhost)."
-      : "This browser does not support passkeys. Use a recent version of Chrome, Edge, Safari or Firefox.";
-  }
-
-  switch (error?.name) {
-    case "NotAllowedError":
-      return "The request was cancelled or timed out. Try again.";
-    case "AbortError":
-      return "The request was cancelled.";
-    case "InvalidStateError":
-      return "This passkey or security key is already registered. " +
-        "Use a different one, or sign in with it instead.";
-    case "SecurityError":
-      return "Your browser refused because this page's address does not match the server's settings. " +
-        "Open the site at its usual address and try again.";
-    case "NotSupportedError":
-      return "This passkey or security key does not support what this site needs. Try another one.";
-    case "ConstraintError":
-      return "Your device could not verify it's you (for example, no screen lock or PIN is set up). " +
-        "Set one up, or try another passkey or security key.";
-    case "TypeError":
-      return "The server sent something this browser could not read. Reload the page and try again.";
-    case "UnknownError":
-      return "Your passkey or security key reported an error. Try again.";
-    default:
-      return "Something went wrong. Please try again.";
   }
 }
 

@@ -22,6 +22,7 @@ from playwright.sync_api import expect
 from core import db as database
 from core import policy as policies
 from core.models import User
+from recovery.errors import BackupDisabled
 from tests.browser.test_pages import (
     credential_id,
     me,
@@ -477,9 +478,7 @@ def test_disabled_backup_page_says_so_and_recover_refuses(
     with spage.expect_response("**/api/recovery/begin") as begin:
         spage.click("#recover-begin")
     assert begin.value.status == 403
-    expect(spage.locator("#status")).to_have_text(
-        "Backup is turned off by your administrator, so it cannot be activated or changed here."
-    )
+    expect(spage.locator("#status")).to_have_text(BackupDisabled.message)
     expect(spage.locator("#recover-wizard")).to_have_attribute("data-step", "1")
     assert mails(mailbox, RECOVER_CODE) == []
     assert me(stranger).status == 401

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from core.db import ENGINE_KEY, utcnow
 from core.models import LoginSession, User
+from recovery.errors import InvalidCode
 from tests.browser.test_backup import otp_from, wait_for_mail
 from tests.browser.test_pages import sign_up
 
@@ -81,7 +82,7 @@ def test_a_wrong_code_and_the_mail_cap_are_explained(
     code = otp_from(mailbox, wait_for_mail(mailbox, CONFIRM, to=EMAIL))
     page.fill("#email-otp", "12345678" if code != "12345678" else "87654321")
     page.click("#email-confirm")
-    expect(page.locator("#email-otp-error")).to_have_text("The code is wrong or has expired.")
+    expect(page.locator("#email-otp-error")).to_have_text(InvalidCode.message)
     # Another code at once: the cooldown answers 429 with Retry-After; the page says so.
     page.click("#email-resend")
     expect(page.locator("#status")).to_contain_text("Wait until you may ask for another one")

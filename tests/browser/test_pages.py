@@ -20,11 +20,15 @@ from sqlalchemy.orm import Session
 
 from core.db import ENGINE_KEY
 from core.models import LoginSession, User
+from recovery.errors import BackupCodeMismatch
+from webauthn.errors import UsernameTaken
 from webauthn.models import Device as DeviceRow
 
 CANCELLED = "The request was cancelled or timed out. Try again."
+# What the browser reports (InvalidStateError: the authenticator holds one of the ID's
+# passkeys), in the client's words (static/js/messages.js): the server never sees this.
 ALREADY_REGISTERED = (
-    "This passkey or security key is already registered. "
+    "This device or security key already has a passkey for this site. "
     "Use a different one, or sign in with it instead."
 )
 
@@ -317,6 +321,25 @@ def test_no_passkey_for_this_site_is_explained_on_sign_in(device: Any, server: A
     expect(page).to_have_url(page_url(device, "/signin"))
     assert me(device).status == 401
     assert rows(server, LoginSession) == []
+
+
+def test_a_refusal_is_shown_in_the_servers_own_words(make_device: Any, server: Any) -> None:
+    """The pages keep no copy of the server's messages: they show the answer's ``message``."""
+    sign_up(make_device())
+    other = make_device()
+    other.goto("/signup")
+    page = other.page
+    page.fill("#username", "ADA")  # taken, whatever its case
+    page.fill("#email", "someone@example.org")
+    page.click("#create-id")
+    expect(page.locator("#status")).to_have_text(UsernameTaken.message)
+    expect(page.locator("#username-error")).to_have_text(UsernameTaken.message)
+
+    other.goto("/recover")
+    page.fill("#recover-username", "ada")
+    page.fill("#backup-code", "K7QM-3WXD-9PLC-HT4N-2RBV")
+    page.click("#recover-begin")
+    expect(page.locator("#status")).to_have_text(BackupCodeMismatch.message)
 
 
 def test_adding_an_already_registered_authenticator_is_explained(device: Any, server: Any) -> None:

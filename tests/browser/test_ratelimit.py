@@ -14,8 +14,9 @@ from playwright.sync_api import expect
 from werkzeug.serving import make_server
 
 from app import create_app
-from core.errors import RateLimited, TooManyAttempts
+from core.errors import RateLimited
 from core.web import safe_next_path
+from recovery.errors import TooManyAttempts
 from tests.browser.conftest import Device, LiveServer, _free_port
 from tests.browser.test_pages import page_url, sign_up
 from tests.conftest import base_config, empty_tables

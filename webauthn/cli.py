@@ -1,0 +1,47 @@
+"""The passkey feature's CLI commands: sweeping expired challenges and ended sessions, and
+unblocking a device."""
+
+from __future__ import annotations
+
+import click
+from flask import Flask
+from flask.cli import with_appcontext
+
+from core import db as database
+from core.cli import actor
+from core.errors import AppError
+from core.sessions import purge_ended
+from webauthn.challenges import purge_expired
+from webauthn.devices import unblock
+
+
+@click.command("purge")
+@with_appcontext
+def purge() -> None:
+    """Delete expired challenges and sessions that ended over 30 days ago (for cron)."""
+    db_session = database.session()
+    now = database.utcnow()
+    challenges, ended = purge_expired(db_session, now), purge_ended(db_session, now)
+    db_session.commit()
+    click.echo(f"deleted {challenges} expired challenges, {ended} ended sessions")
+
+
+@click.command("unblock-device")
+@click.argument("device_id", type=int)
+@with_appcontext
+def unblock_device(device_id: int) -> None:
+    """Unblock DEVICE_ID (e.g. the owner blocked their last device by mistake). Audited;
+    every device of the ID and its address are told."""
+    db_session = database.session()
+    try:
+        device = unblock(db_session, device_id=device_id, actor=actor(), now=database.utcnow())
+    except AppError as error:
+        db_session.rollback()
+        raise click.ClickException(error.message) from error
+    db_session.commit()
+    click.echo(f"Unblocked device {device.id} ({device.name}); it can sign in again.")
+
+
+def register_cli(app: Flask) -> None:
+    app.cli.add_command(purge)
+    app.cli.add_command(unblock_device)
