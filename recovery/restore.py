@@ -26,7 +26,7 @@ from core import events
 from core.errors import InvalidInput, RecoveryFailed
 from core.models import User
 from core.security import ClientInfo
-from core.users import find_user
+from core.users import TYPED_USERNAME, find_user
 from recovery import codes, otp
 from recovery.backup import NewCode, backup_row, deliver_code, require_enabled
 from recovery.email_codes import (
@@ -57,6 +57,7 @@ from webauthn.signin import start_session
 
 RECOVER = "recover"
 RESTORE, DUPLICATE = "restore", "duplicate"
+MODES = (RESTORE, DUPLICATE)
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,12 @@ class Recovered:
     mode: str
     new_code: NewCode
     session_token: str
+
+
+def check_mode(mode: str) -> None:
+    """Restore removes the ID's other devices; duplicate keeps them."""
+    if mode not in MODES:
+        raise InvalidInput("mode must be 'restore' or 'duplicate'")
 
 
 # ---- recovery: backup code → email code → new passkey --------------------------------------
@@ -82,7 +89,7 @@ def begin_recovery(
 ) -> str:
     """Step 1. An unknown username and a wrong code fail the same way, after the same work."""
     require_enabled(settings)
-    if len(username) > 254 or len(backup_code) > 128:
+    if len(username) > TYPED_USERNAME.max_length or len(backup_code) > codes.TYPED_MAX_LENGTH:
         raise InvalidInput("Username or backup code too long.")
     # Per client only: the username plays no part, so a stranger's wrong codes never hold up
     # the owner (and an unknown username is throttled exactly like a real one).
@@ -264,8 +271,7 @@ def complete_recovery(
     """Step 3: the new passkey. Restore removes the other devices and ends their sessions;
     duplicate keeps them. The used backup code is void and a new one is made."""
     require_enabled(settings)
-    if mode not in (RESTORE, DUPLICATE):
-        raise InvalidInput("mode must be 'restore' or 'duplicate'")
+    check_mode(mode)
     if settings.restore_removes_old_devices:
         mode = RESTORE
     flow, user = _verified_flow(db, client=client, now=now)
