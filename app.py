@@ -13,6 +13,7 @@ from typing import Any
 
 import click
 from flask import Flask, Response, jsonify, render_template, request, send_from_directory
+from pydantic import ConfigDict
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -22,6 +23,7 @@ from core import audit, web
 from core import config as settings
 from core import db as database
 from core.errors import AppError, MethodNotAllowed, NotFound, PayloadTooLarge, RateLimited
+from core.schemas import Answer, Endpoint, document
 from core.security import install_rate_limits, limit_retry_after
 
 ROOT = Path(__file__).resolve().parent
@@ -89,6 +91,16 @@ def _configure(app: Flask, test_config: dict[str, Any] | None) -> None:
 
 def _openapi() -> Response:
     return send_from_directory(ROOT / "static", "openapi.json", mimetype="application/json")
+
+
+class OpenApiDocument(Answer):
+    """OpenAPI 3.1 document"""
+
+    model_config = ConfigDict(extra="allow")
+    openapi: str
+
+
+document(None, openapi=Endpoint("This document", tag="meta", responses={200: OpenApiDocument}))
 
 
 # ---- errors: one place maps every failure to JSON (API) or a page (everything else) ---------

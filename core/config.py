@@ -24,6 +24,9 @@ ENV_PREFIX = "KEYSTEAD_"
 HOST_COOKIE_PREFIX = "__Host-"
 # Read before configuration exists (where instance/ is), so not a configuration key.
 BOOTSTRAP_VARIABLES = frozenset({"KEYSTEAD_INSTANCE_PATH"})
+# The choices of BACKUP_MODE and BACKUP_CODE_DELIVERY (the API's backup status answers them).
+BACKUP_MODES = ("optional", "on_enrollment", "disabled")
+BACKUP_DELIVERIES = ("display", "email")
 
 
 @dataclass(frozen=True)
@@ -287,9 +290,9 @@ def finalise(config: dict[str, Any], instance_path: str) -> None:
     ):
         if not isinstance(config[key], int) or isinstance(config[key], bool) or config[key] < 0:
             raise ConfigError(f"{key} must be a non-negative whole number")
-    if config["BACKUP_MODE"] not in ("optional", "on_enrollment", "disabled"):
+    if config["BACKUP_MODE"] not in BACKUP_MODES:
         raise ConfigError("BACKUP_MODE must be 'optional', 'on_enrollment' or 'disabled'")
-    if config["BACKUP_CODE_DELIVERY"] not in ("display", "email"):
+    if config["BACKUP_CODE_DELIVERY"] not in BACKUP_DELIVERIES:
         raise ConfigError("BACKUP_CODE_DELIVERY must be 'display' or 'email'")
     if not isinstance(config["OTP_DIGITS"], int) or not 6 <= config["OTP_DIGITS"] <= 10:
         raise ConfigError("OTP_DIGITS must be between 6 and 10")
