@@ -19,12 +19,13 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 import notify
-from core import audit, web
+from core import audit, users, web
 from core import config as settings
 from core import db as database
 from core.errors import AppError, MethodNotAllowed, NotFound, PayloadTooLarge, RateLimited
 from core.schemas import Answer, Endpoint, document
 from core.security import install_rate_limits, limit_retry_after
+from core.users import TextRule
 
 ROOT = Path(__file__).resolve().parent
 log = logging.getLogger("keystead")
@@ -65,6 +66,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     recovery_erasure.connect()
     notify.init_app(app)  # Flask-Mail, the delivery worker, the dev mailbox
     app.add_url_rule("/api/openapi.json", "openapi", _openapi)
+    app.jinja_env.globals["rules"] = _input_rules()
     install_rate_limits(app)
     _register_error_handlers(app)
     _register_commands(app)
@@ -74,6 +76,21 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         return {"rp_name": app.config["RP_NAME"]}
 
     return app
+
+
+def _input_rules() -> dict[str, TextRule]:
+    """What the pages' inputs render as minlength, maxlength and pattern (the ``limits``
+    macro): the rules the server checks, declared once where they are checked."""
+    from recovery.pairing import CONFIRMATION
+    from webauthn.devices import DEVICE_NAME
+
+    return {
+        "username": users.USERNAME,
+        "email": users.EMAIL,
+        "display_name": users.DISPLAY_NAME,
+        "device_name": DEVICE_NAME,
+        "pairing_number": CONFIRMATION,
+    }
 
 
 def _configure(app: Flask, test_config: dict[str, Any] | None) -> None:

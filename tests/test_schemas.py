@@ -15,9 +15,10 @@ import sqlalchemy as sa
 from core import db as database
 from core import schemas
 from core.db import Base
-from core.users import EMAIL, USERNAME
+from core.users import DISPLAY_NAME, EMAIL, USERNAME
 from tests.conftest import ORIGIN, Api
 from tests.openapi_check import spec
+from webauthn.devices import DEVICE_NAME
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -132,6 +133,19 @@ def test_an_answer_key_that_is_only_sometimes_there_stays_so():
 # ---- one owner per rule --------------------------------------------------------------------
 
 
+def test_the_username_rule_is_written_once():
+    """core/users.py declares it; the API, the document and the pages use that declaration."""
+    written = [
+        path.relative_to(ROOT).as_posix()
+        for pattern in ("**/*.py", "static/js/*.js", "templates/**/*.html")
+        for path in ROOT.glob(pattern)
+        if not path.is_relative_to(ROOT / "tests")
+        and ".venv" not in path.parts
+        and "A-Za-z0-9._" in path.read_text(encoding="utf-8")
+    ]
+    assert written == ["core/users.py"]
+
+
 def test_the_document_shows_the_declared_rules():
     properties = spec()["components"]["schemas"]["SignUpBegin"]["properties"]
     assert properties["username"]["pattern"] == f"^{USERNAME.pattern}$"
@@ -141,3 +155,17 @@ def test_the_document_shows_the_declared_rules():
     since = spec()["paths"]["/api/notifications"]["get"]["parameters"][0]
     assert since["name"] == "since" and since["in"] == "query"
     assert since["schema"]["type"] == "integer"
+
+
+def test_pages_render_the_rules_the_server_checks(client):
+    html = client.get("/signup").get_data(as_text=True)
+    username = re.search(r'<input id="username"[^>]*>', html, re.S)
+    assert username is not None
+    attributes = dict(re.findall(r'(\w+)="([^"]*)"', username.group(0)))
+    assert attributes["pattern"] == USERNAME.pattern
+    assert attributes["minlength"] == str(USERNAME.min_length)
+    assert attributes["maxlength"] == str(USERNAME.max_length)
+    assert re.fullmatch(attributes["pattern"], "ada.lovelace_1-x")
+    assert f'maxlength="{DISPLAY_NAME.max_length}"' in html
+    assert f'maxlength="{DEVICE_NAME.max_length}"' in html
+    assert f'maxlength="{EMAIL.max_length}"' in html
