@@ -319,17 +319,17 @@ class Endpoint:
     error_notes: dict[type[AppError], str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        replies = {}
-        for status, spec in self.responses.items():
-            if isinstance(spec, str):
-                replies[status] = Reply(None, spec)
-            elif isinstance(spec, tuple):
-                replies[status] = Reply(*spec)
+        replies: dict[int, Reply] = {}
+        for status, reply in self.responses.items():
+            if isinstance(reply, str):
+                replies[status] = Reply(None, reply)
+            elif isinstance(reply, tuple):
+                replies[status] = Reply(*reply)
             else:
-                replies[status] = Reply(spec)
+                replies[status] = Reply(reply)
         notes: dict[type[AppError], str] = {}
-        for spec in self.errors:
-            error, note = spec if isinstance(spec, tuple) else (spec, "")
+        for error_spec in self.errors:
+            error, note = error_spec if isinstance(error_spec, tuple) else (error_spec, "")
             notes[error] = note
         object.__setattr__(self, "replies", replies)
         object.__setattr__(self, "error_notes", notes)

@@ -1,5 +1,8 @@
 """The backup, recovery, address and pairing API's edge: request bodies, answers, and the
-declaration of each endpoint (what docs/openapi.py writes into the OpenAPI document)."""
+declaration of each endpoint (what docs/openapi.py writes into the OpenAPI document).
+
+Past 400 lines on purpose: it is the contract of 19 endpoints, flat declarations read one at
+a time, kept in one place so the contract of a view is found where its models are."""
 
 from __future__ import annotations
 
