@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 from pydantic import BeforeValidator, Field
 
+from core.db import ROW_ID_MAX
 from core.errors import NotFound
 from core.schemas import (
     SIGNED_IN,
@@ -28,7 +29,9 @@ _NOTIFICATION_ID = re.compile(r"[0-9]{1,18}")
 
 def _notification_id(value: object) -> object:
     if isinstance(value, str) and _NOTIFICATION_ID.fullmatch(value):
-        return int(value)
+        # No row id is higher than ROW_ID_MAX, so a higher one finds the same (nothing); and
+        # PostgreSQL refuses to compare an integer column with it (a 503).
+        return min(int(value), ROW_ID_MAX)
     raise rule_error("'since' must be a notification id.")
 
 
