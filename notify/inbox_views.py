@@ -9,6 +9,7 @@ from flask_login import current_user
 from sqlalchemy.orm import Session
 
 from core import db as database
+from core import policy
 from core.models import User
 from core.schemas import Extension, NoFields, UserOut, answer, parse_body, parse_query
 from core.web import (
@@ -63,7 +64,7 @@ def notifications() -> Response:
     listed = {
         "notifications": items,
         "unread": inbox.unread_count(database.session(), user=user, device_id=_device_id()),
-        "poll_interval": current_app.config["NOTIFICATION_POLL_INTERVAL"],
+        "poll_interval": policy.current()["NOTIFICATION_POLL_INTERVAL"],
     }
     return answer(NotificationsOut.model_validate(listed))
 
@@ -118,7 +119,7 @@ def notifications_page() -> Response | str:
         "notify/notifications.html",
         user=UserOut.from_user(user).to_json(),
         notifications=items,
-        poll_interval=current_app.config["NOTIFICATION_POLL_INTERVAL"],
+        poll_interval=policy.current()["NOTIFICATION_POLL_INTERVAL"],
         next_url=safe_next_path(request.args.get("next")),
     )
 

@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from core.config import BACKUP_DELIVERIES, BACKUP_MODES
+from core.config import SETTINGS
 from core.errors import (
     BackupActive,
     BackupDisabled,
@@ -109,9 +109,12 @@ class BackupStatus(Answer):
     active: bool
     activated_at: Timestamp | None
     prompt: bool = Field(description="The user should be asked to activate backup now")
-    mode: str = Field(description="BACKUP_MODE", json_schema_extra={"enum": list(BACKUP_MODES)})
+    mode: str = Field(
+        description="BACKUP_MODE", json_schema_extra={"enum": list(SETTINGS["BACKUP_MODE"].choices)}
+    )
     delivery: str = Field(
-        description="BACKUP_CODE_DELIVERY", json_schema_extra={"enum": list(BACKUP_DELIVERIES)}
+        description="BACKUP_CODE_DELIVERY",
+        json_schema_extra={"enum": list(SETTINGS["BACKUP_CODE_DELIVERY"].choices)},
     )
 
 

@@ -10,12 +10,11 @@ from flask_login import current_user
 from sqlalchemy.orm import Session
 
 from core import db as database
-from core import events
+from core import events, policy
 from core.models import User
 from core.schemas import Extension, NoFields, UserOut, answer, parse_body
 from core.security import rate_limited
 from core.web import (
-    app_settings,
     client_info,
     current_login_session,
     current_session_token,
@@ -55,11 +54,9 @@ pages = Blueprint("recovery_pages", __name__)
 api = Blueprint("recovery_api", __name__, url_prefix="/api")
 api.register_blueprint(address_views.api)
 
-SETTINGS_KEY = "keystead.backup_settings"
-
 
 def settings() -> BackupSettings:
-    return app_settings(SETTINGS_KEY, BackupSettings.from_config)
+    return policy.current().settings(BackupSettings.from_config)
 
 
 def _backup_prompt(db: Session, user: User, _device: Device) -> BackupPrompt:
@@ -81,11 +78,17 @@ def _account_backup(db: Session, user: User) -> dict[str, Any]:
     }
 
 
+def _account_pairing(_db: Session, _user: User) -> dict[str, Any]:
+    return {"pairing_ttl": policy.current()["PAIRING_TTL"]}
+
+
 def register_answer_extras() -> None:
     """Adds the backup keys to the sign-in and sign-up answers and the account page (once per
     process)."""
     if _account_backup not in passkey_views.account_page_extras:
         passkey_views.account_page_extras.append(_account_backup)
+    if _account_pairing not in passkey_views.account_page_extras:
+        passkey_views.account_page_extras.append(_account_pairing)
     if BACKUP_PROMPT not in passkey_schemas.sign_in_answer_extras:
         passkey_schemas.sign_in_answer_extras.append(BACKUP_PROMPT)
     if BACKUP_REQUIRED not in passkey_schemas.sign_up_answer_extras:
@@ -126,6 +129,7 @@ def backup_page() -> Response | str:
         prompt=request.args.get("prompt") == "1",
         next_url=safe_next_path(request.args.get("next")),
         otp_digits=settings().otp.digits,
+        reauth_max_age=settings().reauth_max_age,
     )
 
 
@@ -275,7 +279,7 @@ def pairing_start() -> Response:
         user=signed_in_user(),
         login_session=current_login_session(),
         origin=current_app.config["ORIGIN"],
-        ttl=current_app.config["PAIRING_TTL"],
+        ttl=policy.current()["PAIRING_TTL"],
         now=now(),
     )
     database.session().commit()

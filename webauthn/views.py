@@ -20,11 +20,11 @@ from flask_login import current_user
 from sqlalchemy.orm import Session
 
 from core import db as database
+from core import policy
 from core.models import User
 from core.schemas import Extension, NoFields, UserOut, answer, parse_body
 from core.security import rate_limited
 from core.web import (
-    app_settings,
     clear_session_cookie,
     client_info,
     current_login_session,
@@ -62,8 +62,6 @@ from webauthn.settings import Settings
 pages = Blueprint("pages", __name__)
 api = Blueprint("webauthn_api", __name__, url_prefix="/api")
 
-SETTINGS_KEY = "keystead.webauthn_settings"
-
 # Features above this one add keys to the sign-in and sign-up answers (recovery adds
 # "backup_prompt" / "backup_required", notify the unread "notifications") without this
 # package importing them: they register an ``Extension`` in webauthn.schemas'
@@ -73,7 +71,7 @@ account_page_extras: list[Callable[[Session, User], dict[str, Any]]] = []
 
 
 def settings() -> Settings:
-    return app_settings(SETTINGS_KEY, Settings.from_config)
+    return policy.current().settings(Settings.from_config)
 
 
 def _current_device_id() -> int | None:
