@@ -12,12 +12,13 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask, Response, jsonify, render_template, request, send_from_directory
+from pydantic import ConfigDict
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 import notify
-from core import audit, policy, web
+from core import audit, policy, users, web
 from core import config as settings
 from core import db as database
 from core.errors import (
@@ -30,6 +31,8 @@ from core.errors import (
     ServiceUnavailable,
 )
 from core.ratelimit import install_rate_limits, limit_retry_after
+from core.schemas import Answer, Endpoint, document
+from core.users import TextRule
 
 ROOT = Path(__file__).resolve().parent
 log = logging.getLogger("keystead")
@@ -77,6 +80,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     recovery_erasure.connect()
     notify.init_app(app)  # Flask-Mail, the delivery worker, the dev mailbox
     app.add_url_rule("/api/openapi.json", "openapi", _openapi)
+    app.jinja_env.globals["rules"] = _input_rules()
     install_rate_limits(app)
     _register_error_handlers(app)
     for package_cli in (core_cli, webauthn_cli, recovery_cli, notify_cli):
@@ -87,6 +91,21 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         return {"rp_name": app.config["RP_NAME"]}
 
     return app
+
+
+def _input_rules() -> dict[str, TextRule]:
+    """What the pages' inputs render as minlength, maxlength and pattern (the ``limits``
+    macro): the rules the server checks, declared once where they are checked."""
+    from recovery.pairing import CONFIRMATION
+    from webauthn.devices import DEVICE_NAME
+
+    return {
+        "username": users.USERNAME,
+        "email": users.EMAIL,
+        "display_name": users.DISPLAY_NAME,
+        "device_name": DEVICE_NAME,
+        "pairing_number": CONFIRMATION,
+    }
 
 
 def _configure(app: Flask, test_config: dict[str, Any] | None) -> None:
@@ -104,6 +123,16 @@ def _configure(app: Flask, test_config: dict[str, Any] | None) -> None:
 
 def _openapi() -> Response:
     return send_from_directory(ROOT / "static", "openapi.json", mimetype="application/json")
+
+
+class OpenApiDocument(Answer):
+    """OpenAPI 3.1 document"""
+
+    model_config = ConfigDict(extra="allow")
+    openapi: str
+
+
+document(None, openapi=Endpoint("This document", tag="meta", responses={200: OpenApiDocument}))
 
 
 # ---- errors: one place maps every failure to JSON (API) or a page (everything else) ---------

@@ -41,19 +41,6 @@ class User(Base):
     # audit trail keeps its owner.
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
-    def get_id(self) -> str:
-        return str(self.id)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "username": self.username,
-            "email": self.email,
-            "display_name": self.display_name,
-            "email_verified": self.email_verified_at is not None,
-            "backup_email": self.backup_email if self.backup_email_verified_at else None,
-        }
-
 
 class LoginSession(Base):
     """A signed-in browser. The cookie holds an opaque token; only its hash is stored, so a

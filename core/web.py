@@ -91,22 +91,6 @@ def json_body() -> dict[str, Any]:
     return data
 
 
-def optional_str(data: dict[str, Any], key: str) -> str | None:
-    value = data.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise InvalidInput(f"'{key}' must be a string.")
-    return value
-
-
-def required_str(data: dict[str, Any], key: str) -> str:
-    value = optional_str(data, key)
-    if value is None:
-        raise InvalidInput(f"'{key}' is required.")
-    return value
-
-
 def client_info() -> ClientInfo:
     """Who is calling: IP (after ProxyFix), user agent, the hashed browser id and the device
     this browser is signed in with. The browser id is issued by this server (signed), never

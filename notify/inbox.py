@@ -222,6 +222,9 @@ def connect() -> None:
 
 # ---- reading -------------------------------------------------------------------------------
 
+# What a notification says of a device that was removed since.
+GONE = "gone"
+
 
 def notification_json(db: Session, notification: Notification) -> dict[str, Any]:
     subject = (
@@ -234,7 +237,7 @@ def notification_json(db: Session, notification: Notification) -> dict[str, Any]
         "name": notification.data.get("device_name", ""),
         "authenticator": notification.data.get("authenticator"),
         # The device's status now (it may have been blocked since): "gone" once removed.
-        "status": subject.status if subject and subject.status != DeviceStatus.REMOVED else "gone",
+        "status": subject.status if subject and subject.status != DeviceStatus.REMOVED else GONE,
     }
     return {
         "id": notification.id,

@@ -4,25 +4,25 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify, redirect, render_template, request
+from flask import Blueprint, Response, current_app, redirect, render_template, request
 from flask_login import current_user
 from sqlalchemy.orm import Session
 
 from core import db as database
 from core import policy
-from core.errors import InvalidInput
 from core.models import User
+from core.schemas import Extension, NoFields, UserOut, answer, parse_body, parse_query
 from core.web import (
     client_info,
     current_login_session,
-    json_body,
     now,
     safe_next_path,
     signed_in_user,
 )
 from notify import inbox
+from notify.schemas import Activity, NotificationsOut, NotificationsQuery, Unread
+from webauthn import schemas as passkey_schemas
 from webauthn.models import Device
-from webauthn.web import sign_in_answer_extras
 
 pages = Blueprint("inbox_pages", __name__)
 api = Blueprint("inbox_api", __name__, url_prefix="/api")
@@ -33,15 +33,19 @@ def _device_id() -> int | None:
     return login_session.device_id if login_session else None
 
 
-def _unread_for_sign_in(db: Session, user: User, device: Device) -> dict[str, Any]:
+def _unread_for_sign_in(db: Session, user: User, device: Device) -> Unread:
     """``POST /api/authenticate/complete`` answers the device's unread notifications, so the
     page can show them first."""
-    return {"notifications": inbox.for_device(db, user=user, device_id=device.id, unread_only=True)}
+    unread = inbox.for_device(db, user=user, device_id=device.id, unread_only=True)
+    return Unread.model_validate({"notifications": unread})
+
+
+UNREAD_FOR_SIGN_IN = Extension(Unread, _unread_for_sign_in)
 
 
 def register_answer_extras() -> None:
-    if _unread_for_sign_in not in sign_in_answer_extras:
-        sign_in_answer_extras.append(_unread_for_sign_in)
+    if UNREAD_FOR_SIGN_IN not in passkey_schemas.sign_in_answer_extras:
+        passkey_schemas.sign_in_answer_extras.append(UNREAD_FOR_SIGN_IN)
 
 
 # ---- API -----------------------------------------------------------------------------------
@@ -53,22 +57,21 @@ def notifications() -> Response:
     ``?since=<highest id seen>`` every ``poll_interval`` seconds (the database is the source,
     so every worker answers the same)."""
     user = signed_in_user()
-    since = request.args.get("since", "0")
-    if not since.isdigit() or len(since) > 18:
-        raise InvalidInput("'since' must be a notification id.")
+    query = parse_query(NotificationsQuery)
     items = inbox.for_device(
-        database.session(), user=user, device_id=_device_id(), since=int(since)
+        database.session(), user=user, device_id=_device_id(), since=query.since
     )
-    return jsonify(
-        notifications=items,
-        unread=inbox.unread_count(database.session(), user=user, device_id=_device_id()),
-        poll_interval=policy.current()["NOTIFICATION_POLL_INTERVAL"],
-    )
+    listed = {
+        "notifications": items,
+        "unread": inbox.unread_count(database.session(), user=user, device_id=_device_id()),
+        "poll_interval": policy.current()["NOTIFICATION_POLL_INTERVAL"],
+    }
+    return answer(NotificationsOut.model_validate(listed))
 
 
 @api.post("/notifications/read")
 def read_all() -> Response:
-    json_body()
+    parse_body(NoFields)
     inbox.mark_all_read(
         database.session(), user=signed_in_user(), device_id=_device_id(), now=now()
     )
@@ -78,7 +81,7 @@ def read_all() -> Response:
 
 @api.post("/notifications/<int:notification_id>/read")
 def read(notification_id: int) -> Response:
-    json_body()
+    parse_body(NoFields)
     inbox.mark_read(
         database.session(),
         user=signed_in_user(),
@@ -92,7 +95,8 @@ def read(notification_id: int) -> Response:
 
 @api.get("/activity")
 def activity() -> Response:
-    return jsonify(events=inbox.activity(database.session(), user=signed_in_user()))
+    events = inbox.activity(database.session(), user=signed_in_user())
+    return answer(Activity.model_validate({"events": events}))
 
 
 # ---- pages ---------------------------------------------------------------------------------
@@ -102,7 +106,7 @@ def _signed_in_page(template: str, path: str, **context: Any) -> Response | str:
     if not current_user.is_authenticated:
         return redirect(f"/signin?next={path}")
     user = signed_in_user()
-    return render_template(template, user=user.to_json(), **context)
+    return render_template(template, user=UserOut.from_user(user).to_json(), **context)
 
 
 @pages.get("/account/notifications")
@@ -113,7 +117,7 @@ def notifications_page() -> Response | str:
     items = inbox.for_device(database.session(), user=user, device_id=_device_id())
     return render_template(
         "notify/notifications.html",
-        user=user.to_json(),
+        user=UserOut.from_user(user).to_json(),
         notifications=items,
         poll_interval=policy.current()["NOTIFICATION_POLL_INTERVAL"],
         next_url=safe_next_path(request.args.get("next")),
@@ -127,7 +131,7 @@ def activity_page() -> Response | str:
     user = signed_in_user()
     return render_template(
         "notify/activity.html",
-        user=user.to_json(),
+        user=UserOut.from_user(user).to_json(),
         events=inbox.activity(database.session(), user=user),
     )
 

@@ -48,11 +48,6 @@ class NewCode:
     code: str | None
     delivered: str  # "display" | "email"
 
-    def to_json(self) -> dict[str, Any]:
-        if self.code is not None:
-            return {"backup_code": self.code}
-        return {"backup_code": None, "delivered": "email"}
-
 
 # ---- status and prompt ---------------------------------------------------------------------
 

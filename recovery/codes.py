@@ -19,6 +19,8 @@ LENGTH = 24  # 24 × 5 bits = 120 bits
 # Lengths accepted when checking: today's, and the 20-symbol codes issued before it.
 ACCEPTED_LENGTHS = (LENGTH, 20)
 GROUP = 4
+# What a typed code may be at most (spaces and dashes included) before it is looked at.
+TYPED_MAX_LENGTH = 128
 _TYPO_MAP = str.maketrans({"O": "0", "I": "1", "L": "1"})
 _HASH_PURPOSE = "backup-code"
 

@@ -19,10 +19,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import math
-import re
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -34,6 +33,7 @@ from core.errors import InvalidInput, NotFound
 from core.models import LoginSession, User
 from core.orm import UTCDateTime
 from core.security import ClientInfo, new_token, token_hash
+from core.users import TextRule
 from recovery.errors import (
     PairingNotFound,
     PairingRejected,
@@ -50,12 +50,20 @@ from webauthn.signin import start_session
 PENDING_STATES = (PairingStatus.WAITING, PairingStatus.AWAITING_APPROVAL)
 MAX_PENDING = 3
 MAX_WRONG_CONFIRMATIONS = 3
-_CONFIRMATION = re.compile(r"[0-9]{1,2}")
+# The number typed on the approving device (a leading 0 may be left out).
+CONFIRMATION = TextRule(min_length=1, max_length=2, characters="[0-9]")
 
 
 @dataclass(frozen=True)
 class PairingView:
-    body: dict[str, Any]
+    """A pairing's state, as one of the ID's sessions or the redeeming browser sees it."""
+
+    status: str
+    device: Device | None  # the new device, once it made its passkey
+    redeemer_ip: str
+    redeemer_user_agent: str
+    confirmation: str | None  # only the new device shows the number
+    expires_at: datetime
     session_token: str | None = None  # set once, for the redeeming browser, on approval
 
 
@@ -67,6 +75,12 @@ class NewPairing:
     token: str
     url: str
     expires_at: datetime
+
+
+@dataclass(frozen=True)
+class Decision:
+    status: PairingStatus  # APPROVED or REJECTED
+    device: Device | None = None  # the approved device
 
 
 def start(
@@ -249,17 +263,8 @@ def complete_redeem(
     return {"status": PairingStatus.AWAITING_APPROVAL}
 
 
-def _device_json(db: Session, pairing: Pairing) -> dict[str, Any] | None:
-    if pairing.device_id is None:
-        return None
-    device = db.get(Device, pairing.device_id)
-    if device is None:
-        return None
-    return {
-        **devices.device_json(device, None),
-        "ip": pairing.redeemer_ip,
-        "user_agent": pairing.redeemer_user_agent,
-    }
+def _new_device(db: Session, pairing: Pairing) -> Device | None:
+    return db.get(Device, pairing.device_id) if pairing.device_id is not None else None
 
 
 def view(
@@ -279,17 +284,19 @@ def view(
     redeemer = _is_redeemer(pairing, client)
     if not (is_owner or redeemer):
         raise PairingNotFound()
-    body = {
-        "status": pairing.status,
-        "device": _device_json(db, pairing),
+    state = PairingView(
+        status=pairing.status,
+        device=_new_device(db, pairing),
+        redeemer_ip=pairing.redeemer_ip,
+        redeemer_user_agent=pairing.redeemer_user_agent,
         # Only the new device shows the number; the approving side must type what it sees.
-        "confirmation": pairing.confirmation if redeemer else None,
-        "expires_at": pairing.expires_at.isoformat(),
-    }
+        confirmation=pairing.confirmation if redeemer else None,
+        expires_at=pairing.expires_at,
+    )
     if not (
         redeemer and pairing.status == PairingStatus.APPROVED and pairing.device_id is not None
     ):
-        return PairingView(body)
+        return state
     issued = db.execute(
         sa.update(Pairing)
         .where(Pairing.id == pairing.id, Pairing.session_issued_at.is_(None))
@@ -297,7 +304,7 @@ def view(
         .execution_options(synchronize_session=False)
     )
     if issued.rowcount != 1:
-        return PairingView(body)
+        return state
     # Not fresh: a newly paired device verifies its user (a step-up) before it may block,
     # unpair or approve anything.
     token = start_session(
@@ -310,7 +317,15 @@ def view(
         previous_token=previous_session_token,
         verified=False,
     )
-    return PairingView(body, token)
+    return replace(state, session_token=token)
+
+
+def check_confirmation(typed: str) -> str:
+    """A typed confirmation number, trimmed; malformed input is refused (and never counted)."""
+    cleaned = typed.strip()
+    if not CONFIRMATION.matches(cleaned):
+        raise InvalidInput("'confirmation' must be the 2-digit number the new device shows.")
+    return cleaned
 
 
 def _confirmation_subject(pairing: Pairing) -> bytes:
@@ -322,9 +337,7 @@ def _check_confirmation(db: Session, pairing: Pairing, typed: str | None, now: d
     """The number typed on the approving device against the one the new device shows,
     compared in constant time. A wrong one is counted; the last allowed rejects the pairing
     (its pending passkey deleted). Malformed input is refused without counting."""
-    cleaned = (typed or "").strip()
-    if not _CONFIRMATION.fullmatch(cleaned):
-        raise InvalidInput("'confirmation' must be the 2-digit number the new device shows.")
+    cleaned = check_confirmation(typed or "")
     expected = (pairing.confirmation or "").encode()
     if expected and hmac.compare_digest(cleaned.zfill(2).encode(), expected):
         return
@@ -359,7 +372,7 @@ def decide(
     login_session: LoginSession | None,
     client: ClientInfo,
     now: datetime,
-) -> dict[str, Any]:
+) -> Decision:
     """Approve or reject, from a signed-in device of the ID with a fresh user verification;
     never from the redeeming browser itself."""
     pairing = _find(db, token, now)
@@ -385,7 +398,7 @@ def decide(
     db.refresh(pairing)
     if not approve:
         _close(db, pairing, PairingStatus.REJECTED, now)
-        return {"status": PairingStatus.REJECTED}
+        return Decision(PairingStatus.REJECTED)
     device = db.get(Device, pairing.device_id) if pairing.device_id else None
     # Only the passkey still waiting: one removed (or blocked) meanwhile is never revived.
     if device is None or device.status != DeviceStatus.PENDING:
@@ -403,4 +416,4 @@ def decide(
         device_name=device.name,
         approved_from=client.user_agent,
     )
-    return {"status": PairingStatus.APPROVED, "device": devices.device_json(device, None)}
+    return Decision(PairingStatus.APPROVED, device)

@@ -27,7 +27,7 @@ from core import events
 from core.errors import InvalidInput
 from core.models import User
 from core.security import ClientInfo
-from core.users import find_user
+from core.users import TYPED_USERNAME, find_user
 from recovery import codes, otp
 from recovery.backup import NewCode, backup_row, deliver_code, require_enabled
 from recovery.email_codes import (
@@ -79,6 +79,16 @@ class Recovered:
     session_token: str
 
 
+def check_mode(mode: str) -> RecoveryMode:
+    """Restore removes the ID's other devices; duplicate keeps them."""
+    try:
+        return RecoveryMode(mode)
+    except ValueError:
+        raise InvalidInput(
+            "mode must be " + " or ".join(f"'{each}'" for each in RecoveryMode)
+        ) from None
+
+
 # ---- recovery: backup code → email code → new passkey --------------------------------------
 
 
@@ -93,7 +103,7 @@ def begin_recovery(
 ) -> str:
     """Step 1. An unknown username and a wrong code fail the same way, after the same work."""
     require_enabled(settings)
-    if len(username) > 254 or len(backup_code) > 128:
+    if len(username) > TYPED_USERNAME.max_length or len(backup_code) > codes.TYPED_MAX_LENGTH:
         raise InvalidInput("Username or backup code too long.")
     # Per client only: the username plays no part, so a stranger's wrong codes never hold up
     # the owner (and an unknown username is throttled exactly like a real one).
@@ -300,12 +310,7 @@ def complete_recovery(
     """Step 3: the new passkey. Restore removes the other devices and ends their sessions;
     duplicate keeps them. The used backup code is void and a new one is made."""
     require_enabled(settings)
-    try:
-        chosen = RecoveryMode(mode)
-    except ValueError:
-        raise InvalidInput(
-            "mode must be " + " or ".join(f"'{each}'" for each in RecoveryMode)
-        ) from None
+    chosen = check_mode(mode)
     if settings.restore_removes_old_devices:
         chosen = RecoveryMode.RESTORE
     flow, user = _verified_flow(db, client=client, now=now)

@@ -7,7 +7,7 @@ from typing import Any
 
 import qrcode
 import qrcode.image.svg
-from flask import Blueprint, Response, current_app, jsonify, redirect, render_template, request
+from flask import Blueprint, Response, current_app, redirect, render_template, request
 from flask_login import current_user
 from sqlalchemy.orm import Session
 
@@ -15,35 +15,57 @@ from core import db as database
 from core import events, policy
 from core.models import User
 from core.ratelimit import rate_limited
+from core.schemas import Extension, NoFields, UserOut, answer, parse_body
 from core.web import (
     client_info,
     current_login_session,
     current_session_token,
-    json_body,
     now,
-    optional_str,
-    required_str,
     safe_next_path,
     set_session_cookie,
     signed_in_user,
 )
 from recovery import addresses, backup, pairing, restore
+from recovery.schemas import (
+    Awaiting,
+    BackupPrompt,
+    BackupRequired,
+    BackupStatus,
+    Confirmation,
+    Decided,
+    NewBackupCode,
+    OneTimeCode,
+    OtpSent,
+    PairingCreated,
+    PairingName,
+    PairingOptions,
+    PairingStatus,
+    RecoveredOut,
+    RecoveryBegin,
+    RecoveryComplete,
+    RecoveryOptions,
+)
 from recovery.web import settings
+from webauthn import schemas as passkey_schemas
 from webauthn import web as passkey_web
-from webauthn.devices import device_json
 from webauthn.models import Device
+from webauthn.schemas import NewCredential
 from webauthn.web import settings as webauthn_settings
 
 pages = Blueprint("recovery_pages", __name__)
 api = Blueprint("recovery_api", __name__, url_prefix="/api")
 
 
-def _backup_prompt(db: Session, user: User, _device: Device) -> dict[str, Any]:
-    return {"backup_prompt": backup.should_prompt(db, settings(), user)}
+def _backup_prompt(db: Session, user: User, _device: Device) -> BackupPrompt:
+    return BackupPrompt(backup_prompt=backup.should_prompt(db, settings(), user))
 
 
-def _backup_required(db: Session, user: User, _device: Device) -> dict[str, Any]:
-    return {"backup_required": settings().mode == "on_enrollment"}
+def _backup_required(db: Session, user: User, _device: Device) -> BackupRequired:
+    return BackupRequired(backup_required=settings().mode == "on_enrollment")
+
+
+BACKUP_PROMPT = Extension(BackupPrompt, _backup_prompt)
+BACKUP_REQUIRED = Extension(BackupRequired, _backup_required)
 
 
 def _account_backup(db: Session, user: User) -> dict[str, Any]:
@@ -64,10 +86,10 @@ def register_answer_extras() -> None:
         passkey_web.account_page_extras.append(_account_backup)
     if _account_pairing not in passkey_web.account_page_extras:
         passkey_web.account_page_extras.append(_account_pairing)
-    if _backup_prompt not in passkey_web.sign_in_answer_extras:
-        passkey_web.sign_in_answer_extras.append(_backup_prompt)
-    if _backup_required not in passkey_web.sign_up_answer_extras:
-        passkey_web.sign_up_answer_extras.append(_backup_required)
+    if BACKUP_PROMPT not in passkey_schemas.sign_in_answer_extras:
+        passkey_schemas.sign_in_answer_extras.append(BACKUP_PROMPT)
+    if BACKUP_REQUIRED not in passkey_schemas.sign_up_answer_extras:
+        passkey_schemas.sign_up_answer_extras.append(BACKUP_REQUIRED)
     # A new ID's address gets a code to confirm it (blinker keeps one connection).
     events.user_registered.connect(_confirm_new_address, weak=False)
 
@@ -99,7 +121,7 @@ def backup_page() -> Response | str:
     user = signed_in_user()
     return render_template(
         "recovery/backup.html",
-        user=user.to_json(),
+        user=UserOut.from_user(user).to_json(),
         backup=backup.backup_status(database.session(), settings(), user),
         prompt=request.args.get("prompt") == "1",
         next_url=safe_next_path(request.args.get("next")),
@@ -114,24 +136,25 @@ def backup_page() -> Response | str:
 @api.get("/backup")
 def backup_status() -> Response:
     user = signed_in_user()
-    return jsonify(backup.backup_status(database.session(), settings(), user))
+    status = backup.backup_status(database.session(), settings(), user)
+    return answer(BackupStatus.model_validate(status))
 
 
 @api.post("/backup/activate")
 @rate_limited
 def activate() -> Response:
-    json_body()
+    parse_body(NoFields)
     masked = backup.start_activation(
         database.session(), settings(), user=signed_in_user(), client=client_info(), now=now()
     )
     database.session().commit()
-    return jsonify(otp_sent_to=masked), 202
+    return answer(OtpSent(otp_sent_to=masked), 202)
 
 
 @api.post("/backup/regenerate")
 @rate_limited
 def regenerate() -> Response:
-    json_body()
+    parse_body(NoFields)
     masked = backup.start_regeneration(
         database.session(),
         settings(),
@@ -141,26 +164,24 @@ def regenerate() -> Response:
         now=now(),
     )
     database.session().commit()
-    return jsonify(otp_sent_to=masked), 202
+    return answer(OtpSent(otp_sent_to=masked), 202)
 
 
 @api.post("/backup/confirm")
 @rate_limited
 def confirm() -> Response:
-    data = json_body()
+    body = parse_body(OneTimeCode)
     new_code = backup.confirm_email_code(
         database.session(),
         settings(),
         user=signed_in_user(),
-        typed=required_str(data, "otp"),
+        typed=body.otp,
         login_session=current_login_session(),
         client=client_info(),
         now=now(),
     )
     database.session().commit()
-    if new_code.code is None:
-        return jsonify(delivered="email")
-    return jsonify(backup_code=new_code.code)
+    return answer(NewBackupCode.from_code(new_code))
 
 
 # ---- recovery ------------------------------------------------------------------------------
@@ -169,69 +190,63 @@ def confirm() -> Response:
 @api.post("/recovery/begin")
 @rate_limited
 def recovery_begin() -> Response:
-    data = json_body()
+    body = parse_body(RecoveryBegin)
     masked = restore.begin_recovery(
         database.session(),
         settings(),
-        username=required_str(data, "username"),
-        backup_code=required_str(data, "backup_code"),
+        username=body.username,
+        backup_code=body.backup_code,
         client=client_info(),
         now=now(),
     )
     database.session().commit()
-    return jsonify(otp_sent_to=masked), 202
+    return answer(OtpSent(otp_sent_to=masked), 202)
 
 
 @api.post("/recovery/verify")
 @rate_limited
 def recovery_verify() -> Response:
-    data = json_body()
+    body = parse_body(OneTimeCode)
     options = restore.verify_recovery_code(
         database.session(),
         settings(),
         webauthn_settings(),
-        typed=required_str(data, "otp"),
+        typed=body.otp,
         client=client_info(),
         now=now(),
     )
     database.session().commit()
-    return jsonify(options)
+    return answer(RecoveryOptions.model_validate(options))
 
 
 @api.post("/recovery/options")
 @rate_limited
 def recovery_options() -> Response:
-    json_body()
+    parse_body(NoFields)
     options = restore.recovery_options(
         database.session(), settings(), webauthn_settings(), client=client_info(), now=now()
     )
     database.session().commit()
-    return jsonify(options)
+    return answer(RecoveryOptions.model_validate(options))
 
 
 @api.post("/recovery/complete")
 @rate_limited
 def recovery_complete() -> Response:
-    data = json_body()
+    body = parse_body(RecoveryComplete)
     result = restore.complete_recovery(
         database.session(),
         settings(),
         webauthn_settings(),
-        data,
-        mode=required_str(data, "mode"),
-        device_name=optional_str(data, "device_name"),
+        body.credential,
+        mode=body.mode,
+        device_name=body.device_name,
         client=client_info(),
         now=now(),
         previous_session_token=current_session_token(),
     )
     database.session().commit()
-    response = jsonify(
-        user=result.user.to_json(),
-        device=device_json(result.device, result.device.id),
-        mode=result.mode,
-        **result.new_code.to_json(),
-    )
-    response.status_code = 201
+    response = answer(RecoveredOut.from_result(result), 201)
     set_session_cookie(response, result.session_token)
     return response
 
@@ -260,7 +275,7 @@ def _qr_svg(url: str) -> str:
 @api.post("/pairing")
 @rate_limited
 def pairing_start() -> Response:
-    json_body()
+    parse_body(NoFields)
     created = pairing.start(
         database.session(),
         webauthn_settings(),
@@ -271,12 +286,15 @@ def pairing_start() -> Response:
         now=now(),
     )
     database.session().commit()
-    return jsonify(
-        token=created.token,
-        url=created.url,
-        qr_svg=_qr_svg(created.url),
-        expires_at=created.expires_at.isoformat(),
-    ), 201
+    return answer(
+        PairingCreated(
+            token=created.token,
+            url=created.url,
+            qr_svg=_qr_svg(created.url),
+            expires_at=created.expires_at,
+        ),
+        201,
+    )
 
 
 @api.get("/pairing/<token>")
@@ -291,7 +309,7 @@ def pairing_status(token: str) -> Response:
         previous_session_token=current_session_token(),
     )
     database.session().commit()
-    response = jsonify(result.body)
+    response = answer(PairingStatus.from_view(result))
     if result.session_token:
         set_session_cookie(response, result.session_token)
     return response
@@ -300,58 +318,59 @@ def pairing_status(token: str) -> Response:
 @api.post("/pairing/<token>/begin")
 @rate_limited
 def pairing_begin(token: str) -> Response:
-    data = json_body()
+    body = parse_body(PairingName)
     options = pairing.begin_redeem(
         database.session(),
         webauthn_settings(),
         token=token,
-        device_name=optional_str(data, "device_name"),
+        device_name=body.device_name,
         client=client_info(),
         now=now(),
     )
     database.session().commit()
-    return jsonify(options)
+    return answer(PairingOptions.model_validate(options))
 
 
 @api.post("/pairing/<token>/complete")
 @rate_limited
 def pairing_complete(token: str) -> Response:
-    data = json_body()
+    body = parse_body(NewCredential)
     result = pairing.complete_redeem(
         database.session(),
         webauthn_settings(),
-        data,
+        body.credential,
         token=token,
-        device_name=optional_str(data, "device_name"),
+        device_name=body.device_name,
         client=client_info(),
         now=now(),
     )
     database.session().commit()
-    return jsonify(result), 202
+    return answer(Awaiting.model_validate(result), 202)
 
 
-def _decide(token: str, approve: bool) -> Response:
-    data = json_body()
+def _decide(token: str, approve: bool, confirmation: str | None) -> Response:
     result = pairing.decide(
         database.session(),
         webauthn_settings(),
         token=token,
         approve=approve,
-        confirmation=required_str(data, "confirmation") if approve else None,
+        confirmation=confirmation,
         user=signed_in_user(),
         login_session=current_login_session(),
         client=client_info(),
         now=now(),
     )
     database.session().commit()
-    return jsonify(result)
+    return answer(Decided.from_decision(result))
 
 
 @api.post("/pairing/<token>/approve")
 def pairing_approve(token: str) -> Response:
-    return _decide(token, approve=True)
+    body = parse_body(Confirmation)
+    return _decide(token, approve=True, confirmation=body.confirmation)
 
 
 @api.post("/pairing/<token>/reject")
 def pairing_reject(token: str) -> Response:
-    return _decide(token, approve=False)
+    parse_body(NoFields)
+    return _decide(token, approve=False, confirmation=None)

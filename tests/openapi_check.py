@@ -19,7 +19,9 @@ def spec() -> dict[str, Any]:
 
 
 def _template_for(path: str) -> str:
-    for template in spec()["paths"]:
+    # As OpenAPI says: a concrete path wins over a templated one (/sessions/end-others over
+    # /sessions/{session_id}).
+    for template in sorted(spec()["paths"], key=lambda template: template.count("{")):
         pattern = "^" + re.sub(r"\{[^}]+\}", r"[^/]+", template) + "$"
         if re.match(pattern, path):
             return template

@@ -5,36 +5,24 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, jsonify
+from flask import Blueprint, Response
 from sqlalchemy.orm import Session
 
 from core import db as database
 from core.models import User
+from core.schemas import NoFields, UserAnswer, UserOut, answer, parse_body
 from core.web import (
     clear_session_cookie,
     client_info,
     current_login_session,
-    json_body,
     now,
-    required_str,
     signed_in_user,
 )
 from webauthn import account
+from webauthn.schemas import ChangeDisplayName, DeleteId, Ended, SessionOut, SessionsOut
 from webauthn.web import account_page_extras, settings
 
 api = Blueprint("account_api", __name__, url_prefix="/api")
-
-
-def session_json(info: account.SessionInfo) -> dict[str, Any]:
-    return {
-        "id": info.id,
-        "device": info.device,
-        "browser": info.browser,
-        "ip": info.ip,
-        "created_at": info.created_at.isoformat(),
-        "last_seen_at": info.last_seen_at.isoformat(),
-        "current": info.current,
-    }
 
 
 def _current_session_id() -> int | None:
@@ -68,7 +56,7 @@ def register_page_extras() -> None:
 
 @api.get("/sessions")
 def list_sessions() -> Response:
-    return jsonify(sessions=[session_json(s) for s in _sessions()])
+    return answer(SessionsOut(sessions=[SessionOut.from_info(s) for s in _sessions()]))
 
 
 @api.delete("/sessions/<int:session_id>")
@@ -91,7 +79,7 @@ def end_session(session_id: int) -> Response:
 
 @api.post("/sessions/end-others")
 def end_other_sessions() -> Response:
-    json_body()
+    parse_body(NoFields)
     ended = account.end_other_sessions(
         database.session(),
         settings(),
@@ -101,7 +89,7 @@ def end_other_sessions() -> Response:
         now=now(),
     )
     database.session().commit()
-    return jsonify(ended=ended)
+    return answer(Ended(ended=ended))
 
 
 # ---- the ID itself -------------------------------------------------------------------------
@@ -109,27 +97,27 @@ def end_other_sessions() -> Response:
 
 @api.patch("/me")
 def change_me() -> Response:
-    data = json_body()
+    body = parse_body(ChangeDisplayName)
     login_session = current_login_session()
     user = account.change_display_name(
         database.session(),
         user=signed_in_user(),
-        display_name=required_str(data, "display_name"),
+        display_name=body.display_name,
         device_id=login_session.device_id if login_session else None,
         client=client_info(),
     )
     database.session().commit()
-    return jsonify(user=user.to_json())
+    return answer(UserAnswer(user=UserOut.from_user(user)))
 
 
 @api.delete("/me")
 def delete_me() -> Response:
-    data = json_body()
+    body = parse_body(DeleteId)
     account.delete_user(
         database.session(),
         settings(),
         user=signed_in_user(),
-        confirm=required_str(data, "confirm"),
+        confirm=body.confirm,
         login_session=current_login_session(),
         client=client_info(),
         now=now(),

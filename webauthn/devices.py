@@ -1,7 +1,7 @@
 """The ID's devices (its passkeys and security keys): adding one, listing, renaming, removing,
-blocking and unblocking, and how a device is shown in JSON. Also what every ceremony that
-stores a new credential shares: building the device row, refusing a credential already
-registered, and remembering which browsers a device was used in.
+blocking and unblocking. Also what every ceremony that stores a new credential shares:
+building the device row, refusing a credential already registered, and remembering which
+browsers a device was used in. (How a device is shown in JSON is ``webauthn.schemas.DeviceOut``.)
 
 Statuses: ``active`` signs in; ``pending`` waits for a pairing's approval; ``blocked`` (by its
 owner or a mailed link) and ``removed`` never sign in again. Removed devices stay as rows.
@@ -22,8 +22,8 @@ from core import events, sessions
 from core.errors import InvalidInput, NotFound
 from core.models import LoginSession, User
 from core.security import ClientInfo
+from core.users import TextRule
 from webauthn import challenges
-from webauthn.aaguids import authenticator_name, format_aaguid
 from webauthn.ceremony import parse_registration, registration_options, verify_registration
 from webauthn.errors import (
     AlreadyRegistered,
@@ -35,7 +35,8 @@ from webauthn.errors import (
 from webauthn.models import ChallengePurpose, Device, DeviceBrowser, DeviceStatus
 from webauthn.settings import Settings, require_fresh
 
-DEVICE_NAME_MAX = 64
+# A device's name, once its whitespace is collapsed (pages render it as the inputs' maxlength).
+DEVICE_NAME = TextRule(max_length=64)
 DEFAULT_DEVICE_NAME = "Passkey"
 
 
@@ -45,8 +46,8 @@ def normalise_device_name(name: str | None, *, required: bool = False) -> str:
         if required:
             raise InvalidInput("A device name cannot be empty.")
         return DEFAULT_DEVICE_NAME
-    if len(name) > DEVICE_NAME_MAX:
-        raise InvalidInput(f"A device name is at most {DEVICE_NAME_MAX} characters.")
+    if not DEVICE_NAME.matches(name):
+        raise InvalidInput(f"A device name is at most {DEVICE_NAME.max_length} characters.")
     return name
 
 
@@ -111,24 +112,6 @@ def remember_browser(db: Session, device_id: int, browser: bytes, now: datetime)
 
 
 # ---- devices -------------------------------------------------------------------------------
-
-
-def device_json(device: Device, current_device_id: int | None) -> dict[str, Any]:
-    return {
-        "id": device.id,
-        "credential_id": websafe_encode(device.credential_id),
-        "name": device.name,
-        "created_at": device.created_at.isoformat(),
-        "last_used_at": device.last_used_at.isoformat() if device.last_used_at else None,
-        "status": device.status,
-        "aaguid": format_aaguid(device.aaguid),
-        "authenticator": authenticator_name(device.aaguid),
-        "backup_eligible": device.backup_eligible,
-        "backed_up": device.backed_up,
-        "flagged": device.flagged,
-        "current": device.id == current_device_id,
-        "blocked_at": device.blocked_at.isoformat() if device.blocked_at else None,
-    }
 
 
 def list_devices(db: Session, user: User) -> list[Device]:

@@ -22,13 +22,13 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from core import events, sessions
-from core.errors import InvalidInput
 from core.models import LoginSession, User
 from core.security import ClientInfo, keyed_hash
 from core.users import (
     find_user,
     normalise_display_name,
     normalise_email,
+    normalise_typed_username,
     normalise_username,
     username_key,
 )
@@ -181,9 +181,7 @@ def begin_authentication(
     user_id: int | None = None
     allow: list[tuple[bytes, list[str]]] = []
     if username is not None:
-        username = username.strip()
-        if not username or len(username) > 254:
-            raise InvalidInput("Enter your username.")
+        username = normalise_typed_username(username)
         user = find_user(db, username)
         user_id = user.id if user is not None else None
         # The same query runs for an unknown username (matching nothing), so the two answers

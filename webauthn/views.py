@@ -19,15 +19,13 @@ from flask_login import current_user
 from core import db as database
 from core.encoding import b64url
 from core.ratelimit import rate_limited
+from core.schemas import Extension, NoFields, UserOut, answer, parse_body
 from core.web import (
     clear_session_cookie,
     client_info,
     current_login_session,
     current_session_token,
-    json_body,
     now,
-    optional_str,
-    required_str,
     safe_next_path,
     set_session_cookie,
     signed_in_user,
@@ -36,14 +34,26 @@ from core.web import (
 # Aliased: the views devices() and signin() hold the plain names (they are endpoint names).
 from webauthn import devices as device_service
 from webauthn import signin as signin_service
-from webauthn.models import DeviceStatus
-from webauthn.web import (
-    AnswerExtra,
-    account_page_extras,
-    settings,
+from webauthn.models import Device, DeviceStatus
+from webauthn.schemas import (
+    AcceptedCredentials,
+    Assertion,
+    CreationOptions,
+    DeviceAnswer,
+    DeviceOut,
+    DevicesOut,
+    Me,
+    NameDevice,
+    NewCredential,
+    RenameDevice,
+    RequestOptions,
+    SignedIn,
+    SignInBegin,
+    SignUpBegin,
     sign_in_answer_extras,
     sign_up_answer_extras,
 )
+from webauthn.web import account_page_extras, settings
 
 pages = Blueprint("pages", __name__)
 api = Blueprint("webauthn_api", __name__, url_prefix="/api")
@@ -59,22 +69,18 @@ def _current_device_id() -> int | None:
 def _signed_in_answer(
     result: signin_service.SignIn,
     status: int,
-    extras: list[AnswerExtra],
+    extras: list[Extension],
 ) -> Response:
-    body: dict[str, Any] = {
-        "user": result.user.to_json(),
-        "device": device_service.device_json(result.device, result.device.id),
-    }
+    body = SignedIn(
+        user=UserOut.from_user(result.user),
+        device=DeviceOut.from_device(result.device, result.device.id),
+    ).to_json()
     for extra in extras:
-        body.update(extra(database.session(), result.user, result.device))
+        body.update(extra.build(database.session(), result.user, result.device).to_json())
     response = jsonify(body)
     response.status_code = status
     set_session_cookie(response, result.session_token)
     return response
-
-
-def _device_name(data: dict) -> str | None:
-    return optional_str(data, "device_name")
 
 
 # ---- pages ---------------------------------------------------------------------------------
@@ -108,12 +114,14 @@ def account() -> Response | str:
     current = _current_device_id()
     db = database.session()
     devices = [
-        device_service.device_json(d, current) for d in device_service.list_devices(db, user)
+        DeviceOut.from_device(d, current).to_json() for d in device_service.list_devices(db, user)
     ]
     extras: dict[str, Any] = {}
     for extra in account_page_extras:
         extras.update(extra(db, user))
-    return render_template("webauthn/account.html", user=user.to_json(), devices=devices, **extras)
+    return render_template(
+        "webauthn/account.html", user=UserOut.from_user(user).to_json(), devices=devices, **extras
+    )
 
 
 # ---- sign up -------------------------------------------------------------------------------
@@ -122,29 +130,29 @@ def account() -> Response | str:
 @api.post("/register/begin")
 @rate_limited
 def register_begin() -> Response:
-    data = json_body()
+    body = parse_body(SignUpBegin)
     options = signin_service.begin_registration(
         database.session(),
         settings(),
-        username=required_str(data, "username"),
-        email=required_str(data, "email"),
-        display_name=optional_str(data, "display_name"),
+        username=body.username,
+        email=body.email,
+        display_name=body.display_name,
         client=client_info(),
         now=now(),
     )
     database.session().commit()
-    return jsonify(options)
+    return answer(CreationOptions.model_validate(options))
 
 
 @api.post("/register/complete")
 @rate_limited
 def register_complete() -> Response:
-    data = json_body()
+    body = parse_body(NewCredential)
     result = signin_service.complete_registration(
         database.session(),
         settings(),
-        data,
-        device_name=_device_name(data),
+        body.credential,
+        device_name=body.device_name,
         client=client_info(),
         now=now(),
         previous_session_token=current_session_token(),
@@ -159,26 +167,26 @@ def register_complete() -> Response:
 @api.post("/authenticate/begin")
 @rate_limited
 def authenticate_begin() -> Response:
-    data = json_body()
+    body = parse_body(SignInBegin)
     options = signin_service.begin_authentication(
         database.session(),
         settings(),
-        username=optional_str(data, "username"),
+        username=body.username,
         client=client_info(),
         now=now(),
     )
     database.session().commit()
-    return jsonify(options)
+    return answer(RequestOptions.model_validate(options))
 
 
 @api.post("/authenticate/complete")
 @rate_limited
 def authenticate_complete() -> Response:
-    data = json_body()
+    body = parse_body(Assertion)
     result = signin_service.complete_authentication(
         database.session(),
         settings(),
-        data,
+        body.credential,
         client=client_info(),
         now=now(),
         previous_session_token=current_session_token(),
@@ -207,11 +215,11 @@ def logout() -> Response:
 # ---- the signed-in ID and its devices ------------------------------------------------------
 
 
-def _devices_json() -> list[dict]:
+def _devices() -> list[DeviceOut]:
     user = signed_in_user()
     current = _current_device_id()
     return [
-        device_service.device_json(d, current)
+        DeviceOut.from_device(d, current)
         for d in device_service.list_devices(database.session(), user)
     ]
 
@@ -219,71 +227,71 @@ def _devices_json() -> list[dict]:
 @api.get("/me")
 def me() -> Response:
     user = signed_in_user()
-    devices = _devices_json()
+    devices = _devices()
     # What the pages hand to PublicKeyCredential.signalAllAcceptedCredentials, so passkeys of
     # removed or blocked devices disappear from the user's password manager too.
-    signal = {
-        "rpId": settings().rp.id,
-        "userId": b64url(user.user_handle),
-        "allAcceptedCredentialIds": [
-            d["credential_id"] for d in devices if d["status"] == DeviceStatus.ACTIVE
+    signal = AcceptedCredentials(
+        rpId=settings().rp.id,
+        userId=b64url(user.user_handle),
+        allAcceptedCredentialIds=[
+            d.credential_id for d in devices if d.status == DeviceStatus.ACTIVE
         ],
-    }
-    return jsonify(user=user.to_json(), devices=devices, signal=signal)
+    )
+    return answer(Me(user=UserOut.from_user(user), devices=devices, signal=signal))
 
 
 @api.get("/devices")
 def devices() -> Response:
-    return jsonify(devices=_devices_json())
+    return answer(DevicesOut(devices=_devices()))
 
 
 @api.post("/devices/register/begin")
 @rate_limited
 def add_device_begin() -> Response:
-    data = json_body()
+    body = parse_body(NameDevice)
     options = device_service.begin_add_device(
         database.session(),
         settings(),
         user=signed_in_user(),
-        device_name=_device_name(data),
+        device_name=body.device_name,
         client=client_info(),
         now=now(),
         login_session=current_login_session(),
     )
     database.session().commit()
-    return jsonify(options)
+    return answer(CreationOptions.model_validate(options))
 
 
 @api.post("/devices/register/complete")
 @rate_limited
 def add_device_complete() -> Response:
-    data = json_body()
+    body = parse_body(NewCredential)
     device = device_service.complete_add_device(
         database.session(),
         settings(),
-        data,
+        body.credential,
         user=signed_in_user(),
-        device_name=_device_name(data),
+        device_name=body.device_name,
         client=client_info(),
         now=now(),
         login_session=current_login_session(),
     )
     database.session().commit()
-    return jsonify(device=device_service.device_json(device, _current_device_id())), 201
+    return _device_answer(device, 201)
 
 
 @api.patch("/devices/<int:device_id>")
 def rename_device(device_id: int) -> Response:
-    data = json_body()
+    body = parse_body(RenameDevice)
     device = device_service.rename_device(
         database.session(),
         user=signed_in_user(),
         device_id=device_id,
-        name=required_str(data, "name"),
+        name=body.name,
         client=client_info(),
     )
     database.session().commit()
-    return jsonify(device=device_service.device_json(device, _current_device_id()))
+    return _device_answer(device)
 
 
 @api.delete("/devices/<int:device_id>")
@@ -303,7 +311,7 @@ def remove_device(device_id: int) -> Response:
 
 @api.post("/devices/<int:device_id>/block")
 def block_device(device_id: int) -> Response:
-    json_body()
+    parse_body(NoFields)
     device = device_service.block_device(
         database.session(),
         settings(),
@@ -314,7 +322,11 @@ def block_device(device_id: int) -> Response:
         now=now(),
     )
     database.session().commit()
-    return jsonify(device=device_service.device_json(device, _current_device_id()))
+    return _device_answer(device)
+
+
+def _device_answer(device: Device, status: int = 200) -> Response:
+    return answer(DeviceAnswer(device=DeviceOut.from_device(device, _current_device_id())), status)
 
 
 # ---- step-up -------------------------------------------------------------------------------
@@ -323,22 +335,22 @@ def block_device(device_id: int) -> Response:
 @api.post("/reauth/begin")
 @rate_limited
 def reauth_begin() -> Response:
-    json_body()
+    parse_body(NoFields)
     options = signin_service.begin_reauth(
         database.session(), settings(), user=signed_in_user(), client=client_info(), now=now()
     )
     database.session().commit()
-    return jsonify(options)
+    return answer(RequestOptions.model_validate(options))
 
 
 @api.post("/reauth/complete")
 @rate_limited
 def reauth_complete() -> Response:
-    data = json_body()
+    body = parse_body(Assertion)
     signin_service.complete_reauth(
         database.session(),
         settings(),
-        data,
+        body.credential,
         user=signed_in_user(),
         login_session=current_login_session(),
         client=client_info(),

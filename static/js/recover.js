@@ -149,7 +149,7 @@ steps[1].addEventListener("submit", async (event) => {
   const username = usernameInput.value.trim();
   const code = codeInput.value.trim();
   const problems = [
-    [usernameInput, usernameProblem(username)],
+    [usernameInput, usernameProblem(usernameInput)],
     [codeInput, backupCodeProblem(code)],
   ];
   let first = null;

@@ -137,7 +137,7 @@ async function modalSignIn(button, body) {
 form.addEventListener("submit", (event) => {
   event.preventDefault();
   const value = username.value.trim();
-  const problem = usernameProblem(value);
+  const problem = usernameProblem(username);
   if (problem) {
     setFieldError(username, problem);
     username.focus();

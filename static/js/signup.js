@@ -22,13 +22,12 @@ const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 
 function validate() {
   const problems = [];
-  const username = fields.username.value.trim();
-  const usernameIssue = usernameProblem(username);
+  const usernameIssue = usernameProblem(fields.username);
   problems.push([fields.username, usernameIssue === "Enter your username." ? "Choose a username." : usernameIssue]);
 
   const email = fields.email.value.trim();
   problems.push([fields.email, !email ? "Enter your email address."
-    : EMAIL.test(email) && email.length <= 254 ? "" : "Enter an email address like name@example.com."]);
+    : EMAIL.test(email) && email.length <= fields.email.maxLength ? "" : "Enter an email address like name@example.com."]);
 
   let first = null;
   for (const [input, message] of problems) {

@@ -197,14 +197,18 @@ export function safeLocalPath(value, fallback = "/account") {
   }
 }
 
-export const USERNAME_PATTERN = /^[A-Za-z0-9._-]{3,64}$/;
-
-/** A message for a username that cannot be valid, or "" when it looks fine. */
-export function usernameProblem(value) {
+/**
+ * A message for the username in `input` (trimmed) that cannot be valid, or "" when it looks
+ * fine. The rule is the server's (core.users.USERNAME), rendered into the input's minlength,
+ * maxlength and pattern; browsers compile a pattern in "v" mode.
+ */
+export function usernameProblem(input) {
+  const value = input.value.trim();
+  const { minLength, maxLength, pattern } = input;
   if (!value) return "Enter your username.";
-  if (value.length < 3) return "A username has at least 3 characters.";
-  if (value.length > 64) return "A username has at most 64 characters.";
-  if (!USERNAME_PATTERN.test(value)) {
+  if (minLength > 0 && value.length < minLength) return `A username has at least ${minLength} characters.`;
+  if (maxLength >= 0 && value.length > maxLength) return `A username has at most ${maxLength} characters.`;
+  if (pattern && !new RegExp(`^(?:${pattern})$`, "v").test(value)) {
     return "Use only letters, digits, dots (.), underscores (_) and hyphens (-).";
   }
   return "";

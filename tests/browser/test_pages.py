@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from core.db import ENGINE_KEY
 from core.models import LoginSession, User
+from core.users import USERNAME
 from recovery.errors import BackupCodeMismatch
 from webauthn.errors import UsernameTaken
 from webauthn.models import Device as DeviceRow
@@ -144,6 +145,31 @@ def test_sign_up_names_the_device_and_shows_the_account(device: Any, server: Any
     assert stored.credential_id == credential_id(credential)
     assert user.user_handle == b64decode(credential["userHandle"])
     assert credential["isResidentCredential"]
+
+
+def test_the_username_is_checked_by_the_rule_the_server_renders(device: Any, server: Any) -> None:
+    """signup.js reads the username rule from the input (core.users.USERNAME, rendered), so
+    the page refuses what the server would, in its own words, before any request."""
+    device.goto("/signup")
+    page = device.page
+    username = page.locator("#username")
+    expect(username).to_have_attribute("pattern", USERNAME.pattern)
+    expect(page.locator("#create-id")).to_be_enabled()
+    page.fill("#email", "ada@example.org")
+    short = "a" * (USERNAME.min_length - 1)
+    for typed, message in (
+        (short, f"A username has at least {USERNAME.min_length} characters."),
+        ("ada lovelace", "Use only letters, digits, dots (.), underscores (_) and hyphens (-)."),
+        ("adä", "Use only letters, digits, dots (.), underscores (_) and hyphens (-)."),
+    ):
+        username.fill(typed)
+        page.click("#create-id")
+        expect(page.locator("#username-error")).to_have_text(message)
+        expect(username).to_have_attribute("aria-invalid", "true")
+    assert rows(server, User) == []
+    username.fill("ada.lovelace_1-x")
+    page.click("#create-id")
+    expect(page).to_have_url(page_url(device, "/account"))
 
 
 def test_sign_out_returns_to_sign_in(make_device: Any, server: Any) -> None:
