@@ -21,6 +21,7 @@ import notify
 from core import audit, web
 from core import config as settings
 from core import db as database
+from core.clock import utcnow
 from core.errors import AppError, MethodNotAllowed, NotFound, PayloadTooLarge, RateLimited
 from core.security import install_rate_limits, limit_retry_after
 
@@ -180,7 +181,7 @@ def _register_commands(app: Flask) -> None:
         from webauthn.challenges import purge_expired
 
         db_session = database.session()
-        now = database.utcnow()
+        now = utcnow()
         challenges, ended = purge_expired(db_session, now), purge_ended(db_session, now)
         db_session.commit()
         click.echo(f"deleted {challenges} expired challenges, {ended} ended sessions")
@@ -206,7 +207,7 @@ def _register_commands(app: Flask) -> None:
                 username=username,
                 deliver=deliver,
                 actor=f"cli:{os.environ.get('USER', 'admin')}",
-                now=database.utcnow(),
+                now=utcnow(),
             )
         except AppError as error:
             db_session.rollback()
@@ -230,7 +231,7 @@ def _register_commands(app: Flask) -> None:
                 db_session,
                 device_id=device_id,
                 actor=f"cli:{os.environ.get('USER', 'admin')}",
-                now=database.utcnow(),
+                now=utcnow(),
             )
         except AppError as error:
             db_session.rollback()

@@ -55,10 +55,6 @@ class Base(DeclarativeBase):
 ROW_ID_MAX = 2**31 - 1
 
 
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 def make_engine(uri: str) -> Engine:
     if uri.startswith("sqlite"):
         kwargs: dict[str, Any] = {"connect_args": {"check_same_thread": False, "timeout": 30}}

@@ -15,7 +15,8 @@ from flask_login import LoginManager, current_user
 
 from core import browser_ids, sessions
 from core import db as database
-from core.db import ROW_ID_MAX, utcnow
+from core.clock import utcnow
+from core.db import ROW_ID_MAX
 from core.errors import CsrfFailed, InvalidInput, NotFound, NotSignedIn, UnsupportedMediaType
 from core.models import LoginSession, User
 from core.security import ClientInfo, origin_allowed, token_hash

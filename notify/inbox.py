@@ -18,7 +18,7 @@ from flask import current_app
 from sqlalchemy.orm import Session
 
 from core import events
-from core.db import utcnow
+from core.clock import utcnow
 from core.errors import NotFound
 from core.models import AuditEvent, User
 from core.security import ClientInfo, keyed_hash, new_token, token_hash

@@ -9,7 +9,7 @@ from flask import current_app
 from sqlalchemy.orm import Session
 
 from core import events
-from core.db import utcnow
+from core.clock import utcnow
 from core.security import ClientInfo
 from notify.inbox import announce, create_block_link
 from notify.outbox import enqueue

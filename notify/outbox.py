@@ -19,7 +19,7 @@ from email_validator import EmailNotValidError, validate_email
 from flask import current_app, render_template
 from sqlalchemy.orm import Session, SessionTransaction
 
-from core.db import utcnow
+from core.clock import utcnow
 from core.models import User
 from notify import delivery
 from notify.models import OutboxMail

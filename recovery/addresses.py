@@ -19,8 +19,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from core import db as database
 from core import events, sessions
+from core.clock import utcnow
 from core.errors import EmailAlreadyVerified, InvalidCode, InvalidInput
 from core.models import LoginSession, User
 from core.security import ClientInfo
@@ -242,7 +242,7 @@ def on_user_registered(settings: Callable[[], BackupSettings]) -> Callable[..., 
         user = db.get(User, user_id)
         if user is None or client is None:
             return
-        now = database.utcnow()
+        now = utcnow()
         config = settings()
         if mail_cap_wait(db, config, user_id=user.id, purpose=VERIFY, address=user.email, now=now):
             return

@@ -12,10 +12,6 @@ import pytest
 import sqlalchemy as sa
 
 import core.db
-import recovery.address_views as address_views
-import recovery.views as recovery_views
-import webauthn.views as webauthn_views
-from core.db import utcnow
 from tests.conftest import ORIGIN, Api, snapshot
 from tests.openapi_check import check_response
 from tests.softauthn import SoftAuthenticator
@@ -25,29 +21,6 @@ BACKUP = "alice.vault@example.org"
 OTP = re.compile(r"^\s+(\d{8})\s*$", re.M)
 BACKUP_CODE = re.compile(r"[0-9A-Z]{4}(?:-[0-9A-Z]{4}){4}")
 VERIFY_SUBJECT = "Your code to confirm your email address"
-
-
-class Clock:
-    """The app's one clock, moved by the test: every view's ``now`` and ``core.db.utcnow``
-    (what the sign-up listener reads)."""
-
-    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.monkeypatch = monkeypatch
-        self.set(utcnow())
-
-    def set(self, when: datetime) -> None:
-        self.now = when
-        for module in (webauthn_views, recovery_views, address_views):
-            self.monkeypatch.setattr(module, "now", lambda: self.now)
-        self.monkeypatch.setattr(core.db, "utcnow", lambda: self.now)
-
-    def advance(self, seconds: float) -> None:
-        self.set(self.now + timedelta(seconds=seconds))
-
-
-@pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
-    return Clock(monkeypatch)
 
 
 def codes_in(mailbox: Any, to: str, subject: str = "") -> list[str]:

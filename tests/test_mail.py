@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from flask import Flask, request
 
 from core import db as database
-from core.db import utcnow
+from core.clock import utcnow
 from core.errors import InvalidInput
 from notify import delivery, outbox
 from notify.models import OutboxMail

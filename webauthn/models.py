@@ -8,7 +8,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from core.db import Base, UTCDateTime, utcnow
+from core.clock import utcnow
+from core.db import Base, UTCDateTime
 
 MAX_CREDENTIAL_ID_LENGTH = 1023  # WebAuthn L3 §7.1 step 25 (credentialId length ≤ 1023 bytes)
 
