@@ -22,6 +22,7 @@ from core import audit, web
 from core import config as settings
 from core import db as database
 from core.clock import utcnow
+from core.context import RequestContext
 from core.errors import AppError, MethodNotAllowed, NotFound, PayloadTooLarge, RateLimited
 from core.security import install_rate_limits, limit_retry_after
 
@@ -201,13 +202,14 @@ def _register_commands(app: Flask) -> None:
 
         db_session = database.session()
         try:
+            actor = f"cli:{os.environ.get('USER', 'admin')}"
             new_code = reissue_code(
                 db_session,
                 BackupSettings.from_config(app.config),
+                RequestContext.outside_request(actor),
                 username=username,
                 deliver=deliver,
-                actor=f"cli:{os.environ.get('USER', 'admin')}",
-                now=utcnow(),
+                actor=actor,
             )
         except AppError as error:
             db_session.rollback()
@@ -227,11 +229,9 @@ def _register_commands(app: Flask) -> None:
 
         db_session = database.session()
         try:
+            actor = f"cli:{os.environ.get('USER', 'admin')}"
             device = unblock(
-                db_session,
-                device_id=device_id,
-                actor=f"cli:{os.environ.get('USER', 'admin')}",
-                now=utcnow(),
+                db_session, RequestContext.outside_request(actor), device_id=device_id, actor=actor
             )
         except AppError as error:
             db_session.rollback()

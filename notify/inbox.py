@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from core import events
 from core.clock import utcnow
+from core.context import RequestContext
 from core.errors import NotFound
 from core.models import AuditEvent, User
 from core.security import ClientInfo, keyed_hash, new_token, token_hash
@@ -269,20 +270,19 @@ def for_device(
     return [notification_json(db, n) for n in rows]
 
 
-def mark_read(
-    db: Session, *, user: User, device_id: int | None, notification_id: int, now: datetime
-) -> None:
+def mark_read(db: Session, ctx: RequestContext, *, user: User, notification_id: int) -> None:
+    """Marks one of the calling device's notifications read."""
     notification = db.scalar(
         sa.select(Notification).where(
             Notification.id == notification_id,
             Notification.user_id == user.id,
-            Notification.device_id == (device_id or -1),
+            Notification.device_id == (ctx.client.device_id or -1),
         )
     )
     if notification is None:
         raise NotFound("No such notification.")
     if notification.read_at is None:
-        notification.read_at = now
+        notification.read_at = ctx.now
 
 
 def unread_count(db: Session, *, user: User, device_id: int | None) -> int:
@@ -300,7 +300,9 @@ def unread_count(db: Session, *, user: User, device_id: int | None) -> int:
     )
 
 
-def mark_all_read(db: Session, *, user: User, device_id: int | None, now: datetime) -> int:
+def mark_all_read(db: Session, ctx: RequestContext, *, user: User) -> int:
+    """Marks every notification of the calling device read; returns how many were unread."""
+    device_id = ctx.client.device_id
     if device_id is None:
         return 0
     result = db.execute(
@@ -310,7 +312,7 @@ def mark_all_read(db: Session, *, user: User, device_id: int | None, now: dateti
             Notification.device_id == device_id,
             Notification.read_at.is_(None),
         )
-        .values(read_at=now)
+        .values(read_at=ctx.now)
         .execution_options(synchronize_session=False)
     )
     return result.rowcount or 0
@@ -364,12 +366,12 @@ def _live_link(db: Session, token: str, now: datetime) -> BlockLink | None:
     return link if link is not None and link.used_at is None else None
 
 
-def block_link_device(db: Session, token: str, now: datetime) -> Device:
+def block_link_device(db: Session, ctx: RequestContext, token: str) -> Device:
     """The device an unexpired link is about (for the confirmation page): a live link's, or a
     used link's while its device is blocked, so the page can say "already blocked" (the mail's
     promise). NotFound for anything else: unknown, expired, or used on a device no longer
     blocked (removed, or unblocked by an administrator)."""
-    link = _unexpired_link(db, token, now)
+    link = _unexpired_link(db, token, ctx.now)
     device = db.get(Device, link.device_id) if link else None
     if link is None or device is None:
         raise NotFound("This link is not valid (any more).")
@@ -385,11 +387,11 @@ def form_token(secret_key: str, token: str) -> str:
 
 
 def block_by_link(
-    db: Session, *, secret_key: str, token: str, form: str, client: ClientInfo, now: datetime
+    db: Session, ctx: RequestContext, *, secret_key: str, token: str, form: str
 ) -> tuple[Device, bool]:
     """Blocks the link's device. Returns (device, newly_blocked). The link is used up in one
     conditional UPDATE: of two clicks, one does the work."""
-    link = _unexpired_link(db, token, now)
+    link = _unexpired_link(db, token, ctx.now)
     if link is None or not hmac.compare_digest(form, form_token(secret_key, token)):
         raise NotFound("This link is not valid (any more).")
     if link.used_at is not None:
@@ -401,10 +403,10 @@ def block_by_link(
     used = db.execute(
         sa.update(BlockLink)
         .where(BlockLink.id == link.id, BlockLink.used_at.is_(None))
-        .values(used_at=now)
+        .values(used_at=ctx.now)
         .execution_options(synchronize_session=False)
     )
     device = db.get(Device, link.device_id)
     if used.rowcount != 1 or device is None:
         raise NotFound("This link is not valid (any more).")
-    return device, devices.block(db, device, client=client, now=now, via="email")
+    return device, devices.block(db, ctx, device, via="email")

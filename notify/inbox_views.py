@@ -12,10 +12,9 @@ from core import db as database
 from core.errors import InvalidInput
 from core.models import User
 from core.web import (
-    client_info,
     current_login_session,
     json_body,
-    now,
+    request_context,
     safe_next_path,
     signed_in_user,
 )
@@ -68,9 +67,7 @@ def notifications() -> Response:
 @api.post("/notifications/read")
 def read_all() -> Response:
     json_body()
-    inbox.mark_all_read(
-        database.session(), user=signed_in_user(), device_id=_device_id(), now=now()
-    )
+    inbox.mark_all_read(database.session(), request_context(), user=signed_in_user())
     database.session().commit()
     return Response(status=204)
 
@@ -80,10 +77,9 @@ def read(notification_id: int) -> Response:
     json_body()
     inbox.mark_read(
         database.session(),
+        request_context(),
         user=signed_in_user(),
-        device_id=_device_id(),
         notification_id=notification_id,
-        now=now(),
     )
     database.session().commit()
     return Response(status=204)
@@ -134,7 +130,7 @@ def activity_page() -> Response | str:
 @pages.get("/block/<token>")
 def block_confirm(token: str) -> str:
     """Mail scanners open links: GET only shows what would happen and a form."""
-    device = inbox.block_link_device(database.session(), token, now())
+    device = inbox.block_link_device(database.session(), request_context(), token)
     return render_template(
         "notify/block.html",
         device={"name": device.name, "status": device.status},
@@ -148,11 +144,10 @@ def block_confirm(token: str) -> str:
 def block_submit(token: str) -> str:
     device, newly = inbox.block_by_link(
         database.session(),
+        request_context(),
         secret_key=current_app.config["SECRET_KEY"],
         token=token,
         form=request.form.get("form_token", ""),
-        client=client_info(),
-        now=now(),
     )
     database.session().commit()
     return render_template(

@@ -8,10 +8,8 @@ from flask import Blueprint, Response, jsonify
 from core import db as database
 from core.security import rate_limited
 from core.web import (
-    client_info,
-    current_login_session,
     json_body,
-    now,
+    request_context,
     required_str,
     signed_in_user,
 )
@@ -33,7 +31,7 @@ def _settings() -> BackupSettings:
 def send_verification() -> Response:
     json_body()
     masked = addresses.send_verification(
-        database.session(), _settings(), user=signed_in_user(), client=client_info(), now=now()
+        database.session(), _settings(), request_context(), user=signed_in_user()
     )
     database.session().commit()
     return jsonify(otp_sent_to=masked), 202
@@ -46,11 +44,9 @@ def change() -> Response:
     masked = addresses.start_change(
         database.session(),
         _settings(),
+        request_context(),
         user=signed_in_user(),
         email=required_str(data, "email"),
-        login_session=current_login_session(),
-        client=client_info(),
-        now=now(),
     )
     database.session().commit()
     return jsonify(otp_sent_to=masked), 202
@@ -63,11 +59,9 @@ def confirm() -> Response:
     user = addresses.confirm(
         database.session(),
         _settings(),
+        request_context(),
         user=signed_in_user(),
         typed=required_str(data, "otp"),
-        login_session=current_login_session(),
-        client=client_info(),
-        now=now(),
     )
     database.session().commit()
     return jsonify(user=user.to_json())
@@ -80,11 +74,9 @@ def backup_address() -> Response:
     masked = addresses.start_backup_address(
         database.session(),
         _settings(),
+        request_context(),
         user=signed_in_user(),
         email=required_str(data, "email"),
-        login_session=current_login_session(),
-        client=client_info(),
-        now=now(),
     )
     database.session().commit()
     return jsonify(otp_sent_to=masked), 202
@@ -97,11 +89,9 @@ def confirm_backup_address() -> Response:
     user = addresses.confirm_backup_address(
         database.session(),
         _settings(),
+        request_context(),
         user=signed_in_user(),
         typed=required_str(data, "otp"),
-        login_session=current_login_session(),
-        client=client_info(),
-        now=now(),
     )
     database.session().commit()
     return jsonify(user=user.to_json())

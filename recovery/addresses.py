@@ -14,15 +14,15 @@ unique and are never used to find an ID.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from core import events, sessions
 from core.clock import utcnow
+from core.context import RequestContext
 from core.errors import EmailAlreadyVerified, InvalidCode, InvalidInput
-from core.models import LoginSession, User
+from core.models import User
 from core.security import ClientInfo
 from core.users import normalise_email
 from recovery import otp
@@ -51,29 +51,20 @@ def _same(a: str | None, b: str | None) -> bool:
 
 
 def send_verification(
-    db: Session, settings: BackupSettings, *, user: User, client: ClientInfo, now: datetime
+    db: Session, settings: BackupSettings, ctx: RequestContext, *, user: User
 ) -> str:
     """Mails a code that confirms the ID's current address (again: sign-up sent the first)."""
     if user.email_verified_at is not None:
         raise EmailAlreadyVerified()
-    return issue_email_code(
-        db, settings, user=user, purpose=VERIFY, client=client, now=now, voids=SIGN_IN_ADDRESS
-    )
+    return issue_email_code(db, settings, ctx, user=user, purpose=VERIFY, voids=SIGN_IN_ADDRESS)
 
 
 def start_change(
-    db: Session,
-    settings: BackupSettings,
-    *,
-    user: User,
-    email: str,
-    login_session: LoginSession | None,
-    client: ClientInfo,
-    now: datetime,
+    db: Session, settings: BackupSettings, ctx: RequestContext, *, user: User, email: str
 ) -> str:
     """Mails a code to ``email``, the ID's new address once typed back (fresh verification
     needed: whoever controls the address can get the recovery mail)."""
-    sessions.require_fresh(login_session, max_age=settings.reauth_max_age, now=now)
+    sessions.require_fresh(ctx.login_session, max_age=settings.reauth_max_age, now=ctx.now)
     email = normalise_email(email)
     if _same(email, user.email):
         raise InvalidInput("That is already your email address.")
@@ -83,34 +74,26 @@ def start_change(
             "code and the recovery code."
         )
     return issue_email_code(
-        db,
-        settings,
-        user=user,
-        purpose=CHANGE,
-        client=client,
-        now=now,
-        to=email,
-        voids=SIGN_IN_ADDRESS,
+        db, settings, ctx, user=user, purpose=CHANGE, to=email, voids=SIGN_IN_ADDRESS
     )
 
 
 def _pending(
     db: Session,
     settings: BackupSettings,
+    ctx: RequestContext,
     *,
     user: User,
     purposes: tuple[str, ...],
     typed: str,
-    client: ClientInfo,
-    now: datetime,
 ) -> EmailCode:
     """This browser's live code of ``purposes`` if ``typed`` is it; a wrong try is counted
     (the fifth voids the code) and throttled by the owner's own wrong codes, like backup
     activation (never by anonymous recovery failures)."""
-    subjects = owner_subjects(settings, user)
+    subjects, now = owner_subjects(settings, user), ctx.now
     check_throttle(db, subjects, now)
     pending = live_email_code(
-        db, user_id=user.id, purposes=purposes, browser=client.browser, now=now
+        db, user_id=user.id, purposes=purposes, browser=ctx.client.browser, now=now
     )
     if pending is None:
         raise InvalidCode(detail="no pending address code for this ID and browser")
@@ -122,20 +105,12 @@ def _pending(
 
 
 def confirm(
-    db: Session,
-    settings: BackupSettings,
-    *,
-    user: User,
-    typed: str,
-    login_session: LoginSession | None,
-    client: ClientInfo,
-    now: datetime,
+    db: Session, settings: BackupSettings, ctx: RequestContext, *, user: User, typed: str
 ) -> User:
     """The code of a pending confirmation (the address is confirmed) or change (the code's
     address becomes the ID's, confirmed; the old one is told)."""
-    pending = _pending(
-        db, settings, user=user, purposes=SIGN_IN_ADDRESS, typed=typed, client=client, now=now
-    )
+    login_session, now = ctx.login_session, ctx.now
+    pending = _pending(db, settings, ctx, user=user, purposes=SIGN_IN_ADDRESS, typed=typed)
     if pending.purpose == CHANGE:
         sessions.require_fresh(login_session, max_age=settings.reauth_max_age, now=now)
     elif not _same(pending.address, user.email):
@@ -145,7 +120,7 @@ def confirm(
     assert pending.address is not None
     if pending.purpose == VERIFY:
         user.email_verified_at = now
-        events.email_verified.send(None, db=db, user_id=user.id, client=client)
+        events.email_verified.send(None, db=db, user_id=user.id, client=ctx.client)
         return user
     old, old_verified = user.email, user.email_verified_at is not None
     user.email, user.email_verified_at = pending.address, now
@@ -153,7 +128,7 @@ def confirm(
         None,
         db=db,
         user_id=user.id,
-        client=client,
+        client=ctx.client,
         device_id=login_session.device_id if login_session else None,
         old_address=otp.mask_email(old),
         new_address=otp.mask_email(user.email),
@@ -169,43 +144,26 @@ def confirm(
 
 
 def start_backup_address(
-    db: Session,
-    settings: BackupSettings,
-    *,
-    user: User,
-    email: str,
-    login_session: LoginSession | None,
-    client: ClientInfo,
-    now: datetime,
+    db: Session, settings: BackupSettings, ctx: RequestContext, *, user: User, email: str
 ) -> str:
     """Mails a code to ``email``, which becomes the address mailed backup codes go to once it
     is typed back. It must not be the sign-in address (fresh verification needed)."""
-    sessions.require_fresh(login_session, max_age=settings.reauth_max_age, now=now)
+    sessions.require_fresh(ctx.login_session, max_age=settings.reauth_max_age, now=ctx.now)
     email = normalise_email(email)
     if _same(email, user.email):
         raise InvalidInput(
             "Use another address than your sign-in address: one mailbox must not receive both "
             "your backup code and the recovery code."
         )
-    return issue_email_code(
-        db, settings, user=user, purpose=BACKUP_ADDRESS, client=client, now=now, to=email
-    )
+    return issue_email_code(db, settings, ctx, user=user, purpose=BACKUP_ADDRESS, to=email)
 
 
 def confirm_backup_address(
-    db: Session,
-    settings: BackupSettings,
-    *,
-    user: User,
-    typed: str,
-    login_session: LoginSession | None,
-    client: ClientInfo,
-    now: datetime,
+    db: Session, settings: BackupSettings, ctx: RequestContext, *, user: User, typed: str
 ) -> User:
-    pending = _pending(
-        db, settings, user=user, purposes=(BACKUP_ADDRESS,), typed=typed, client=client, now=now
-    )
-    sessions.require_fresh(login_session, max_age=settings.reauth_max_age, now=now)
+    now = ctx.now
+    pending = _pending(db, settings, ctx, user=user, purposes=(BACKUP_ADDRESS,), typed=typed)
+    sessions.require_fresh(ctx.login_session, max_age=settings.reauth_max_age, now=now)
     if _same(pending.address, user.email):
         # The sign-in address changed to this one after the code was sent.
         raise InvalidCode(detail="backup address equals the sign-in address")
@@ -216,7 +174,7 @@ def confirm_backup_address(
         None,
         db=db,
         user_id=user.id,
-        client=client,
+        client=ctx.client,
         address=otp.mask_email(pending.address or ""),
     )
     return user
@@ -246,6 +204,6 @@ def on_user_registered(settings: Callable[[], BackupSettings]) -> Callable[..., 
         config = settings()
         if mail_cap_wait(db, config, user_id=user.id, purpose=VERIFY, address=user.email, now=now):
             return
-        send_verification(db, config, user=user, client=client, now=now)
+        send_verification(db, config, RequestContext(client=client, now=now), user=user)
 
     return receive

@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from core import events, sessions
+from core.context import RequestContext
 from core.errors import (
     BackupActive,
     BackupDisabled,
@@ -25,8 +26,7 @@ from core.errors import (
     InvalidInput,
     NotFound,
 )
-from core.models import AuditEvent, LoginSession, User
-from core.security import ClientInfo
+from core.models import AuditEvent, User
 from core.users import find_user
 from recovery import codes, otp
 from recovery.email_codes import (
@@ -108,46 +108,34 @@ def require_enabled(settings: BackupSettings) -> None:
 
 
 def start_activation(
-    db: Session, settings: BackupSettings, *, user: User, client: ClientInfo, now: datetime
+    db: Session, settings: BackupSettings, ctx: RequestContext, *, user: User
 ) -> str:
     """Mails a code to verify the ID's address; the backup code comes after it is typed."""
     require_enabled(settings)
     if backup_row(db, user.id) is not None:
         raise BackupActive()
     _require_backup_address(settings, user)
-    check_throttle(db, owner_subjects(settings, user), now)
-    return issue_email_code(db, settings, user=user, purpose=ACTIVATE, client=client, now=now)
+    check_throttle(db, owner_subjects(settings, user), ctx.now)
+    return issue_email_code(db, settings, ctx, user=user, purpose=ACTIVATE)
 
 
 def start_regeneration(
-    db: Session,
-    settings: BackupSettings,
-    *,
-    user: User,
-    login_session: LoginSession | None,
-    client: ClientInfo,
-    now: datetime,
+    db: Session, settings: BackupSettings, ctx: RequestContext, *, user: User
 ) -> str:
     """A new code needs a passkey sign-in within REAUTH_MAX_AGE and the email code again."""
     require_enabled(settings)
-    sessions.require_fresh(login_session, max_age=settings.reauth_max_age, now=now)
+    sessions.require_fresh(ctx.login_session, max_age=settings.reauth_max_age, now=ctx.now)
     _require_backup_address(settings, user)
-    check_throttle(db, owner_subjects(settings, user), now)
-    return issue_email_code(db, settings, user=user, purpose=REGENERATE, client=client, now=now)
+    check_throttle(db, owner_subjects(settings, user), ctx.now)
+    return issue_email_code(db, settings, ctx, user=user, purpose=REGENERATE)
 
 
 def confirm_email_code(
-    db: Session,
-    settings: BackupSettings,
-    *,
-    user: User,
-    typed: str,
-    login_session: LoginSession | None,
-    client: ClientInfo,
-    now: datetime,
+    db: Session, settings: BackupSettings, ctx: RequestContext, *, user: User, typed: str
 ) -> NewCode:
     """Checks the mailed code of a pending activation or regeneration and makes the backup
     code, shown once (or mailed under BACKUP_CODE_DELIVERY=email)."""
+    client, now = ctx.client, ctx.now
     require_enabled(settings)
     subjects = owner_subjects(settings, user)
     check_throttle(db, subjects, now)
@@ -161,34 +149,32 @@ def confirm_email_code(
         record_failure(db, subjects, "email_code", now)
         raise InvalidCode(detail="wrong email code", keep_changes=True)
     if pending.purpose == REGENERATE:
-        sessions.require_fresh(login_session, max_age=settings.reauth_max_age, now=now)
+        sessions.require_fresh(ctx.login_session, max_age=settings.reauth_max_age, now=now)
     _require_backup_address(settings, user)
     if not consume_email_code(db, pending, now):
         raise InvalidCode(detail="email code already used")
-    _mark_address_proven(db, user, pending, client=client, now=now)
+    _mark_address_proven(db, ctx, user, pending)
     regenerated = pending.purpose == REGENERATE and backup_row(db, user.id) is not None
-    new_code = _replace_code(db, settings, user=user, client=client, now=now)
+    new_code = _replace_code(db, settings, ctx, user=user)
     if regenerated:
         _void_open_flows(db, user.id, now)
         events.backup_code_regenerated.send(
-            None, db=db, user_id=user.id, client=client, to=user.email
+            None, db=db, user_id=user.id, client=ctx.client, to=user.email
         )
     else:
-        events.backup_activated.send(None, db=db, user_id=user.id, client=client)
+        events.backup_activated.send(None, db=db, user_id=user.id, client=ctx.client)
     return new_code
 
 
-def _mark_address_proven(
-    db: Session, user: User, code: EmailCode, *, client: ClientInfo, now: datetime
-) -> None:
+def _mark_address_proven(db: Session, ctx: RequestContext, user: User, code: EmailCode) -> None:
     """A code typed back proves the address it was mailed to: the sign-in address, if it
     still is that (codes from before addresses were recorded went to it)."""
     if user.email_verified_at is not None:
         return
     if code.address is not None and code.address.lower() != user.email.lower():
         return
-    user.email_verified_at = now
-    events.email_verified.send(None, db=db, user_id=user.id, client=client)
+    user.email_verified_at = ctx.now
+    events.email_verified.send(None, db=db, user_id=user.id, client=ctx.client)
 
 
 def backup_address(user: User) -> str | None:
@@ -210,10 +196,9 @@ def _require_backup_address(
 def _replace_code(
     db: Session,
     settings: BackupSettings,
+    ctx: RequestContext,
     *,
     user: User,
-    client: ClientInfo,
-    now: datetime,
     delivery: str | None = None,
 ) -> NewCode:
     """Stores a new backup code (activating backup if needed) and delivers it: by policy, or
@@ -222,6 +207,7 @@ def _replace_code(
     _require_backup_address(settings, user, delivery)
     code = codes.generate()
     code_hash = codes.hash_code(settings.secret_key, code)
+    now = ctx.now
     row = backup_row(db, user.id)
     if row is None:
         db.add(
@@ -230,16 +216,16 @@ def _replace_code(
     else:
         row.code_hash, row.code_created_at = code_hash, now
     db.flush()
-    return deliver_code(db, settings, user=user, code=code, client=client, delivery=delivery)
+    return deliver_code(db, settings, ctx, user=user, code=code, delivery=delivery)
 
 
 def deliver_code(
     db: Session,
     settings: BackupSettings,
+    ctx: RequestContext,
     *,
     user: User,
     code: str,
-    client: ClientInfo,
     delivery: str | None = None,
 ) -> NewCode:
     """Mails ``code`` to the backup address (by policy, or as ``delivery`` says) or returns it
@@ -247,7 +233,7 @@ def deliver_code(
     to = backup_address(user)
     if (delivery or settings.delivery) == "email" and to is not None:
         events.backup_code_delivered.send(
-            None, db=db, user_id=user.id, to=to, code=code, client=client
+            None, db=db, user_id=user.id, to=to, code=code, client=ctx.client
         )
         return NewCode(None, "email")
     # Shown on screen: the policy says so, or (after a recovery) an ID from before backup
@@ -270,27 +256,27 @@ def _void_open_flows(db: Session, user_id: int, now: datetime) -> None:
 def reissue_code(
     db: Session,
     settings: BackupSettings,
+    ctx: RequestContext,
     *,
     username: str,
     deliver: str,
     actor: str,
-    now: datetime,
 ) -> NewCode:
-    """An administrator re-issues the backup code of an ID whose owner lost it: the old code
-    stops working at once, in-flight recoveries are void, the owner is told by mail."""
+    """An administrator (``actor``) re-issues the backup code of an ID whose owner lost it:
+    the old code stops working at once, in-flight recoveries are void, the owner is told by
+    mail."""
     if deliver not in ("display", "email"):
         raise InvalidInput("deliver must be 'display' or 'email'")
     user = find_user(db, username)
     if user is None:
         raise NotFound("No such ID.")
-    client = ClientInfo(ip="", user_agent=actor, browser=b"")
-    new_code = _replace_code(db, settings, user=user, client=client, now=now, delivery=deliver)
-    _void_open_flows(db, user.id, now)
+    new_code = _replace_code(db, settings, ctx, user=user, delivery=deliver)
+    _void_open_flows(db, user.id, ctx.now)
     events.backup_code_reissued.send(
         None,
         db=db,
         user_id=user.id,
-        client=client,
+        client=ctx.client,
         actor=actor,
         delivered=deliver,
         to=user.email,

@@ -13,9 +13,9 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from core import events
+from core.context import RequestContext
 from core.errors import MailCapReached
 from core.models import User
-from core.security import ClientInfo
 from recovery import mailcap, otp
 from recovery.models import EmailCode
 from recovery.settings import BackupSettings
@@ -54,11 +54,10 @@ def mail_cap_wait(
 def issue_email_code(
     db: Session,
     settings: BackupSettings,
+    ctx: RequestContext,
     *,
     user: User,
     purpose: str,
-    client: ClientInfo,
-    now: datetime,
     flow_id: int | None = None,
     to: str | None = None,
     voids: tuple[str, ...] = (),
@@ -66,7 +65,7 @@ def issue_email_code(
     """Mails a new code for ``purpose`` to ``to`` (default: the ID's address); earlier unused
     codes of that purpose (and of ``voids``) are void. Refused with 429 ``too_many_mails``
     while the mail cap holds (nothing changes then)."""
-    address = to or user.email
+    address, now = to or user.email, ctx.now
     retry_after = mail_cap_wait(
         db, settings, user_id=user.id, purpose=purpose, address=address, now=now
     )
@@ -89,7 +88,7 @@ def issue_email_code(
             purpose=purpose,
             address=address,
             code_hash=otp.hash_code(settings.secret_key, code),
-            browser=client.browser,
+            browser=ctx.client.browser,
             flow_id=flow_id,
             created_at=now,
             expires_at=settings.otp.expiry(now),
@@ -104,7 +103,7 @@ def issue_email_code(
         code=code,
         purpose=purpose,
         valid_minutes=max(1, settings.otp.ttl // 60),
-        client=client,
+        client=ctx.client,
     )
     return otp.mask_email(address)
 

@@ -32,6 +32,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from core import events
+from core.context import RequestContext
 from core.db import UTCDateTime
 from core.errors import (
     InvalidInput,
@@ -41,7 +42,7 @@ from core.errors import (
     TooManyPairings,
     WrongConfirmation,
 )
-from core.models import LoginSession, User
+from core.models import User
 from core.security import ClientInfo, new_token, token_hash
 from recovery.models import Pairing, RecoveryFailure
 from webauthn import challenges, devices
@@ -75,16 +76,10 @@ def qr_svg(url: str) -> str:
 
 
 def start(
-    db: Session,
-    settings: Settings,
-    *,
-    user: User,
-    login_session: LoginSession | None,
-    origin: str,
-    ttl: int,
-    now: datetime,
+    db: Session, settings: Settings, ctx: RequestContext, *, user: User, origin: str, ttl: int
 ) -> dict[str, Any]:
-    require_fresh(login_session, settings, now)
+    now = ctx.now
+    require_fresh(ctx.login_session, settings, now)
     _expire_due(db, user_id=user.id, now=now)
     pending = db.execute(
         sa.select(sa.func.count(Pairing.id), sa.func.min(Pairing.expires_at)).where(
@@ -157,12 +152,12 @@ class PageState:
     confirmation: str | None = None
 
 
-def page_state(db: Session, *, token: str, client: ClientInfo, now: datetime) -> PageState:
+def page_state(db: Session, ctx: RequestContext, *, token: str) -> PageState:
     try:
-        pairing = _find(db, token, now)
+        pairing = _find(db, token, ctx.now)
     except NotFound:
         return PageState("invalid")
-    redeemer = _is_redeemer(pairing, client)
+    redeemer = _is_redeemer(pairing, ctx.client)
     if pairing.status == WAITING and (pairing.redeemer_browser is None or redeemer):
         return PageState("start")
     if not redeemer:
@@ -177,15 +172,10 @@ def page_state(db: Session, *, token: str, client: ClientInfo, now: datetime) ->
 
 
 def begin_redeem(
-    db: Session,
-    settings: Settings,
-    *,
-    token: str,
-    device_name: str | None,
-    client: ClientInfo,
-    now: datetime,
+    db: Session, settings: Settings, ctx: RequestContext, *, token: str, device_name: str | None
 ) -> dict[str, Any]:
-    pairing = _find(db, token, now)
+    client = ctx.client
+    pairing = _find(db, token, ctx.now)
     if pairing.status != WAITING:
         raise NotFound("This pairing code is no longer valid.")
     if not _is_redeemer(pairing, client):
@@ -207,13 +197,7 @@ def begin_redeem(
     user = db.get(User, pairing.user_id)
     assert user is not None
     options = devices.begin_add_device(
-        db,
-        settings,
-        user=user,
-        device_name=device_name,
-        client=client,
-        now=now,
-        purpose=challenges.PAIR,
+        db, settings, ctx, user=user, device_name=device_name, purpose=challenges.PAIR
     )
     return {**options, "confirmation": pairing.confirmation}
 
@@ -221,27 +205,19 @@ def begin_redeem(
 def complete_redeem(
     db: Session,
     settings: Settings,
+    ctx: RequestContext,
     raw: Mapping[str, Any],
     *,
     token: str,
     device_name: str | None,
-    client: ClientInfo,
-    now: datetime,
 ) -> dict[str, Any]:
-    pairing = _find(db, token, now)
-    if pairing.status != WAITING or not _is_redeemer(pairing, client):
+    pairing = _find(db, token, ctx.now)
+    if pairing.status != WAITING or not _is_redeemer(pairing, ctx.client):
         raise NotFound("This pairing code is no longer valid.")
     user = db.get(User, pairing.user_id)
     assert user is not None
     device = devices.complete_add_device(
-        db,
-        settings,
-        raw,
-        user=user,
-        device_name=device_name,
-        client=client,
-        now=now,
-        purpose=challenges.PAIR,
+        db, settings, ctx, raw, user=user, device_name=device_name, purpose=challenges.PAIR
     )
     device.status = "pending"
     moved = db.execute(
@@ -269,20 +245,13 @@ def _device_json(db: Session, pairing: Pairing) -> dict[str, Any] | None:
 
 
 def view(
-    db: Session,
-    settings: Settings,
-    *,
-    token: str,
-    viewer: User | None,
-    client: ClientInfo,
-    now: datetime,
-    previous_session_token: str | None,
+    db: Session, settings: Settings, ctx: RequestContext, *, token: str, viewer: User | None
 ) -> PairingView:
     """The pairing's state, for the ID's signed-in sessions and the redeeming browser only
     (404 for anyone else). The redeeming browser gets its session once it is approved."""
-    pairing = _find(db, token, now)
+    pairing = _find(db, token, ctx.now)
     is_owner = viewer is not None and viewer.id == pairing.user_id
-    redeemer = _is_redeemer(pairing, client)
+    redeemer = _is_redeemer(pairing, ctx.client)
     if not (is_owner or redeemer):
         raise NotFound("No such pairing.")
     body = {
@@ -297,7 +266,7 @@ def view(
     issued = db.execute(
         sa.update(Pairing)
         .where(Pairing.id == pairing.id, Pairing.session_issued_at.is_(None))
-        .values(session_issued_at=now)
+        .values(session_issued_at=ctx.now)
         .execution_options(synchronize_session=False)
     )
     if issued.rowcount != 1:
@@ -305,14 +274,7 @@ def view(
     # Not fresh: a newly paired device verifies its user (a step-up) before it may block,
     # unpair or approve anything.
     token = start_session(
-        db,
-        settings,
-        user_id=pairing.user_id,
-        device_id=pairing.device_id,
-        client=client,
-        now=now,
-        previous_token=previous_session_token,
-        verified=False,
+        db, settings, ctx, user_id=pairing.user_id, device_id=pairing.device_id, verified=False
     )
     return PairingView(body, token)
 
@@ -355,26 +317,25 @@ def _check_confirmation(db: Session, pairing: Pairing, typed: str | None, now: d
 def decide(
     db: Session,
     settings: Settings,
+    ctx: RequestContext,
     *,
     token: str,
     approve: bool,
     confirmation: str | None = None,
     user: User,
-    login_session: LoginSession | None,
-    client: ClientInfo,
-    now: datetime,
 ) -> dict[str, Any]:
     """Approve or reject, from a signed-in device of the ID with a fresh user verification;
     never from the redeeming browser itself."""
+    now = ctx.now
     pairing = _find(db, token, now)
-    if pairing.user_id != user.id or _is_redeemer(pairing, client):
+    if pairing.user_id != user.id or _is_redeemer(pairing, ctx.client):
         raise NotFound("No such pairing.")
     # Approve needs the new device's passkey; reject also cancels a pairing nobody redeemed.
     allowed = (AWAITING,) if approve else PENDING_STATES
     if pairing.status not in allowed:
         raise NotFound("This pairing is not waiting for approval.")
     if approve:
-        require_fresh(login_session, settings, now)
+        require_fresh(ctx.login_session, settings, now)
         _check_confirmation(db, pairing, confirmation, now)
     decided = db.execute(
         sa.update(Pairing)
@@ -403,6 +364,6 @@ def decide(
             ip=pairing.redeemer_ip, user_agent=pairing.redeemer_user_agent, browser=b""
         ),
         device_name=device.name,
-        approved_from=client.user_agent,
+        approved_from=ctx.client.user_agent,
     )
     return {"status": APPROVED, "device": devices.device_json(device, None)}

@@ -23,9 +23,9 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from core import events
+from core.context import RequestContext
 from core.errors import InvalidInput, RecoveryFailed
 from core.models import User
-from core.security import ClientInfo
 from core.users import find_user
 from recovery import codes, otp
 from recovery.backup import NewCode, backup_row, deliver_code, require_enabled
@@ -72,15 +72,10 @@ class Recovered:
 
 
 def begin_recovery(
-    db: Session,
-    settings: BackupSettings,
-    *,
-    username: str,
-    backup_code: str,
-    client: ClientInfo,
-    now: datetime,
+    db: Session, settings: BackupSettings, ctx: RequestContext, *, username: str, backup_code: str
 ) -> str:
     """Step 1. An unknown username and a wrong code fail the same way, after the same work."""
+    client, now = ctx.client, ctx.now
     require_enabled(settings)
     if len(username) > 254 or len(backup_code) > 128:
         raise InvalidInput("Username or backup code too long.")
@@ -96,7 +91,7 @@ def begin_recovery(
         record_failure(db, subjects, "backup_code", now)
         # Audited for unknown usernames too (without an ID): the same writes either way.
         events.recovery_failed.send(
-            None, db=db, user_id=user.id if user else None, client=client, step="backup_code"
+            None, db=db, user_id=user.id if user else None, client=ctx.client, step="backup_code"
         )
         raise RecoveryFailed(detail="unknown username or wrong backup code", keep_changes=True)
     assert row is not None
@@ -121,10 +116,8 @@ def begin_recovery(
     )
     db.add(flow)
     db.flush()
-    events.recovery_started.send(None, db=db, user_id=user.id, client=client)
-    return issue_email_code(
-        db, settings, user=user, purpose=RECOVER, client=client, now=now, flow_id=flow.id
-    )
+    events.recovery_started.send(None, db=db, user_id=user.id, client=ctx.client)
+    return issue_email_code(db, settings, ctx, user=user, purpose=RECOVER, flow_id=flow.id)
 
 
 def _live_flow(db: Session, *, browser: bytes, stage: str, now: datetime) -> RecoveryFlow | None:
@@ -156,12 +149,12 @@ def verify_recovery_code(
     db: Session,
     settings: BackupSettings,
     webauthn_settings: Settings,
+    ctx: RequestContext,
     *,
     typed: str,
-    client: ClientInfo,
-    now: datetime,
 ) -> dict[str, Any]:
     """Step 2: the emailed code of this browser's flow. Five wrong tries void the flow."""
+    client, now = ctx.client, ctx.now
     require_enabled(settings)
     flow = _live_flow(db, browser=client.browser, stage=CODE_VERIFIED, now=now)
     if flow is None:
@@ -184,13 +177,15 @@ def verify_recovery_code(
         if pending is not None and wrong_email_code(db, pending, now):
             _advance(db, flow, from_stage=CODE_VERIFIED, to_stage=VOID)
         record_failure(db, subjects, "email_code", now)
-        events.recovery_failed.send(None, db=db, user_id=user.id, client=client, step="email_code")
+        events.recovery_failed.send(
+            None, db=db, user_id=user.id, client=ctx.client, step="email_code"
+        )
         raise RecoveryFailed(detail="wrong or expired email code", keep_changes=True)
     if not consume_email_code(db, pending, now) or not _advance(
         db, flow, from_stage=CODE_VERIFIED, to_stage=OTP_VERIFIED, otp_verified_at=now
     ):
         raise RecoveryFailed(detail="email code already used")
-    return recovery_options(db, settings, webauthn_settings, client=client, now=now)
+    return recovery_options(db, settings, webauthn_settings, ctx)
 
 
 @dataclass(frozen=True)
@@ -202,7 +197,8 @@ class RecoveryStage:
     sent_to: str | None = None
 
 
-def recovery_stage(db: Session, *, client: ClientInfo, now: datetime) -> RecoveryStage:
+def recovery_stage(db: Session, ctx: RequestContext) -> RecoveryStage:
+    client, now = ctx.client, ctx.now
     if _live_flow(db, browser=client.browser, stage=OTP_VERIFIED, now=now) is not None:
         return RecoveryStage(3)
     flow = _live_flow(db, browser=client.browser, stage=CODE_VERIFIED, now=now)
@@ -216,9 +212,9 @@ def recovery_stage(db: Session, *, client: ClientInfo, now: datetime) -> Recover
     return RecoveryStage(2, otp.mask_email(code.address if code and code.address else user.email))
 
 
-def _verified_flow(db: Session, *, client: ClientInfo, now: datetime) -> tuple[RecoveryFlow, User]:
+def _verified_flow(db: Session, ctx: RequestContext) -> tuple[RecoveryFlow, User]:
     """This browser's recovery whose two factors were both given, and its ID."""
-    flow = _live_flow(db, browser=client.browser, stage=OTP_VERIFIED, now=now)
+    flow = _live_flow(db, browser=ctx.client.browser, stage=OTP_VERIFIED, now=ctx.now)
     user = db.get(User, flow.user_id) if flow is not None else None
     if flow is None or user is None:
         raise RecoveryFailed(detail="no verified recovery in this browser")
@@ -226,25 +222,14 @@ def _verified_flow(db: Session, *, client: ClientInfo, now: datetime) -> tuple[R
 
 
 def recovery_options(
-    db: Session,
-    settings: BackupSettings,
-    webauthn_settings: Settings,
-    *,
-    client: ClientInfo,
-    now: datetime,
+    db: Session, settings: BackupSettings, webauthn_settings: Settings, ctx: RequestContext
 ) -> dict[str, Any]:
     """Creation options for the new device of a verified flow (again after a cancelled
     browser dialog: no new email code needed)."""
     require_enabled(settings)
-    flow, user = _verified_flow(db, client=client, now=now)
+    flow, user = _verified_flow(db, ctx)
     options = devices.begin_add_device(
-        db,
-        webauthn_settings,
-        user=user,
-        device_name=None,
-        client=client,
-        now=now,
-        purpose=challenges.RECOVER,
+        db, webauthn_settings, ctx, user=user, device_name=None, purpose=challenges.RECOVER
     )
     return {**options, "restore_forced": settings.restore_removes_old_devices}
 
@@ -253,30 +238,28 @@ def complete_recovery(
     db: Session,
     settings: BackupSettings,
     webauthn_settings: Settings,
+    ctx: RequestContext,
     raw: Mapping[str, Any],
     *,
     mode: str,
     device_name: str | None,
-    client: ClientInfo,
-    now: datetime,
-    previous_session_token: str | None,
 ) -> Recovered:
     """Step 3: the new passkey. Restore removes the other devices and ends their sessions;
     duplicate keeps them. The used backup code is void and a new one is made."""
+    now = ctx.now
     require_enabled(settings)
     if mode not in (RESTORE, DUPLICATE):
         raise InvalidInput("mode must be 'restore' or 'duplicate'")
     if settings.restore_removes_old_devices:
         mode = RESTORE
-    flow, user = _verified_flow(db, client=client, now=now)
+    flow, user = _verified_flow(db, ctx)
     device = devices.complete_add_device(
         db,
         webauthn_settings,
+        ctx,
         raw,
         user=user,
         device_name=device_name,
-        client=client,
-        now=now,
         purpose=challenges.RECOVER,
     )
     if not _advance(db, flow, from_stage=OTP_VERIFIED, to_stage=COMPLETED, completed_at=now):
@@ -294,16 +277,14 @@ def complete_recovery(
         raise RecoveryFailed(detail="the backup code changed during the recovery")
     removed: list[str] = []
     if mode == RESTORE:
-        removed = devices.remove_other_devices(
-            db, user=user, keep_device_id=device.id, client=client, now=now
-        )
+        removed = devices.remove_other_devices(db, ctx, user=user, keep_device_id=device.id)
     event = events.device_restored if mode == RESTORE else events.device_duplicated
     event.send(
         None,
         db=db,
         user_id=user.id,
         device_id=device.id,
-        client=client,
+        client=ctx.client,
         device_name=device.name,
         removed_devices=removed,
         to=user.email,
@@ -311,14 +292,7 @@ def complete_recovery(
     )
     # Both factors and a new passkey made with user verification: the session starts fresh.
     token = start_session(
-        db,
-        webauthn_settings,
-        user_id=user.id,
-        device_id=device.id,
-        client=client,
-        now=now,
-        previous_token=previous_session_token,
-        verified=True,
+        db, webauthn_settings, ctx, user_id=user.id, device_id=device.id, verified=True
     )
-    new_code = deliver_code(db, settings, user=user, code=new_plain, client=client)
+    new_code = deliver_code(db, settings, ctx, user=user, code=new_plain)
     return Recovered(user, device, mode, new_code, token)

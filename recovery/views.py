@@ -15,12 +15,9 @@ from core.models import User
 from core.security import rate_limited
 from core.web import (
     app_settings,
-    client_info,
-    current_login_session,
-    current_session_token,
     json_body,
-    now,
     optional_str,
+    request_context,
     required_str,
     safe_next_path,
     set_session_cookie,
@@ -81,7 +78,7 @@ _confirm_new_address = addresses.on_user_registered(settings)
 @pages.get("/recover")
 def recover() -> str:
     # A reload resumes this browser's recovery where it is (the server holds the flow).
-    stage = restore.recovery_stage(database.session(), client=client_info(), now=now())
+    stage = restore.recovery_stage(database.session(), request_context())
     return render_template(
         "recovery/recover.html",
         mode_choice=not settings().restore_removes_old_devices,
@@ -121,7 +118,7 @@ def backup_status() -> Response:
 def activate() -> Response:
     json_body()
     masked = backup.start_activation(
-        database.session(), settings(), user=signed_in_user(), client=client_info(), now=now()
+        database.session(), settings(), request_context(), user=signed_in_user()
     )
     database.session().commit()
     return jsonify(otp_sent_to=masked), 202
@@ -132,12 +129,7 @@ def activate() -> Response:
 def regenerate() -> Response:
     json_body()
     masked = backup.start_regeneration(
-        database.session(),
-        settings(),
-        user=signed_in_user(),
-        login_session=current_login_session(),
-        client=client_info(),
-        now=now(),
+        database.session(), settings(), request_context(), user=signed_in_user()
     )
     database.session().commit()
     return jsonify(otp_sent_to=masked), 202
@@ -150,11 +142,9 @@ def confirm() -> Response:
     new_code = backup.confirm_email_code(
         database.session(),
         settings(),
+        request_context(),
         user=signed_in_user(),
         typed=required_str(data, "otp"),
-        login_session=current_login_session(),
-        client=client_info(),
-        now=now(),
     )
     database.session().commit()
     if new_code.code is None:
@@ -172,10 +162,9 @@ def recovery_begin() -> Response:
     masked = restore.begin_recovery(
         database.session(),
         settings(),
+        request_context(),
         username=required_str(data, "username"),
         backup_code=required_str(data, "backup_code"),
-        client=client_info(),
-        now=now(),
     )
     database.session().commit()
     return jsonify(otp_sent_to=masked), 202
@@ -189,9 +178,8 @@ def recovery_verify() -> Response:
         database.session(),
         settings(),
         webauthn_settings(),
+        request_context(),
         typed=required_str(data, "otp"),
-        client=client_info(),
-        now=now(),
     )
     database.session().commit()
     return jsonify(options)
@@ -202,7 +190,7 @@ def recovery_verify() -> Response:
 def recovery_options() -> Response:
     json_body()
     options = restore.recovery_options(
-        database.session(), settings(), webauthn_settings(), client=client_info(), now=now()
+        database.session(), settings(), webauthn_settings(), request_context()
     )
     database.session().commit()
     return jsonify(options)
@@ -216,12 +204,10 @@ def recovery_complete() -> Response:
         database.session(),
         settings(),
         webauthn_settings(),
+        request_context(),
         data,
         mode=required_str(data, "mode"),
         device_name=optional_str(data, "device_name"),
-        client=client_info(),
-        now=now(),
-        previous_session_token=current_session_token(),
     )
     database.session().commit()
     response = jsonify(
@@ -242,7 +228,7 @@ def recovery_complete() -> Response:
 def pair_page(token: str) -> tuple[str, int]:
     # Says on load whether the link can still be used (a used or expired one shows no form);
     # only the browser that redeemed it sees its number and outcome.
-    state = pairing.page_state(database.session(), token=token, client=client_info(), now=now())
+    state = pairing.page_state(database.session(), request_context(), token=token)
     database.session().commit()  # an expired pairing was just closed
     html = render_template(
         "recovery/pair.html", token=token, phase=state.phase, confirmation=state.confirmation
@@ -257,11 +243,10 @@ def pairing_start() -> Response:
     created = pairing.start(
         database.session(),
         webauthn_settings(),
+        request_context(),
         user=signed_in_user(),
-        login_session=current_login_session(),
         origin=current_app.config["ORIGIN"],
         ttl=current_app.config["PAIRING_TTL"],
-        now=now(),
     )
     database.session().commit()
     return jsonify(created), 201
@@ -272,11 +257,9 @@ def pairing_status(token: str) -> Response:
     result = pairing.view(
         database.session(),
         webauthn_settings(),
+        request_context(),
         token=token,
         viewer=signed_in_user() if current_user.is_authenticated else None,
-        client=client_info(),
-        now=now(),
-        previous_session_token=current_session_token(),
     )
     database.session().commit()
     response = jsonify(result.body)
@@ -292,10 +275,9 @@ def pairing_begin(token: str) -> Response:
     options = pairing.begin_redeem(
         database.session(),
         webauthn_settings(),
+        request_context(),
         token=token,
         device_name=optional_str(data, "device_name"),
-        client=client_info(),
-        now=now(),
     )
     database.session().commit()
     return jsonify(options)
@@ -308,11 +290,10 @@ def pairing_complete(token: str) -> Response:
     result = pairing.complete_redeem(
         database.session(),
         webauthn_settings(),
+        request_context(),
         data,
         token=token,
         device_name=optional_str(data, "device_name"),
-        client=client_info(),
-        now=now(),
     )
     database.session().commit()
     return jsonify(result), 202
@@ -323,13 +304,11 @@ def _decide(token: str, approve: bool) -> Response:
     result = pairing.decide(
         database.session(),
         webauthn_settings(),
+        request_context(),
         token=token,
         approve=approve,
         confirmation=required_str(data, "confirmation") if approve else None,
         user=signed_in_user(),
-        login_session=current_login_session(),
-        client=client_info(),
-        now=now(),
     )
     database.session().commit()
     return jsonify(result)

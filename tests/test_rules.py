@@ -308,7 +308,7 @@ def test_a_reissued_backup_code_voids_a_recovery_in_progress(app, signed_in, mai
 
 def test_a_backup_code_is_reissued_only_on_screen_or_by_mail(app, signed_in):
     from core import db as database
-    from core.clock import utcnow
+    from core.context import RequestContext
     from recovery import backup
     from recovery.settings import BackupSettings
 
@@ -317,10 +317,10 @@ def test_a_backup_code_is_reissued_only_on_screen_or_by_mail(app, signed_in):
         backup.reissue_code(
             database.session(),
             settings,
+            RequestContext.outside_request("admin"),
             username="alice",
             deliver="sms",
             actor="admin",
-            now=utcnow(),
         )
 
 

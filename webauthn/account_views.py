@@ -12,10 +12,8 @@ from core import db as database
 from core.models import User
 from core.web import (
     clear_session_cookie,
-    client_info,
-    current_login_session,
     json_body,
-    now,
+    request_context,
     required_str,
     signed_in_user,
 )
@@ -38,18 +36,9 @@ def session_json(info: account.SessionInfo) -> dict[str, Any]:
     }
 
 
-def _current_session_id() -> int | None:
-    login_session = current_login_session()
-    return login_session.id if login_session else None
-
-
 def _sessions() -> list[account.SessionInfo]:
     return account.list_sessions(
-        database.session(),
-        settings(),
-        user=signed_in_user(),
-        current_session_id=_current_session_id(),
-        now=now(),
+        database.session(), settings(), request_context(), user=signed_in_user()
     )
 
 
@@ -77,11 +66,9 @@ def end_session(session_id: int) -> Response:
     was_current = account.end_session(
         database.session(),
         settings(),
+        request_context(),
         user=signed_in_user(),
         session_id=session_id,
-        login_session=current_login_session(),
-        client=client_info(),
-        now=now(),
     )
     database.session().commit()
     response = Response(status=204)
@@ -94,12 +81,7 @@ def end_session(session_id: int) -> Response:
 def end_other_sessions() -> Response:
     json_body()
     ended = account.end_other_sessions(
-        database.session(),
-        settings(),
-        user=signed_in_user(),
-        login_session=current_login_session(),
-        client=client_info(),
-        now=now(),
+        database.session(), settings(), request_context(), user=signed_in_user()
     )
     database.session().commit()
     return jsonify(ended=ended)
@@ -111,13 +93,11 @@ def end_other_sessions() -> Response:
 @api.patch("/me")
 def change_me() -> Response:
     data = json_body()
-    login_session = current_login_session()
     user = account.change_display_name(
         database.session(),
+        request_context(),
         user=signed_in_user(),
         display_name=required_str(data, "display_name"),
-        device_id=login_session.device_id if login_session else None,
-        client=client_info(),
     )
     database.session().commit()
     return jsonify(user=user.to_json())
@@ -129,11 +109,9 @@ def delete_me() -> Response:
     account.delete_user(
         database.session(),
         settings(),
+        request_context(),
         user=signed_in_user(),
         confirm=required_str(data, "confirm"),
-        login_session=current_login_session(),
-        client=client_info(),
-        now=now(),
     )
     database.session().commit()
     response = Response(status=204)

@@ -18,9 +18,9 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from core import events
+from core.context import RequestContext
 from core.errors import AuthenticationFailed, DeviceBlocked, DeviceRemoved
 from core.models import User
-from core.security import ClientInfo
 from webauthn import challenges
 from webauthn.ceremony import (
     CounterRegression,
@@ -48,13 +48,7 @@ class VerifiedAssertion:
 
 
 def verify_assertion(
-    db: Session,
-    settings: Settings,
-    raw: Mapping[str, Any],
-    *,
-    purpose: str,
-    client: ClientInfo,
-    now: datetime,
+    db: Session, settings: Settings, ctx: RequestContext, raw: Mapping[str, Any], *, purpose: str
 ) -> VerifiedAssertion:
     """Consumes the pending challenge of ``purpose`` and runs every check on an assertion; on
     success the device's counter, backup state and last use are updated, and the device, its
@@ -65,8 +59,8 @@ def verify_assertion(
         db,
         challenge=response.response.client_data.challenge,
         purpose=purpose,
-        browser=client.browser,
-        now=now,
+        browser=ctx.client.browser,
+        now=ctx.now,
     )
     if pending is None:
         raise AuthenticationFailed(detail="no pending ceremony for this challenge and browser")
@@ -105,7 +99,7 @@ def verify_assertion(
         )
     except CounterRegression as exc:
         if device.status == ACTIVE:
-            _flag_clone(db, device, user, client, received_count, exc)
+            _flag_clone(db, ctx, device, user, received_count, exc)
         assertion = None
     if device.status != ACTIVE:
         # Recorded only after the signature verified: without the key nobody can write to an
@@ -115,7 +109,7 @@ def verify_assertion(
             db=db,
             user_id=user.id,
             device_id=device.id,
-            client=client,
+            client=ctx.client,
             reason=f"device_{device.status}",
             device_name=device.name,
         )
@@ -123,7 +117,7 @@ def verify_assertion(
         raise refused(detail=f"device is {device.status}", keep_changes=True)
     if assertion is None:  # unreachable: a regression on an active device raised above
         raise AuthenticationFailed(detail="no assertion")
-    if not _advance_counter(db, device, assertion, now):
+    if not _advance_counter(db, device, assertion, ctx.now):
         status_now = db.scalar(sa.select(Device.status).where(Device.id == device.id))
         if status_now != ACTIVE:  # blocked or removed meanwhile
             refused = _REFUSED_STATUS.get(status_now or REMOVED, AuthenticationFailed)
@@ -132,9 +126,9 @@ def verify_assertion(
         # write (two workers, the same assertion counter): exactly one may win.
         _flag_clone(
             db,
+            ctx,
             device,
             user,
-            client,
             received_count,
             CounterRegression(detail="sign counter raced by a concurrent sign-in"),
         )
@@ -167,9 +161,9 @@ def _advance_counter(db: Session, device: Device, assertion: Any, now: datetime)
 
 def _flag_clone(
     db: Session,
+    ctx: RequestContext,
     device: Device,
     user: User,
-    client: ClientInfo,
     received_count: int,
     exc: CounterRegression,
 ) -> None:
@@ -181,7 +175,7 @@ def _flag_clone(
         db=db,
         user_id=user.id,
         device_id=device.id,
-        client=client,
+        client=ctx.client,
         device_name=device.name,
         stored_count=stored_count,
         received_count=received_count,

@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from core import events, sessions
+from core.context import RequestContext
 from core.errors import (
     InvalidInput,
     LastDevice,
@@ -26,8 +27,7 @@ from core.errors import (
     RegistrationFailed,
     UsernameTaken,
 )
-from core.models import LoginSession, User
-from core.security import ClientInfo
+from core.models import User
 from webauthn import challenges
 from webauthn.aaguids import authenticator_name, format_aaguid
 from webauthn.ceremony import parse_registration, registration_options, verify_registration
@@ -149,13 +149,11 @@ def list_devices(db: Session, user: User) -> list[Device]:
 def begin_add_device(
     db: Session,
     settings: Settings,
+    ctx: RequestContext,
     *,
     user: User,
     device_name: str | None,
-    client: ClientInfo,
-    now: datetime,
     purpose: str = challenges.ADD_DEVICE,
-    login_session: LoginSession | None = None,
 ) -> dict[str, Any]:
     """Options to add a device; ``device_name`` is kept with the challenge and used unless
     the completing request names the device itself. ``purpose`` RECOVER is for recovery,
@@ -163,15 +161,15 @@ def begin_add_device(
     later by a verified device). A signed-in ID adding a device (ADD_DEVICE) changes what can
     sign in to it, so its session needs a fresh user verification, at begin and at complete."""
     if purpose == challenges.ADD_DEVICE:
-        require_fresh(login_session, settings, now)
+        require_fresh(ctx.login_session, settings, ctx.now)
     state = {} if device_name is None else {"device_name": normalise_device_name(device_name)}
     devices = list_devices(db, user)
     challenge = challenges.issue(
         db,
         purpose=purpose,
-        browser=client.browser,
+        browser=ctx.client.browser,
         ttl=settings.challenge_ttl,
-        now=now,
+        now=ctx.now,
         user_id=user.id,
         state=state,
     )
@@ -188,17 +186,16 @@ def begin_add_device(
 def complete_add_device(
     db: Session,
     settings: Settings,
+    ctx: RequestContext,
     raw: Mapping[str, Any],
     *,
     user: User,
     device_name: str | None,
-    client: ClientInfo,
-    now: datetime,
     purpose: str = challenges.ADD_DEVICE,
-    login_session: LoginSession | None = None,
 ) -> Device:
+    client, now = ctx.client, ctx.now
     if purpose == challenges.ADD_DEVICE:
-        require_fresh(login_session, settings, now)
+        require_fresh(ctx.login_session, settings, now)
     if device_name is not None:
         device_name = normalise_device_name(device_name)
     response = parse_registration(raw)
@@ -228,7 +225,7 @@ def complete_add_device(
             db=db,
             user_id=user.id,
             device_id=device.id,
-            client=client,
+            client=ctx.client,
             device_name=device.name,
         )
     return device
@@ -246,7 +243,7 @@ def _own_device(db: Session, user: User, device_id: int) -> Device:
 
 
 def rename_device(
-    db: Session, *, user: User, device_id: int, name: str, client: ClientInfo
+    db: Session, ctx: RequestContext, *, user: User, device_id: int, name: str
 ) -> Device:
     name = normalise_device_name(name, required=True)
     device = _own_device(db, user, device_id)
@@ -256,7 +253,7 @@ def rename_device(
         db=db,
         user_id=user.id,
         device_id=device.id,
-        client=client,
+        client=ctx.client,
         old_name=old_name,
         device_name=name,
     )
@@ -264,18 +261,12 @@ def rename_device(
 
 
 def remove_device(
-    db: Session,
-    settings: Settings,
-    *,
-    user: User,
-    device_id: int,
-    login_session: LoginSession | None,
-    client: ClientInfo,
-    now: datetime,
+    db: Session, settings: Settings, ctx: RequestContext, *, user: User, device_id: int
 ) -> None:
     """Unpairs a device and ends its sessions (needs a fresh user verification). The last
     active device stays: an ID without one could only come back through recovery."""
-    require_fresh(login_session, settings, now)
+    now = ctx.now
+    require_fresh(ctx.login_session, settings, now)
     device = _own_device(db, user, device_id)
     if device.status == "active":
         others = db.scalar(
@@ -291,7 +282,7 @@ def remove_device(
         db=db,
         user_id=user.id,
         device_id=device.id,
-        client=client,
+        client=ctx.client,
         device_name=device.name,
         credential_id=websafe_encode(device.credential_id),
     )
@@ -307,26 +298,20 @@ def _mark_removed(device: Device, now: datetime) -> None:
 
 
 def block_device(
-    db: Session,
-    settings: Settings,
-    *,
-    user: User,
-    device_id: int,
-    login_session: LoginSession | None,
-    client: ClientInfo,
-    now: datetime,
+    db: Session, settings: Settings, ctx: RequestContext, *, user: User, device_id: int
 ) -> Device:
     """Blocks a device of the signed-in ID at once and for good (needs a fresh user
     verification)."""
-    require_fresh(login_session, settings, now)
+    require_fresh(ctx.login_session, settings, ctx.now)
     device = _own_device(db, user, device_id)
-    block(db, device, client=client, now=now, via="account")
+    block(db, ctx, device, via="account")
     return device
 
 
-def block(db: Session, device: Device, *, client: ClientInfo, now: datetime, via: str) -> bool:
+def block(db: Session, ctx: RequestContext, device: Device, *, via: str) -> bool:
     """Blocks ``device``: it cannot sign in, its sessions end now, only an administrator can
     unblock it. False when it was already blocked or is removed (nothing changes)."""
+    now = ctx.now
     if device.status in (BLOCKED, REMOVED):
         return False
     was_pending = device.status == "pending"
@@ -338,7 +323,7 @@ def block(db: Session, device: Device, *, client: ClientInfo, now: datetime, via
             db=db,
             user_id=device.user_id,
             device_id=device.id,
-            client=client,
+            client=ctx.client,
             device_name=device.name,
             via=via,
             credential_id=websafe_encode(device.credential_id),
@@ -348,10 +333,11 @@ def block(db: Session, device: Device, *, client: ClientInfo, now: datetime, via
 
 
 def remove_other_devices(
-    db: Session, *, user: User, keep_device_id: int, client: ClientInfo, now: datetime
+    db: Session, ctx: RequestContext, *, user: User, keep_device_id: int
 ) -> list[str]:
     """Removes every device of the ID but ``keep_device_id`` and ends their sessions (a
     restore after a lost or stolen device). Returns the removed devices' names."""
+    now = ctx.now
     removed = []
     for device in list_devices(db, user):
         if device.id == keep_device_id:
@@ -362,7 +348,7 @@ def remove_other_devices(
             db=db,
             user_id=user.id,
             device_id=device.id,
-            client=client,
+            client=ctx.client,
             device_name=device.name,
             reason="restore",
         )
@@ -372,10 +358,10 @@ def remove_other_devices(
     return removed
 
 
-def unblock(db: Session, *, device_id: int, actor: str, now: datetime) -> Device:
-    """An administrator unblocks a device (the owner blocked their last one by mistake, or
-    locked themselves out): it can sign in again. Audited; every device and the address are
-    told, like any device the ID gains."""
+def unblock(db: Session, ctx: RequestContext, *, device_id: int, actor: str) -> Device:
+    """An administrator (``actor``) unblocks a device (the owner blocked their last one by
+    mistake, or locked themselves out): it can sign in again. Audited; every device and the
+    address are told, like any device the ID gains."""
     device = db.scalar(sa.select(Device).where(Device.id == device_id, Device.status == BLOCKED))
     if device is None:
         raise NotFound("No blocked device with that id.")
@@ -386,7 +372,7 @@ def unblock(db: Session, *, device_id: int, actor: str, now: datetime) -> Device
         db=db,
         user_id=device.user_id,
         device_id=device.id,
-        client=ClientInfo(ip="", user_agent=actor, browser=b""),
+        client=ctx.client,
         device_name=device.name,
         actor=actor,
     )

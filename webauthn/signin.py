@@ -15,16 +15,16 @@ from __future__ import annotations
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from core import events, sessions
+from core.context import RequestContext
 from core.errors import AuthenticationFailed, InvalidInput, RegistrationFailed, UsernameTaken
-from core.models import LoginSession, User
-from core.security import ClientInfo, keyed_hash
+from core.models import User
+from core.security import keyed_hash
 from core.users import (
     find_user,
     normalise_display_name,
@@ -67,12 +67,11 @@ class SignIn:
 def begin_registration(
     db: Session,
     settings: Settings,
+    ctx: RequestContext,
     *,
     username: str,
     email: str,
     display_name: str | None,
-    client: ClientInfo,
-    now: datetime,
 ) -> dict[str, Any]:
     username = normalise_username(username)
     email = normalise_email(email)
@@ -83,9 +82,9 @@ def begin_registration(
     challenge = challenges.issue(
         db,
         purpose=challenges.REGISTER,
-        browser=client.browser,
+        browser=ctx.client.browser,
         ttl=settings.challenge_ttl,
-        now=now,
+        now=ctx.now,
         state={
             "username": username,
             "email": email,
@@ -106,13 +105,12 @@ def begin_registration(
 def complete_registration(
     db: Session,
     settings: Settings,
+    ctx: RequestContext,
     raw: Mapping[str, Any],
     *,
     device_name: str | None,
-    client: ClientInfo,
-    now: datetime,
-    previous_session_token: str | None,
 ) -> SignIn:
+    client, now = ctx.client, ctx.now
     device_name = normalise_device_name(device_name)
     response = parse_registration(raw)
     pending = challenges.consume(
@@ -144,26 +142,19 @@ def complete_registration(
     flush_unique(db)
     remember_browser(db, device.id, client.browser, now)
     events.user_registered.send(
-        None, db=db, user_id=user.id, device_id=device.id, client=client, username=user.username
+        None, db=db, user_id=user.id, device_id=device.id, client=ctx.client, username=user.username
     )
     events.device_added.send(
         None,
         db=db,
         user_id=user.id,
         device_id=device.id,
-        client=client,
+        client=ctx.client,
         device_name=device.name,
         first_device=True,
     )
     token = start_session(
-        db,
-        settings,
-        user_id=user.id,
-        device_id=device.id,
-        client=client,
-        now=now,
-        previous_token=previous_session_token,
-        verified=credential.user_verified,
+        db, settings, ctx, user_id=user.id, device_id=device.id, verified=credential.user_verified
     )
     return SignIn(user, device, token)
 
@@ -172,7 +163,7 @@ def complete_registration(
 
 
 def begin_authentication(
-    db: Session, settings: Settings, *, username: str | None, client: ClientInfo, now: datetime
+    db: Session, settings: Settings, ctx: RequestContext, *, username: str | None
 ) -> dict[str, Any]:
     """Options for username-first (``username`` given) or usernameless sign-in.
 
@@ -202,9 +193,9 @@ def begin_authentication(
     challenge = challenges.issue(
         db,
         purpose=challenges.AUTHENTICATE,
-        browser=client.browser,
+        browser=ctx.client.browser,
         ttl=settings.challenge_ttl,
-        now=now,
+        now=ctx.now,
         user_id=user_id,
         state={"username_first": username is not None},
     )
@@ -240,37 +231,22 @@ def _decoy_credentials(secret_key: str, username: str) -> list[tuple[bytes, list
 
 
 def complete_authentication(
-    db: Session,
-    settings: Settings,
-    raw: Mapping[str, Any],
-    *,
-    client: ClientInfo,
-    now: datetime,
-    previous_session_token: str | None,
+    db: Session, settings: Settings, ctx: RequestContext, raw: Mapping[str, Any]
 ) -> SignIn:
     """Sign-in: verifies the assertion (``verify_assertion``), then starts the session."""
-    assertion = verify_assertion(
-        db, settings, raw, purpose=challenges.AUTHENTICATE, client=client, now=now
-    )
+    assertion = verify_assertion(db, settings, ctx, raw, purpose=challenges.AUTHENTICATE)
     device, user = assertion.device, assertion.user
     events.signed_in.send(
         None,
         db=db,
         user_id=user.id,
         device_id=device.id,
-        client=client,
+        client=ctx.client,
         device_name=device.name,
-        new_browser=remember_browser(db, device.id, client.browser, now),
+        new_browser=remember_browser(db, device.id, ctx.client.browser, ctx.now),
     )
     token = start_session(
-        db,
-        settings,
-        user_id=user.id,
-        device_id=device.id,
-        client=client,
-        now=now,
-        previous_token=previous_session_token,
-        verified=assertion.user_verified,
+        db, settings, ctx, user_id=user.id, device_id=device.id, verified=assertion.user_verified
     )
     return SignIn(user, device, token)
 
@@ -278,24 +254,20 @@ def complete_authentication(
 def start_session(
     db: Session,
     settings: Settings,
+    ctx: RequestContext,
     *,
     user_id: int,
     device_id: int,
-    client: ClientInfo,
-    now: datetime,
-    previous_token: str | None,
     verified: bool,
 ) -> str:
     """A new sign-in session for ``device_id`` (ending this browser's previous one); returns
     the token for the cookie. ``verified``: the user was verified just now (fresh)."""
     return sessions.start(
         db,
+        ctx,
         user_id=user_id,
         device_id=device_id,
-        client=client,
         policy=settings.sessions,
-        now=now,
-        previous_token=previous_token,
         verified=verified,
     ).token
 
@@ -304,7 +276,7 @@ def start_session(
 
 
 def begin_reauth(
-    db: Session, settings: Settings, *, user: User, client: ClientInfo, now: datetime
+    db: Session, settings: Settings, ctx: RequestContext, *, user: User
 ) -> dict[str, Any]:
     """Options to verify the signed-in user again: UV required, this ID's active devices."""
     allow = [
@@ -315,9 +287,9 @@ def begin_reauth(
     challenge = challenges.issue(
         db,
         purpose=challenges.REAUTH,
-        browser=client.browser,
+        browser=ctx.client.browser,
         ttl=settings.challenge_ttl,
-        now=now,
+        now=ctx.now,
         user_id=user.id,
         state={"username_first": True},
     )
@@ -328,39 +300,31 @@ def begin_reauth(
 
 
 def complete_reauth(
-    db: Session,
-    settings: Settings,
-    raw: Mapping[str, Any],
-    *,
-    user: User,
-    login_session: LoginSession | None,
-    client: ClientInfo,
-    now: datetime,
+    db: Session, settings: Settings, ctx: RequestContext, raw: Mapping[str, Any], *, user: User
 ) -> None:
-    assertion = verify_assertion(
-        db, settings, raw, purpose=challenges.REAUTH, client=client, now=now
-    )
+    assertion = verify_assertion(db, settings, ctx, raw, purpose=challenges.REAUTH)
     device, owner = assertion.device, assertion.user
+    login_session = ctx.login_session
     if owner.id != user.id or login_session is None:
         raise AuthenticationFailed(detail="step-up by another ID's device")
     if not assertion.user_verified:
         raise AuthenticationFailed(detail="step-up needs user verification")
-    login_session.verified_at = now
+    login_session.verified_at = ctx.now
     events.reauthenticated.send(
-        None, db=db, user_id=user.id, device_id=device.id, client=client, device_name=device.name
+        None,
+        db=db,
+        user_id=user.id,
+        device_id=device.id,
+        client=ctx.client,
+        device_name=device.name,
     )
 
 
-def sign_out(
-    db: Session,
-    *,
-    user: User | None,
-    session_token: str | None,
-    client: ClientInfo,
-    device_id: int | None,
-    now: datetime,
-) -> None:
-    if session_token:
-        sessions.revoke_token(db, session_token, now)
+def sign_out(db: Session, ctx: RequestContext, *, user: User | None) -> None:
+    """Ends the browser's session (the cookie's, live or not)."""
+    if ctx.session_token:
+        sessions.revoke_token(db, ctx.session_token, ctx.now)
     if user is not None:
-        events.signed_out.send(None, db=db, user_id=user.id, device_id=device_id, client=client)
+        events.signed_out.send(
+            None, db=db, user_id=user.id, device_id=ctx.client.device_id, client=ctx.client
+        )

@@ -25,12 +25,10 @@ from core.security import rate_limited
 from core.web import (
     app_settings,
     clear_session_cookie,
-    client_info,
     current_login_session,
-    current_session_token,
     json_body,
-    now,
     optional_str,
+    request_context,
     required_str,
     safe_next_path,
     set_session_cookie,
@@ -138,11 +136,10 @@ def register_begin() -> Response:
     options = signin_service.begin_registration(
         database.session(),
         settings(),
+        request_context(),
         username=required_str(data, "username"),
         email=required_str(data, "email"),
         display_name=optional_str(data, "display_name"),
-        client=client_info(),
-        now=now(),
     )
     database.session().commit()
     return jsonify(options)
@@ -153,13 +150,7 @@ def register_begin() -> Response:
 def register_complete() -> Response:
     data = json_body()
     result = signin_service.complete_registration(
-        database.session(),
-        settings(),
-        data,
-        device_name=_device_name(data),
-        client=client_info(),
-        now=now(),
-        previous_session_token=current_session_token(),
+        database.session(), settings(), request_context(), data, device_name=_device_name(data)
     )
     database.session().commit()
     return _signed_in_answer(result, 201, sign_up_answer_extras)
@@ -173,11 +164,7 @@ def register_complete() -> Response:
 def authenticate_begin() -> Response:
     data = json_body()
     options = signin_service.begin_authentication(
-        database.session(),
-        settings(),
-        username=optional_str(data, "username"),
-        client=client_info(),
-        now=now(),
+        database.session(), settings(), request_context(), username=optional_str(data, "username")
     )
     database.session().commit()
     return jsonify(options)
@@ -188,12 +175,7 @@ def authenticate_begin() -> Response:
 def authenticate_complete() -> Response:
     data = json_body()
     result = signin_service.complete_authentication(
-        database.session(),
-        settings(),
-        data,
-        client=client_info(),
-        now=now(),
-        previous_session_token=current_session_token(),
+        database.session(), settings(), request_context(), data
     )
     database.session().commit()
     return _signed_in_answer(result, 200, sign_in_answer_extras)
@@ -202,14 +184,7 @@ def authenticate_complete() -> Response:
 @api.post("/logout")
 def logout() -> Response:
     user = signed_in_user() if current_user.is_authenticated else None
-    signin_service.sign_out(
-        database.session(),
-        user=user,
-        session_token=current_session_token(),
-        client=client_info(),
-        device_id=_current_device_id(),
-        now=now(),
-    )
+    signin_service.sign_out(database.session(), request_context(), user=user)
     database.session().commit()
     response = Response(status=204)
     clear_session_cookie(response)
@@ -256,11 +231,9 @@ def add_device_begin() -> Response:
     options = device_service.begin_add_device(
         database.session(),
         settings(),
+        request_context(),
         user=signed_in_user(),
         device_name=_device_name(data),
-        client=client_info(),
-        now=now(),
-        login_session=current_login_session(),
     )
     database.session().commit()
     return jsonify(options)
@@ -273,12 +246,10 @@ def add_device_complete() -> Response:
     device = device_service.complete_add_device(
         database.session(),
         settings(),
+        request_context(),
         data,
         user=signed_in_user(),
         device_name=_device_name(data),
-        client=client_info(),
-        now=now(),
-        login_session=current_login_session(),
     )
     database.session().commit()
     return jsonify(device=device_service.device_json(device, _current_device_id())), 201
@@ -289,10 +260,10 @@ def rename_device(device_id: int) -> Response:
     data = json_body()
     device = device_service.rename_device(
         database.session(),
+        request_context(),
         user=signed_in_user(),
         device_id=device_id,
         name=required_str(data, "name"),
-        client=client_info(),
     )
     database.session().commit()
     return jsonify(device=device_service.device_json(device, _current_device_id()))
@@ -303,11 +274,9 @@ def remove_device(device_id: int) -> Response:
     device_service.remove_device(
         database.session(),
         settings(),
+        request_context(),
         user=signed_in_user(),
         device_id=device_id,
-        login_session=current_login_session(),
-        client=client_info(),
-        now=now(),
     )
     database.session().commit()
     return Response(status=204)
@@ -319,11 +288,9 @@ def block_device(device_id: int) -> Response:
     device = device_service.block_device(
         database.session(),
         settings(),
+        request_context(),
         user=signed_in_user(),
         device_id=device_id,
-        login_session=current_login_session(),
-        client=client_info(),
-        now=now(),
     )
     database.session().commit()
     return jsonify(device=device_service.device_json(device, _current_device_id()))
@@ -337,7 +304,7 @@ def block_device(device_id: int) -> Response:
 def reauth_begin() -> Response:
     json_body()
     options = signin_service.begin_reauth(
-        database.session(), settings(), user=signed_in_user(), client=client_info(), now=now()
+        database.session(), settings(), request_context(), user=signed_in_user()
     )
     database.session().commit()
     return jsonify(options)
@@ -348,13 +315,7 @@ def reauth_begin() -> Response:
 def reauth_complete() -> Response:
     data = json_body()
     signin_service.complete_reauth(
-        database.session(),
-        settings(),
-        data,
-        user=signed_in_user(),
-        login_session=current_login_session(),
-        client=client_info(),
-        now=now(),
+        database.session(), settings(), request_context(), data, user=signed_in_user()
     )
     database.session().commit()
     return Response(status=204)
