@@ -250,7 +250,9 @@ def _register_commands(app: Flask) -> None:
         if test_to:
             db_session = database.session()
             try:
-                outbox.enqueue(db_session, to=test_to, template="test", context={}, kind="test")
+                outbox.enqueue(
+                    db_session, utcnow(), to=test_to, template="test", context={}, kind="test"
+                )
             except ValueError as error:
                 raise click.ClickException(str(error)) from error
             db_session.commit()

@@ -14,16 +14,13 @@ unique and are never used to find an ID.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from sqlalchemy.orm import Session
 
 from core import events, sessions
-from core.clock import utcnow
 from core.context import RequestContext
 from core.errors import EmailAlreadyVerified, InvalidCode, InvalidInput
 from core.models import User
-from core.security import ClientInfo
 from core.users import normalise_email
 from recovery import otp
 from recovery.email_codes import (
@@ -120,21 +117,22 @@ def confirm(
     assert pending.address is not None
     if pending.purpose == VERIFY:
         user.email_verified_at = now
-        events.email_verified.send(None, db=db, user_id=user.id, client=ctx.client)
+        events.emit(db, events.EmailVerified(ctx=ctx, user_id=user.id))
         return user
     old, old_verified = user.email, user.email_verified_at is not None
     user.email, user.email_verified_at = pending.address, now
-    events.email_changed.send(
-        None,
-        db=db,
-        user_id=user.id,
-        client=ctx.client,
-        device_id=login_session.device_id if login_session else None,
-        old_address=otp.mask_email(old),
-        new_address=otp.mask_email(user.email),
-        # Where notify.mails tells of the change (hidden from the activity page like every
-        # ``to``): the old address, if it was ever proven; else nobody.
-        to=old if old_verified else None,
+    events.emit(
+        db,
+        events.EmailChanged(
+            ctx=ctx,
+            user_id=user.id,
+            device_id=login_session.device_id if login_session else None,
+            old_address=otp.mask_email(old),
+            new_address=otp.mask_email(user.email),
+            # Where notify.mails tells of the change (hidden from the activity page like every
+            # ``to``): the old address, if it was ever proven; else nobody.
+            to=old if old_verified else None,
+        ),
     )
     db.flush()
     return user
@@ -170,12 +168,11 @@ def confirm_backup_address(
     if not consume_email_code(db, pending, now):
         raise InvalidCode(detail="backup address code already used")
     user.backup_email, user.backup_email_verified_at = pending.address, now
-    events.backup_email_verified.send(
-        None,
-        db=db,
-        user_id=user.id,
-        client=ctx.client,
-        address=otp.mask_email(pending.address or ""),
+    events.emit(
+        db,
+        events.BackupEmailVerified(
+            ctx=ctx, user_id=user.id, address=otp.mask_email(pending.address or "")
+        ),
     )
     return user
 
@@ -183,27 +180,23 @@ def confirm_backup_address(
 # ---- sign-up -----------------------------------------------------------------------------------
 
 
-def on_user_registered(settings: Callable[[], BackupSettings]) -> Callable[..., None]:
-    """A listener for ``events.user_registered``: the new ID's address gets a code to confirm
-    it. While the mail cap holds for that address (IDs created one after another with someone
-    else's address), sign-up still succeeds and no mail goes out: the owner can ask for a code
-    from the account page later."""
+def on_user_registered(
+    settings: Callable[[], BackupSettings],
+) -> Callable[[Session, events.UserRegistered], None]:
+    """A listener for ``events.UserRegistered``: the new ID's address gets a code to confirm
+    it, bound to the sign-up's browser. While the mail cap holds for that address (IDs created
+    one after another with someone else's address), sign-up still succeeds and no mail goes
+    out: the owner can ask for a code from the account page later."""
 
-    def receive(
-        _sender: Any,
-        *,
-        db: Session,
-        user_id: int,
-        client: ClientInfo | None = None,
-        **_: Any,
-    ) -> None:
-        user = db.get(User, user_id)
-        if user is None or client is None:
+    def receive(db: Session, event: events.UserRegistered) -> None:
+        user = db.get(User, event.user_id)
+        if user is None:
             return
-        now = utcnow()
         config = settings()
-        if mail_cap_wait(db, config, user_id=user.id, purpose=VERIFY, address=user.email, now=now):
-            return
-        send_verification(db, config, RequestContext(client=client, now=now), user=user)
+        wait = mail_cap_wait(
+            db, config, user_id=user.id, purpose=VERIFY, address=user.email, now=event.ctx.now
+        )
+        if not wait:
+            send_verification(db, config, event.ctx, user=user)
 
     return receive

@@ -70,7 +70,7 @@ def sign_in_count(db: Session, user_id: int) -> int:
     return int(
         db.scalar(
             sa.select(sa.func.count(AuditEvent.id)).where(
-                AuditEvent.user_id == user_id, AuditEvent.kind == "signed_in"
+                AuditEvent.user_id == user_id, AuditEvent.kind == events.SignedIn.name
             )
         )
         or 0
@@ -158,11 +158,9 @@ def confirm_email_code(
     new_code = _replace_code(db, settings, ctx, user=user)
     if regenerated:
         _void_open_flows(db, user.id, now)
-        events.backup_code_regenerated.send(
-            None, db=db, user_id=user.id, client=ctx.client, to=user.email
-        )
+        events.emit(db, events.BackupCodeRegenerated(ctx=ctx, user_id=user.id, to=user.email))
     else:
-        events.backup_activated.send(None, db=db, user_id=user.id, client=ctx.client)
+        events.emit(db, events.BackupActivated(ctx=ctx, user_id=user.id))
     return new_code
 
 
@@ -174,7 +172,7 @@ def _mark_address_proven(db: Session, ctx: RequestContext, user: User, code: Ema
     if code.address is not None and code.address.lower() != user.email.lower():
         return
     user.email_verified_at = ctx.now
-    events.email_verified.send(None, db=db, user_id=user.id, client=ctx.client)
+    events.emit(db, events.EmailVerified(ctx=ctx, user_id=user.id))
 
 
 def backup_address(user: User) -> str | None:
@@ -232,9 +230,7 @@ def deliver_code(
     to be shown once."""
     to = backup_address(user)
     if (delivery or settings.delivery) == "email" and to is not None:
-        events.backup_code_delivered.send(
-            None, db=db, user_id=user.id, to=to, code=code, client=ctx.client
-        )
+        events.emit(db, events.BackupCodeDelivered(ctx=ctx, user_id=user.id, to=to, code=code))
         return NewCode(None, "email")
     # Shown on screen: the policy says so, or (after a recovery) an ID from before backup
     # addresses has none to mail it to; never mailed to the sign-in address.
@@ -272,13 +268,10 @@ def reissue_code(
         raise NotFound("No such ID.")
     new_code = _replace_code(db, settings, ctx, user=user, delivery=deliver)
     _void_open_flows(db, user.id, ctx.now)
-    events.backup_code_reissued.send(
-        None,
-        db=db,
-        user_id=user.id,
-        client=ctx.client,
-        actor=actor,
-        delivered=deliver,
-        to=user.email,
+    events.emit(
+        db,
+        events.BackupCodeReissued(
+            ctx=ctx, user_id=user.id, actor=actor, delivered=deliver, to=user.email
+        ),
     )
     return new_code

@@ -95,15 +95,16 @@ def issue_email_code(
         )
     )
     db.flush()
-    events.email_code_issued.send(
-        None,
-        db=db,
-        user_id=user.id,
-        to=address,
-        code=code,
-        purpose=purpose,
-        valid_minutes=max(1, settings.otp.ttl // 60),
-        client=ctx.client,
+    events.emit(
+        db,
+        events.EmailCodeIssued(
+            ctx=ctx,
+            user_id=user.id,
+            to=address,
+            code=code,
+            purpose=purpose,
+            valid_minutes=max(1, settings.otp.ttl // 60),
+        ),
     )
     return otp.mask_email(address)
 

@@ -22,7 +22,7 @@ import math
 import re
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -355,15 +355,20 @@ def decide(
         raise NotFound("No such pairing.")
     device.status = "active"
     db.flush()
-    events.device_paired.send(
-        None,
-        db=db,
-        user_id=user.id,
-        device_id=device.id,
-        client=ClientInfo(
-            ip=pairing.redeemer_ip, user_agent=pairing.redeemer_user_agent, browser=b""
+    events.emit(
+        db,
+        events.DevicePaired(
+            # Told as the new device's doing (its browser), approved from this one.
+            ctx=replace(
+                ctx,
+                client=ClientInfo(
+                    ip=pairing.redeemer_ip, user_agent=pairing.redeemer_user_agent, browser=b""
+                ),
+            ),
+            user_id=user.id,
+            device_id=device.id,
+            device_name=device.name,
+            approved_from=ctx.client.user_agent,
         ),
-        device_name=device.name,
-        approved_from=ctx.client.user_agent,
     )
     return {"status": APPROVED, "device": devices.device_json(device, None)}

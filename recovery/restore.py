@@ -90,8 +90,9 @@ def begin_recovery(
     ):
         record_failure(db, subjects, "backup_code", now)
         # Audited for unknown usernames too (without an ID): the same writes either way.
-        events.recovery_failed.send(
-            None, db=db, user_id=user.id if user else None, client=ctx.client, step="backup_code"
+        events.emit(
+            db,
+            events.RecoveryFailed(ctx=ctx, user_id=user.id if user else None, step="backup_code"),
         )
         raise RecoveryFailed(detail="unknown username or wrong backup code", keep_changes=True)
     assert row is not None
@@ -116,7 +117,7 @@ def begin_recovery(
     )
     db.add(flow)
     db.flush()
-    events.recovery_started.send(None, db=db, user_id=user.id, client=ctx.client)
+    events.emit(db, events.RecoveryStarted(ctx=ctx, user_id=user.id))
     return issue_email_code(db, settings, ctx, user=user, purpose=RECOVER, flow_id=flow.id)
 
 
@@ -177,9 +178,7 @@ def verify_recovery_code(
         if pending is not None and wrong_email_code(db, pending, now):
             _advance(db, flow, from_stage=CODE_VERIFIED, to_stage=VOID)
         record_failure(db, subjects, "email_code", now)
-        events.recovery_failed.send(
-            None, db=db, user_id=user.id, client=ctx.client, step="email_code"
-        )
+        events.emit(db, events.RecoveryFailed(ctx=ctx, user_id=user.id, step="email_code"))
         raise RecoveryFailed(detail="wrong or expired email code", keep_changes=True)
     if not consume_email_code(db, pending, now) or not _advance(
         db, flow, from_stage=CODE_VERIFIED, to_stage=OTP_VERIFIED, otp_verified_at=now
@@ -278,17 +277,18 @@ def complete_recovery(
     removed: list[str] = []
     if mode == RESTORE:
         removed = devices.remove_other_devices(db, ctx, user=user, keep_device_id=device.id)
-    event = events.device_restored if mode == RESTORE else events.device_duplicated
-    event.send(
-        None,
-        db=db,
-        user_id=user.id,
-        device_id=device.id,
-        client=ctx.client,
-        device_name=device.name,
-        removed_devices=removed,
-        to=user.email,
-        at=now.isoformat(),
+    recovered = events.DeviceRestored if mode == RESTORE else events.DeviceDuplicated
+    events.emit(
+        db,
+        recovered(
+            ctx=ctx,
+            user_id=user.id,
+            device_id=device.id,
+            device_name=device.name,
+            removed_devices=tuple(removed),
+            to=user.email,
+            at=now.isoformat(),
+        ),
     )
     # Both factors and a new passkey made with user verification: the session starts fresh.
     token = start_session(

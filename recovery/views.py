@@ -65,8 +65,8 @@ def register_answer_extras() -> None:
         passkey_views.sign_in_answer_extras.append(_backup_prompt)
     if _backup_required not in passkey_views.sign_up_answer_extras:
         passkey_views.sign_up_answer_extras.append(_backup_required)
-    # A new ID's address gets a code to confirm it (blinker keeps one connection).
-    events.user_registered.connect(_confirm_new_address, weak=False)
+    # A new ID's address gets a code to confirm it (one subscription however often this runs).
+    events.subscribe(events.UserRegistered, _confirm_new_address)
 
 
 _confirm_new_address = addresses.on_user_registered(settings)

@@ -138,6 +138,7 @@ def test_notices_to_an_unconfirmed_address_stay_in_the_inbox(
 
 
 def test_other_mail_to_an_unconfirmed_address_is_dropped(app, unconfirmed, mailbox):
+    from core.clock import utcnow
     from notify.outbox import enqueue
 
     mailbox.wait_for(to=ALICE)
@@ -145,7 +146,10 @@ def test_other_mail_to_an_unconfirmed_address_is_dropped(app, unconfirmed, mailb
     with app.test_request_context():
         db = core.db.session()
         assert (
-            enqueue(db, to=ALICE, template="test", context={}, kind="test", user_id=user_id) is None
+            enqueue(
+                db, utcnow(), to=ALICE, template="test", context={}, kind="test", user_id=user_id
+            )
+            is None
         )
         db.commit()
     mailbox.assert_count(1, to=ALICE)

@@ -4,7 +4,7 @@ display name, and deleting the ID.
 Deleting keeps the ``users`` row as a tombstone (its id is never reused, its audit trail keeps
 an owner) and erases what identifies a person: the username is freed, the address, display
 name and user handle are replaced, the audit trail loses IPs, user agents and names. Features
-above this one erase their own data on the ``user_deleted`` event (recovery/erasure.py), and
+above this one erase their own data on the ``UserDeleted`` event (recovery/erasure.py), and
 notify/ mails the goodbye to the address, which the event carries because it is erased next.
 """
 
@@ -85,13 +85,11 @@ def end_session(
     )
     if ended is None:
         raise NotFound("That session has already ended.")
-    events.session_ended.send(
-        None,
-        db=db,
-        user_id=user.id,
-        device_id=ended.device_id,
-        client=ctx.client,
-        session_id=session_id,
+    events.emit(
+        db,
+        events.SessionEnded(
+            ctx=ctx, user_id=user.id, device_id=ended.device_id, session_id=session_id
+        ),
     )
     return login_session is not None and session_id == login_session.id
 
@@ -106,13 +104,11 @@ def end_other_sessions(db: Session, settings: Settings, ctx: RequestContext, *, 
         db, user_id=user.id, keep_id=login_session.id, policy=settings.sessions, now=ctx.now
     )
     if ended:
-        events.other_sessions_ended.send(
-            None,
-            db=db,
-            user_id=user.id,
-            device_id=login_session.device_id,
-            client=ctx.client,
-            ended=ended,
+        events.emit(
+            db,
+            events.OtherSessionsEnded(
+                ctx=ctx, user_id=user.id, device_id=login_session.device_id, ended=ended
+            ),
         )
     return ended
 
@@ -126,14 +122,15 @@ def change_display_name(db: Session, ctx: RequestContext, *, user: User, display
     new_name = normalise_display_name(display_name, user.username)
     if new_name != user.display_name:
         old_name, user.display_name = user.display_name, new_name
-        events.display_name_changed.send(
-            None,
-            db=db,
-            user_id=user.id,
-            device_id=ctx.client.device_id,
-            client=ctx.client,
-            old_name=old_name,
-            display_name=new_name,
+        events.emit(
+            db,
+            events.DisplayNameChanged(
+                ctx=ctx,
+                user_id=user.id,
+                device_id=ctx.client.device_id,
+                old_name=old_name,
+                display_name=new_name,
+            ),
         )
         db.flush()
     return user
@@ -153,15 +150,16 @@ def delete_user(
         raise InvalidInput("Type your username exactly as shown to confirm.")
     login_session, now = ctx.login_session, ctx.now
     require_fresh(login_session, settings, now)
-    events.user_deleted.send(
-        None,
-        db=db,
-        user_id=user.id,
-        device_id=login_session.device_id if login_session else None,
-        client=ctx.client,
-        # Unverified addresses get verification mail only (nobody proved they read it).
-        to=user.email if user.email_verified_at is not None else None,
-        username=user.username,
+    events.emit(
+        db,
+        events.UserDeleted(
+            ctx=ctx,
+            user_id=user.id,
+            device_id=login_session.device_id if login_session else None,
+            # Unverified addresses get verification mail only (nobody proved they read it).
+            to=user.email if user.email_verified_at is not None else None,
+            username=user.username,
+        ),
     )
     sessions.revoke_user_sessions(db, user.id, now)
     db.execute(

@@ -104,14 +104,15 @@ def verify_assertion(
     if device.status != ACTIVE:
         # Recorded only after the signature verified: without the key nobody can write to an
         # ID's audit trail by replaying a blocked device's (public) credential id.
-        events.sign_in_failed.send(
-            None,
-            db=db,
-            user_id=user.id,
-            device_id=device.id,
-            client=ctx.client,
-            reason=f"device_{device.status}",
-            device_name=device.name,
+        events.emit(
+            db,
+            events.SignInFailed(
+                ctx=ctx,
+                user_id=user.id,
+                device_id=device.id,
+                reason=f"device_{device.status}",
+                device_name=device.name,
+            ),
         )
         refused = _REFUSED_STATUS.get(device.status, AuthenticationFailed)
         raise refused(detail=f"device is {device.status}", keep_changes=True)
@@ -170,15 +171,16 @@ def _flag_clone(
     """Flags a possibly cloned device, records it, and refuses the sign-in (keeping the flag)."""
     stored_count = db.scalar(sa.select(Device.sign_count).where(Device.id == device.id))
     device.flagged = True
-    events.device_flagged.send(
-        None,
-        db=db,
-        user_id=user.id,
-        device_id=device.id,
-        client=ctx.client,
-        device_name=device.name,
-        stored_count=stored_count,
-        received_count=received_count,
+    events.emit(
+        db,
+        events.DeviceFlagged(
+            ctx=ctx,
+            user_id=user.id,
+            device_id=device.id,
+            device_name=device.name,
+            stored_count=stored_count,
+            received_count=received_count,
+        ),
     )
     exc.keep_changes = True
     raise exc

@@ -220,13 +220,11 @@ def complete_add_device(
     flush_unique(db)
     remember_browser(db, device.id, client.browser, now)
     if purpose == challenges.ADD_DEVICE:
-        events.device_added.send(
-            None,
-            db=db,
-            user_id=user.id,
-            device_id=device.id,
-            client=ctx.client,
-            device_name=device.name,
+        events.emit(
+            db,
+            events.DeviceAdded(
+                ctx=ctx, user_id=user.id, device_id=device.id, device_name=device.name
+            ),
         )
     return device
 
@@ -248,14 +246,11 @@ def rename_device(
     name = normalise_device_name(name, required=True)
     device = _own_device(db, user, device_id)
     old_name, device.name = device.name, name
-    events.device_renamed.send(
-        None,
-        db=db,
-        user_id=user.id,
-        device_id=device.id,
-        client=ctx.client,
-        old_name=old_name,
-        device_name=name,
+    events.emit(
+        db,
+        events.DeviceRenamed(
+            ctx=ctx, user_id=user.id, device_id=device.id, old_name=old_name, device_name=name
+        ),
     )
     return device
 
@@ -277,14 +272,15 @@ def remove_device(
         if not others:
             raise LastDevice()
     sessions.revoke_device_sessions(db, device.id, now)
-    events.device_removed.send(
-        None,
-        db=db,
-        user_id=user.id,
-        device_id=device.id,
-        client=ctx.client,
-        device_name=device.name,
-        credential_id=websafe_encode(device.credential_id),
+    events.emit(
+        db,
+        events.DeviceRemoved(
+            ctx=ctx,
+            user_id=user.id,
+            device_id=device.id,
+            device_name=device.name,
+            credential_id=websafe_encode(device.credential_id),
+        ),
     )
     _mark_removed(device, now)
     db.flush()
@@ -318,15 +314,16 @@ def block(db: Session, ctx: RequestContext, device: Device, *, via: str) -> bool
     device.status, device.blocked_at = "blocked", now
     sessions.revoke_device_sessions(db, device.id, now)
     if not was_pending:
-        events.device_blocked.send(
-            None,
-            db=db,
-            user_id=device.user_id,
-            device_id=device.id,
-            client=ctx.client,
-            device_name=device.name,
-            via=via,
-            credential_id=websafe_encode(device.credential_id),
+        events.emit(
+            db,
+            events.DeviceBlocked(
+                ctx=ctx,
+                user_id=device.user_id,
+                device_id=device.id,
+                device_name=device.name,
+                via=via,
+                credential_id=websafe_encode(device.credential_id),
+            ),
         )
     db.flush()
     return True
@@ -343,14 +340,15 @@ def remove_other_devices(
         if device.id == keep_device_id:
             continue
         sessions.revoke_device_sessions(db, device.id, now)
-        events.device_removed.send(
-            None,
-            db=db,
-            user_id=user.id,
-            device_id=device.id,
-            client=ctx.client,
-            device_name=device.name,
-            reason="restore",
+        events.emit(
+            db,
+            events.DeviceRemoved(
+                ctx=ctx,
+                user_id=user.id,
+                device_id=device.id,
+                device_name=device.name,
+                reason="restore",
+            ),
         )
         removed.append(device.name)
         _mark_removed(device, now)
@@ -367,13 +365,14 @@ def unblock(db: Session, ctx: RequestContext, *, device_id: int, actor: str) -> 
         raise NotFound("No blocked device with that id.")
     device.status, device.blocked_at = ACTIVE, None
     db.flush()
-    events.device_unblocked.send(
-        None,
-        db=db,
-        user_id=device.user_id,
-        device_id=device.id,
-        client=ctx.client,
-        device_name=device.name,
-        actor=actor,
+    events.emit(
+        db,
+        events.DeviceUnblocked(
+            ctx=ctx,
+            user_id=device.user_id,
+            device_id=device.id,
+            device_name=device.name,
+            actor=actor,
+        ),
     )
     return device

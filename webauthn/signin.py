@@ -141,17 +141,21 @@ def complete_registration(
     db.add(device)
     flush_unique(db)
     remember_browser(db, device.id, client.browser, now)
-    events.user_registered.send(
-        None, db=db, user_id=user.id, device_id=device.id, client=ctx.client, username=user.username
+    events.emit(
+        db,
+        events.UserRegistered(
+            ctx=ctx, user_id=user.id, device_id=device.id, username=user.username
+        ),
     )
-    events.device_added.send(
-        None,
-        db=db,
-        user_id=user.id,
-        device_id=device.id,
-        client=ctx.client,
-        device_name=device.name,
-        first_device=True,
+    events.emit(
+        db,
+        events.DeviceAdded(
+            ctx=ctx,
+            user_id=user.id,
+            device_id=device.id,
+            device_name=device.name,
+            first_device=True,
+        ),
     )
     token = start_session(
         db, settings, ctx, user_id=user.id, device_id=device.id, verified=credential.user_verified
@@ -236,14 +240,15 @@ def complete_authentication(
     """Sign-in: verifies the assertion (``verify_assertion``), then starts the session."""
     assertion = verify_assertion(db, settings, ctx, raw, purpose=challenges.AUTHENTICATE)
     device, user = assertion.device, assertion.user
-    events.signed_in.send(
-        None,
-        db=db,
-        user_id=user.id,
-        device_id=device.id,
-        client=ctx.client,
-        device_name=device.name,
-        new_browser=remember_browser(db, device.id, ctx.client.browser, ctx.now),
+    events.emit(
+        db,
+        events.SignedIn(
+            ctx=ctx,
+            user_id=user.id,
+            device_id=device.id,
+            device_name=device.name,
+            new_browser=remember_browser(db, device.id, ctx.client.browser, ctx.now),
+        ),
     )
     token = start_session(
         db, settings, ctx, user_id=user.id, device_id=device.id, verified=assertion.user_verified
@@ -310,13 +315,11 @@ def complete_reauth(
     if not assertion.user_verified:
         raise AuthenticationFailed(detail="step-up needs user verification")
     login_session.verified_at = ctx.now
-    events.reauthenticated.send(
-        None,
-        db=db,
-        user_id=user.id,
-        device_id=device.id,
-        client=ctx.client,
-        device_name=device.name,
+    events.emit(
+        db,
+        events.Reauthenticated(
+            ctx=ctx, user_id=user.id, device_id=device.id, device_name=device.name
+        ),
     )
 
 
@@ -325,6 +328,4 @@ def sign_out(db: Session, ctx: RequestContext, *, user: User | None) -> None:
     if ctx.session_token:
         sessions.revoke_token(db, ctx.session_token, ctx.now)
     if user is not None:
-        events.signed_out.send(
-            None, db=db, user_id=user.id, device_id=ctx.client.device_id, client=ctx.client
-        )
+        events.emit(db, events.SignedOut(ctx=ctx, user_id=user.id, device_id=ctx.client.device_id))
