@@ -25,9 +25,9 @@ class RequestContext:
     session_token: str | None = None
 
     @classmethod
-    def outside_request(cls, actor: str, now: datetime | None = None) -> RequestContext:
-        """For work no HTTP request carries (a CLI command): no IP, no browser, ``actor`` in
-        the user agent's place, so the audit trail says who did it."""
+    def outside_request(cls, actor: str = "", now: datetime | None = None) -> RequestContext:
+        """For work no HTTP request carries (a CLI command): no IP, no browser, ``actor`` (if
+        given) in the user agent's place, so the audit trail says who did it."""
         return cls(
             client=ClientInfo(ip="", user_agent=actor, browser=b""),
             now=now if now is not None else utcnow(),

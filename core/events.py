@@ -270,6 +270,22 @@ class BackupEmailVerified(Event):
     address: str  # masked
 
 
+# ---- administration ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class PolicyChanged(Event):
+    """An administrator set or unset a policy (``core.policy``); ``user_id`` is None (it
+    concerns no ID)."""
+
+    name = "policy_changed"
+    key: str
+    value: Any  # None: back to the configured value
+    previous: Any  # the value stored before (None: none was)
+    actor_user_id: int | None  # the administrator's ID, or
+    actor: str | None  # who, when no ID did it (``cli:<login>``)
+
+
 # ---- mail that carries a secret ------------------------------------------------------------
 
 

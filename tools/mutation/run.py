@@ -105,6 +105,10 @@ TARGETS: dict[str, tuple[str, list[str]]] = {
             "tests/test_recovery.py",
         ],
     ),
+    "core/policy.py": (
+        "full",
+        ["tests/test_policy.py", "tests/test_config.py", "tests/test_migrations.py"],
+    ),
     # The service modules, refusing branches only: the passkey use cases with the user rules
     # and the freshness check they apply, and the recovery ones with the throttle checks.
     "webauthn/signin.py": ("refusing", _PASSKEY_TESTS),
