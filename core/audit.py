@@ -1,35 +1,31 @@
-"""The audit trail listens to every core event and writes one row in the event's transaction."""
+"""The audit trail: one row per event, written in the event's transaction. It subscribes to
+every event (``events.Event``) and leaves out by type the ones that carry a secret
+(``events.SecretEvent``)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import sqlalchemy as sa
-from blinker import Signal
 from sqlalchemy.orm import Session
 
 from core import events
 from core.models import AuditEvent
-from core.security import ClientInfo
 
 
-def record(
-    db: Session,
-    kind: str,
-    *,
-    user_id: int | None,
-    device_id: int | None = None,
-    client: ClientInfo | None = None,
-    **data: Any,
-) -> None:
+def record(db: Session, event: events.Event) -> None:
+    """Writes ``event`` as a row: its name, ID, device, the caller's IP and user agent, its
+    time and its details (``Event.details``). A secret-bearing event writes nothing."""
+    if isinstance(event, events.SecretEvent):
+        return
+    client = event.ctx.client
     db.add(
         AuditEvent(
-            kind=kind,
-            user_id=user_id,
-            device_id=device_id,
-            ip=client.ip if client else "",
-            user_agent=client.user_agent if client else "",
-            data=data,
+            kind=event.name,
+            user_id=event.user_id,
+            device_id=event.device_id,
+            ip=client.ip,
+            user_agent=client.user_agent,
+            data=event.details(),
+            created_at=event.ctx.now,
         )
     )
 
@@ -67,19 +63,6 @@ def anonymise(db: Session, user_id: int) -> int:
     return len(rows)
 
 
-def _listener(signal: Signal):  # noqa: ANN202 - a closure per signal, named for its kind
-    def write(_sender: Any, *, db: Session, user_id: int | None, **kwargs: Any) -> None:
-        device_id = kwargs.pop("device_id", None)
-        client = kwargs.pop("client", None)
-        record(db, signal.name, user_id=user_id, device_id=device_id, client=client, **kwargs)
-
-    return write
-
-
-_LISTENERS = [(signal, _listener(signal)) for signal in events.AUDITED]
-
-
 def connect() -> None:
-    """Idempotent: blinker keeps one connection per (signal, receiver)."""
-    for signal, listener in _LISTENERS:
-        signal.connect(listener, weak=False)
+    """Subscribes the trail to every event (idempotent)."""
+    events.subscribe(events.Event, record)

@@ -13,6 +13,7 @@ from flask.cli import AppGroup, with_appcontext
 from core import config as settings
 from core import db as database
 from core import policy
+from core.context import RequestContext
 from core.errors import AppError
 
 db_group = AppGroup("db", help="Database schema (Alembic migrations).")
@@ -55,7 +56,7 @@ def policy_set(key: str, value: str) -> None:
     db_session = database.session()
     try:
         parsed = policy.parse_value(key, value)
-        policy.set_policy(db_session, key, parsed, now=database.utcnow(), actor=actor())
+        policy.set_policy(db_session, RequestContext.outside_request(), key, parsed, actor=actor())
     except AppError as error:
         db_session.rollback()
         raise click.ClickException(error.message) from error
@@ -69,7 +70,9 @@ def policy_unset(key: str) -> None:
     """Remove KEY's stored value: the configured one applies again."""
     db_session = database.session()
     try:
-        removed = policy.unset_policy(db_session, key, now=database.utcnow(), actor=actor())
+        removed = policy.unset_policy(
+            db_session, RequestContext.outside_request(), key, actor=actor()
+        )
     except AppError as error:
         db_session.rollback()
         raise click.ClickException(error.message) from error

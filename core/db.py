@@ -2,9 +2,9 @@
 context (``session()``), closed at teardown, and the migrations. Services receive the session as
 an argument and flush; views commit once.
 
-The declarative base, the UTC column type and ``utcnow`` live in core/orm.py, which imports no
-Flask; they are named here too because the migrations say ``core.db.UTCDateTime`` and the edge,
-the CLI and the tests read ``core.db.utcnow``.
+The declarative base and the UTC column type live in core/orm.py and the clock in core/clock.py,
+which import no Flask; they are named here too because the migrations say
+``core.db.UTCDateTime`` and the CLI and the tests read ``core.db.utcnow``.
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import StaticPool
 
-from core.orm import Base, UTCDateTime, utcnow  # noqa: F401  (named here too: see above)
+from core.clock import utcnow  # noqa: F401  (named here too: see above)
+from core.orm import Base, UTCDateTime  # noqa: F401  (named here too: see above)
 
 ENGINE_KEY = "keystead.engine"
 

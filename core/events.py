@@ -1,88 +1,326 @@
-"""The named events features emit. Listeners (the audit trail here; notifications and mail in
-``notify/``) receive ``db`` (the SQLAlchemy session of the change) and write in that same
-transaction, so nothing is recorded or sent for a change that rolled back.
+"""The events features emit: one frozen dataclass per event, sent with ``emit(db, event)``.
 
-Every event is sent as ``signal.send(None, db=…, user_id=…, device_id=…, client=…, **data)``.
+A feature that must react to another's change subscribes to the event's class instead of
+importing the other feature: ``subscribe(DeviceAdded, handler)``, where the handler takes
+``(db, event)``. ``db`` is the SQLAlchemy session of the change: listeners write in that same
+transaction, so nothing is recorded or sent for a change that rolled back. A subscriber to a
+base class hears its subclasses too: the audit trail (``core.audit``) subscribes to ``Event``
+and so records every event but a ``SecretEvent`` (one that carries a one-time code), which it
+leaves out by type.
+
+Every event carries ``ctx`` (the per-request value: who acted, from where, and when; listeners
+take the time from it, never from the clock), ``user_id`` and, when a device is concerned,
+``device_id``. Its other fields are its details, which the audit trail stores under the
+event's ``name`` (a stored value: never rename one). A detail with a default is recorded only
+when set: some emitters know more than others (a device removed by its owner carries its
+``credential_id``, one removed by a restore the ``reason``). The fields are keyword-only, so a
+misspelt one is a TypeError where the event is made, not a fact silently dropped.
 """
 
 from __future__ import annotations
 
-from blinker import Namespace
+from collections.abc import Callable
+from dataclasses import MISSING, dataclass, fields
+from typing import Any, ClassVar, TypeVar
 
-_signals = Namespace()
+from sqlalchemy.orm import Session
 
-user_registered = _signals.signal("user_registered")
-signed_in = _signals.signal("signed_in")
-signed_out = _signals.signal("signed_out")
-sign_in_failed = _signals.signal("sign_in_failed")
-device_added = _signals.signal("device_added")
-device_renamed = _signals.signal("device_renamed")
-device_removed = _signals.signal("device_removed")
-device_flagged = _signals.signal("device_flagged")
-device_blocked = _signals.signal("device_blocked")
-device_unblocked = _signals.signal("device_unblocked")
-device_paired = _signals.signal("device_paired")
-reauthenticated = _signals.signal("reauthenticated")
+from core.context import RequestContext
 
-# The account panel.
-session_ended = _signals.signal("session_ended")
-other_sessions_ended = _signals.signal("other_sessions_ended")
-display_name_changed = _signals.signal("display_name_changed")
-# Sent before the ID's personal data is erased, with ``to`` (the address to tell, or None):
-# features delete what they hold for the ID (recovery/erasure.py) and notify/ mails it.
-user_deleted = _signals.signal("user_deleted")
+_COMMON = frozenset({"ctx", "user_id", "device_id"})
 
-# Backup and recovery.
-backup_activated = _signals.signal("backup_activated")
-backup_code_regenerated = _signals.signal("backup_code_regenerated")
-backup_code_reissued = _signals.signal("backup_code_reissued")
-recovery_started = _signals.signal("recovery_started")
-recovery_failed = _signals.signal("recovery_failed")
-device_restored = _signals.signal("device_restored")
-device_duplicated = _signals.signal("device_duplicated")
 
-# The ID's addresses.
-email_verified = _signals.signal("email_verified")
-email_changed = _signals.signal("email_changed")
-backup_email_verified = _signals.signal("backup_email_verified")
+@dataclass(frozen=True, kw_only=True)
+class Event:
+    """The base of every event; only its subclasses that have a ``name`` are emitted."""
 
-# An administrator set or unset a policy (``core.policy``): ``user_id`` is None (it concerns no
-# ID), the data say which key, its new value (None: back to the configured one), the value
-# stored before, and who (``actor_user_id``, or ``actor`` for the command line).
-policy_changed = _signals.signal("policy_changed")
+    name: ClassVar[str]
 
-# Mail requests that carry a secret (``code``): delivered by notify/, never audited.
-email_code_issued = _signals.signal("email_code_issued")
-backup_code_delivered = _signals.signal("backup_code_delivered")
+    ctx: RequestContext
+    user_id: int | None
+    device_id: int | None = None
 
-AUDITED = (
-    user_registered,
-    signed_in,
-    signed_out,
-    sign_in_failed,
-    device_added,
-    device_renamed,
-    device_removed,
-    device_flagged,
-    device_blocked,
-    device_unblocked,
-    device_paired,
-    reauthenticated,
-    session_ended,
-    other_sessions_ended,
-    display_name_changed,
-    user_deleted,
-    backup_activated,
-    backup_code_regenerated,
-    backup_code_reissued,
-    recovery_started,
-    recovery_failed,
-    device_restored,
-    device_duplicated,
-    email_verified,
-    email_changed,
-    backup_email_verified,
-    policy_changed,
-)
-"""The events the audit trail records (``email_code_issued`` and ``backup_code_delivered``
-carry secrets and are left out on purpose)."""
+    def __post_init__(self) -> None:
+        if "name" not in vars(type(self)):
+            raise TypeError(f"{type(self).__name__} is a kind of event, not one to emit")
+
+    def details(self) -> dict[str, Any]:
+        """The event's own facts as plain JSON values: every field but the common ones, and a
+        field with a default only when it differs from it."""
+        found: dict[str, Any] = {}
+        for field in fields(self):
+            if field.name in _COMMON:
+                continue
+            value = getattr(self, field.name)
+            if field.default is not MISSING and value == field.default:
+                continue
+            found[field.name] = list(value) if isinstance(value, tuple) else value
+        return found
+
+
+@dataclass(frozen=True, kw_only=True)
+class SecretEvent(Event):
+    """An event that carries a secret (a one-time or backup code) for the mail that delivers
+    it: never audited, never logged."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeviceEvent(Event):
+    """An event about one device (``device_id``), named as it was then."""
+
+    device_id: int
+    device_name: str
+
+
+# ---- sign-up, sign-in, step-up -------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class UserRegistered(Event):
+    name = "user_registered"
+    username: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class SignedIn(DeviceEvent):
+    name = "signed_in"
+    new_browser: bool  # the device's first sign-in in this browser
+
+
+@dataclass(frozen=True, kw_only=True)
+class SignedOut(Event):
+    name = "signed_out"
+
+
+@dataclass(frozen=True, kw_only=True)
+class SignInFailed(DeviceEvent):
+    """A verified assertion from a device that may not sign in (blocked, removed...)."""
+
+    name = "sign_in_failed"
+    reason: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Reauthenticated(DeviceEvent):
+    name = "reauthenticated"
+
+
+# ---- devices -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeviceAdded(DeviceEvent):
+    name = "device_added"
+    first_device: bool = False  # the device the ID was created with
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeviceRenamed(DeviceEvent):
+    name = "device_renamed"
+    old_name: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeviceRemoved(DeviceEvent):
+    name = "device_removed"
+    credential_id: str | None = None  # base64url; set when its owner removed it
+    reason: str | None = None  # "restore": removed by a restore, which tells of it itself
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeviceFlagged(DeviceEvent):
+    """Its sign counter went back: it may have been cloned."""
+
+    name = "device_flagged"
+    stored_count: int | None
+    received_count: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeviceBlocked(DeviceEvent):
+    name = "device_blocked"
+    via: str  # "account" or "email" (the mail's block link)
+    credential_id: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeviceUnblocked(DeviceEvent):
+    name = "device_unblocked"
+    actor: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class DevicePaired(DeviceEvent):
+    """A pairing was approved; ``ctx.client`` is the new device's browser, not the
+    approver's."""
+
+    name = "device_paired"
+    approved_from: str  # the approving browser's user agent
+
+
+# ---- the account panel ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class SessionEnded(Event):
+    name = "session_ended"
+    session_id: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class OtherSessionsEnded(Event):
+    name = "other_sessions_ended"
+    ended: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class DisplayNameChanged(Event):
+    name = "display_name_changed"
+    old_name: str
+    display_name: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class UserDeleted(Event):
+    """Emitted before the ID's personal data is erased: features delete what they hold for
+    the ID (recovery/erasure.py) and notify/ mails ``to`` (None: no confirmed address)."""
+
+    name = "user_deleted"
+    to: str | None
+    username: str
+
+
+# ---- backup and recovery -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class BackupActivated(Event):
+    name = "backup_activated"
+
+
+@dataclass(frozen=True, kw_only=True)
+class BackupCodeRegenerated(Event):
+    name = "backup_code_regenerated"
+    to: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class BackupCodeReissued(Event):
+    name = "backup_code_reissued"
+    actor: str
+    delivered: str  # "display" or "email"
+    to: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class RecoveryStarted(Event):
+    name = "recovery_started"
+
+
+@dataclass(frozen=True, kw_only=True)
+class RecoveryFailed(Event):
+    """A wrong backup code (``user_id`` None for an unknown username) or email code."""
+
+    name = "recovery_failed"
+    step: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeviceRecovered(DeviceEvent):
+    """A recovery's new device: ``DeviceRestored`` (the other devices were removed) or
+    ``DeviceDuplicated`` (they were kept)."""
+
+    mode: ClassVar[str]
+    removed_devices: tuple[str, ...]
+    to: str
+    at: str  # ISO 8601, for the mail
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeviceRestored(DeviceRecovered):
+    name = "device_restored"
+    mode = "restored"
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeviceDuplicated(DeviceRecovered):
+    name = "device_duplicated"
+    mode = "duplicated"
+
+
+# ---- the ID's addresses --------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class EmailVerified(Event):
+    name = "email_verified"
+
+
+@dataclass(frozen=True, kw_only=True)
+class EmailChanged(Event):
+    name = "email_changed"
+    old_address: str  # masked
+    new_address: str  # masked
+    to: str | None  # the old address, told by mail if it was ever proven
+
+
+@dataclass(frozen=True, kw_only=True)
+class BackupEmailVerified(Event):
+    name = "backup_email_verified"
+    address: str  # masked
+
+
+# ---- administration ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class PolicyChanged(Event):
+    """An administrator set or unset a policy (``core.policy``); ``user_id`` is None (it
+    concerns no ID)."""
+
+    name = "policy_changed"
+    key: str
+    value: Any  # None: back to the configured value
+    previous: Any  # the value stored before (None: none was)
+    actor_user_id: int | None  # the administrator's ID, or
+    actor: str | None  # who, when no ID did it (``cli:<login>``)
+
+
+# ---- mail that carries a secret ------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class EmailCodeIssued(SecretEvent):
+    name = "email_code_issued"
+    to: str
+    code: str
+    purpose: str
+    valid_minutes: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class BackupCodeDelivered(SecretEvent):
+    name = "backup_code_delivered"
+    to: str
+    code: str
+
+
+# ---- emitting and subscribing --------------------------------------------------------------
+
+E = TypeVar("E", bound=Event)
+_subscriptions: list[tuple[type[Event], Callable[[Session, Any], None]]] = []
+
+
+def subscribe(event_type: type[E], handler: Callable[[Session, E], None]) -> None:
+    """Calls ``handler(db, event)`` for every emitted ``event_type``, subclasses included.
+    Idempotent (apps are created many times in one process); handlers run in the order they
+    subscribed."""
+    if (event_type, handler) not in _subscriptions:
+        _subscriptions.append((event_type, handler))
+
+
+def emit(db: Session, event: Event) -> None:
+    """Hands ``event`` to its subscribers, in ``db``'s transaction; none is fine."""
+    for event_type, handler in tuple(_subscriptions):
+        if isinstance(event, event_type):
+            handler(db, event)

@@ -8,7 +8,8 @@ from typing import Any, ClassVar
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from core.orm import Base, UTCDateTime, utcnow
+from core.clock import utcnow
+from core.orm import Base, UTCDateTime
 
 
 class User(Base):

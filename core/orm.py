@@ -1,6 +1,7 @@
-"""What every model and service shares with the database: the declarative base, aware UTC
-datetime columns and the time they are stamped with. No Flask: models and the modules above
-them (sessions, services, the pure domain code) import this; core/db.py binds it to the app."""
+"""What every model shares with the database: the declarative base, aware UTC datetime columns
+and the StrEnum column type (column defaults read the time from ``core.clock``). No Flask:
+models and the modules above them (sessions, services, the pure domain code) import this;
+core/db.py binds it to the app."""
 
 from __future__ import annotations
 
@@ -61,7 +62,3 @@ class Base(DeclarativeBase):
             "pk": "pk_%(table_name)s",
         }
     )
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)

@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session
 from core import db as database
 from core import events
 from core.config import SETTINGS, ConfigError, Setting
+from core.context import RequestContext
 from core.errors import InvalidInput
 from core.models import PolicyState, PolicyValue
 
@@ -156,10 +157,10 @@ def parse_value(key: str, raw: str) -> Any:
 
 def set_policy(
     db: Session,
+    ctx: RequestContext,
     key: str,
     value: Any,
     *,
-    now: datetime,
     actor_user_id: int | None = None,
     actor: str | None = None,
 ) -> None:
@@ -167,6 +168,7 @@ def set_policy(
     on, in every process. Refused (``InvalidInput``, nothing stored): an unknown key, a key read
     at start-up only, a value of the wrong type, out of range or not among the choices.
     ``actor``: who did it when no ID did (``cli:<login>``)."""
+    now = ctx.now
     setting = _policy_setting(key)
     problem = setting.problem(key, value)
     if problem:
@@ -178,15 +180,15 @@ def set_policy(
     else:
         row.value, row.updated_at, row.updated_by = value, now, actor_user_id
     _changed(db, now)
-    _emit(db, key, value, previous, actor_user_id, actor)
+    _emit(db, ctx, key, value, previous, actor_user_id, actor)
     db.flush()
 
 
 def unset_policy(
     db: Session,
+    ctx: RequestContext,
     key: str,
     *,
-    now: datetime,
     actor_user_id: int | None = None,
     actor: str | None = None,
 ) -> bool:
@@ -198,8 +200,8 @@ def unset_policy(
         return False
     previous = row.value
     db.delete(row)
-    _changed(db, now)
-    _emit(db, key, None, previous, actor_user_id, actor)
+    _changed(db, ctx.now)
+    _emit(db, ctx, key, None, previous, actor_user_id, actor)
     db.flush()
     return True
 
@@ -219,21 +221,24 @@ def _changed(db: Session, now: datetime) -> None:
 
 def _emit(
     db: Session,
+    ctx: RequestContext,
     key: str,
     value: Any,
     previous: Any,
     actor_user_id: int | None,
     actor: str | None,
 ) -> None:
-    events.policy_changed.send(
-        None,
-        db=db,
-        user_id=None,
-        key=key,
-        value=value,
-        previous=previous,
-        actor_user_id=actor_user_id,
-        actor=actor,
+    events.emit(
+        db,
+        events.PolicyChanged(
+            ctx=ctx,
+            user_id=None,
+            key=key,
+            value=value,
+            previous=previous,
+            actor_user_id=actor_user_id,
+            actor=actor,
+        ),
     )
 
 

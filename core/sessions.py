@@ -11,9 +11,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from core.context import RequestContext
 from core.errors import ReauthRequired
 from core.models import LoginSession, User
-from core.security import ClientInfo, new_token, token_hash
+from core.security import new_token, token_hash
 
 # Writing last_seen_at on every request would turn every read into a write; a minute of
 # precision is enough for the idle timeout and the sessions list.
@@ -38,20 +39,19 @@ class StartedSession:
 
 def start(
     db: Session,
+    ctx: RequestContext,
     *,
     user_id: int,
     device_id: int | None,
-    client: ClientInfo,
     policy: SessionPolicy,
-    now: datetime,
-    previous_token: str | None = None,
     verified: bool = True,
 ) -> StartedSession:
-    """A fresh session for a sign-in; the browser's previous session (if any) ends with it.
-    ``verified``: the sign-in verified the user (a passkey with UV), so the session starts
-    fresh for sensitive actions."""
-    if previous_token:
-        revoke_token(db, previous_token, now)
+    """A fresh session for a sign-in; the browser's previous session (the cookie's
+    ``ctx.session_token``, if any) ends with it. ``verified``: the sign-in verified the user (a
+    passkey with UV), so the session starts fresh for sensitive actions."""
+    client, now = ctx.client, ctx.now
+    if ctx.session_token:
+        revoke_token(db, ctx.session_token, now)
     token = new_token()
     login_session = LoginSession(
         token_hash=token_hash(token),

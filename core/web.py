@@ -1,7 +1,7 @@
-"""The HTTP edge shared by every blueprint: JSON parsing, the client facts services get, the
-Origin (CSRF) check, security headers, the browser and session cookies, and Flask-Login's
-loader over server-side sessions. Services never see ``request``; they get what this module
-extracts."""
+"""The HTTP edge shared by every blueprint: JSON parsing, the per-request value services get
+(``request_context``), the Origin (CSRF) check, security headers, the browser and session
+cookies, and Flask-Login's loader over server-side sessions. Services never see ``request``;
+they get what this module extracts."""
 
 from __future__ import annotations
 
@@ -14,7 +14,9 @@ from flask_login import LoginManager, current_user
 
 from core import browser_ids, policy, sessions
 from core import db as database
-from core.db import ROW_ID_MAX, utcnow
+from core.clock import utcnow
+from core.context import RequestContext
+from core.db import ROW_ID_MAX
 from core.errors import CsrfFailed, InvalidInput, NotFound, NotSignedIn, UnsupportedMediaType
 from core.models import LoginSession, User
 from core.security import ClientInfo, origin_allowed, token_hash
@@ -113,8 +115,24 @@ def client_info() -> ClientInfo:
     return g.client_info
 
 
-def now() -> datetime:
-    return utcnow()
+def request_now() -> datetime:
+    """The request's one instant, read from the app's clock once."""
+    if "request_now" not in g:
+        g.request_now = utcnow()
+    return g.request_now  # type: ignore[no-any-return]
+
+
+def request_context() -> RequestContext:
+    """What services get about this request, built once per request: the client, the
+    request's instant, the sign-in session and the session cookie as sent."""
+    if "request_context" not in g:
+        g.request_context = RequestContext(
+            client=client_info(),
+            now=request_now(),
+            login_session=current_login_session(),
+            session_token=current_session_token(),
+        )
+    return g.request_context  # type: ignore[no-any-return]
 
 
 # ---- where a page may send the browser next -----------------------------------------------
@@ -150,7 +168,7 @@ def _load_user_from_session_cookie(_request: Any) -> User | None:
     token = request.cookies.get(current_app.config["SESSION_COOKIE_NAME"])
     if not token or len(token) > 128:
         return None
-    now = utcnow()
+    now = request_now()
     found = sessions.lookup(database.session(), token, policy=session_policy(), now=now)
     if found is None:
         return None

@@ -7,6 +7,7 @@ from flask import Flask, current_app
 from flask.cli import with_appcontext
 
 from core import db as database
+from core.clock import utcnow
 from notify import delivery, outbox
 
 
@@ -21,7 +22,9 @@ def send_mail(test_to: str | None) -> None:
     if test_to:
         db_session = database.session()
         try:
-            outbox.enqueue(db_session, to=test_to, template="test", context={}, kind="test")
+            outbox.enqueue(
+                db_session, utcnow(), to=test_to, template="test", context={}, kind="test"
+            )
         except ValueError as error:
             raise click.ClickException(str(error)) from error
         db_session.commit()

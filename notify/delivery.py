@@ -36,7 +36,8 @@ import sqlalchemy as sa
 from flask import Flask
 from sqlalchemy.engine import Engine
 
-from core.db import ENGINE_KEY, utcnow
+from core.clock import utcnow
+from core.db import ENGINE_KEY
 from notify.models import OutboxMail
 
 log = logging.getLogger(__name__)

@@ -10,6 +10,7 @@ rolled back, and nothing is lost when SMTP is down (the mail waits in the outbox
 from __future__ import annotations
 
 import hmac
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -18,9 +19,9 @@ from flask import current_app
 from sqlalchemy.orm import Session
 
 from core import events, policy
-from core.db import utcnow
+from core.context import RequestContext
 from core.models import AuditEvent, User
-from core.security import ClientInfo, keyed_hash, new_token, token_hash
+from core.security import keyed_hash, new_token, token_hash
 from notify.errors import BlockLinkInvalid, NotificationNotFound
 from notify.models import BlockLink, Notification
 from notify.outbox import enqueue
@@ -58,21 +59,23 @@ HEADLINES = {
 
 def announce(
     db: Session,
+    ctx: RequestContext,
     kind: str,
     *,
     user_id: int,
     subject_device_id: int | None,
     device_name: str,
-    client: ClientInfo | None,
-    now: datetime,
     mail: bool = True,
 ) -> None:
+    """Tells every other active device of the ID about ``kind`` (who: ``ctx.client``, when:
+    ``ctx.now``) and, with ``mail``, the ID's confirmed address."""
     user = db.get(User, user_id)
     if user is None:
         return
+    client, now = ctx.client, ctx.now
     # Every other active device: not the one the news is about, and not the one that acted
     # (it knows what it just did).
-    not_told = {subject_device_id, client.device_id if client else None} - {None}
+    not_told = {subject_device_id, client.device_id} - {None}
     recipients = db.scalars(
         sa.select(Device.id).where(
             Device.user_id == user_id,
@@ -93,8 +96,8 @@ def announce(
                 kind=kind,
                 subject_device_id=subject_device_id,
                 data=data,
-                ip=(client.ip if client else "")[:64],
-                user_agent=(client.user_agent if client else "")[:512],
+                ip=client.ip[:64],
+                user_agent=client.user_agent[:512],
                 created_at=now,
             )
         )
@@ -106,6 +109,7 @@ def announce(
         block_url = f"{current_app.config['ORIGIN']}/block/{create_block_link(db, subject, now)}"
     enqueue(
         db,
+        now,
         to=user.email,
         template="device_notice",
         kind=f"notice_{kind}",
@@ -115,8 +119,8 @@ def announce(
             "headline": HEADLINES[kind],
             "device_name": device_name,
             "at": now.strftime("%Y-%m-%d %H:%M UTC"),
-            "ip": (client.ip if client else "") or "unknown",
-            "browser": (client.user_agent if client else "") or "unknown",
+            "ip": client.ip or "unknown",
+            "browser": client.user_agent or "unknown",
             "block_url": block_url,
         },
     )
@@ -139,85 +143,71 @@ def create_block_link(db: Session, device: Device, now: datetime) -> str:
 # ---- event subscribers ---------------------------------------------------------------------
 
 
-def _on(kind: str, *, mail: bool = True) -> Any:
-    def receive(
-        _sender: Any,
-        *,
-        db: Session,
-        user_id: int | None,
-        device_id: int | None = None,
-        client: ClientInfo | None = None,
-        device_name: str = "",
-        first_device: bool = False,
-        reason: str = "",
-        **_: Any,
-    ) -> None:
+def _told(*, mail: bool = True) -> Callable[[Session, events.DeviceEvent], None]:
+    """A subscriber that tells the ID's other devices of a device event, named as the event
+    (and mails the address, with ``mail``)."""
+
+    def receive(db: Session, event: events.DeviceEvent) -> None:
+        if event.user_id is None:
+            return
         # The device an ID is created with has nobody to tell; devices removed by a restore
         # are named in the restore's own notice.
-        if user_id is not None and not first_device and reason != "restore":
-            announce(
-                db,
-                kind,
-                user_id=user_id,
-                subject_device_id=device_id,
-                device_name=device_name,
-                client=client,
-                now=utcnow(),
-                mail=mail,
-            )
+        if isinstance(event, events.DeviceAdded) and event.first_device:
+            return
+        if isinstance(event, events.DeviceRemoved) and event.reason == "restore":
+            return
+        announce(
+            db,
+            event.ctx,
+            event.name,
+            user_id=event.user_id,
+            subject_device_id=event.device_id,
+            device_name=event.device_name,
+            mail=mail,
+        )
 
     return receive
 
 
-def _on_sign_in(
-    _sender: Any,
-    *,
-    db: Session,
-    user_id: int,
-    device_id: int,
-    client: ClientInfo | None = None,
-    device_name: str = "",
-    new_browser: bool = False,
-    **_: Any,
-) -> None:
-    if new_browser:
+def _on_sign_in(db: Session, event: events.SignedIn) -> None:
+    if event.new_browser and event.user_id is not None:
         announce(
             db,
+            event.ctx,
             "new_device_sign_in",
-            user_id=user_id,
-            subject_device_id=device_id,
-            device_name=device_name,
-            client=client,
-            now=utcnow(),
+            user_id=event.user_id,
+            subject_device_id=event.device_id,
+            device_name=event.device_name,
         )
 
 
-def _forget_user(_sender: Any, *, db: Session, user_id: int, **_: Any) -> None:
+def _forget_user(db: Session, event: events.UserDeleted) -> None:
     """A deleted ID's inboxes (who did what, from which IP and browser) and block links go:
     its devices are removed, nobody can read or use them any more."""
-    db.execute(sa.delete(Notification).where(Notification.user_id == user_id))
-    db.execute(sa.delete(BlockLink).where(BlockLink.user_id == user_id))
+    db.execute(sa.delete(Notification).where(Notification.user_id == event.user_id))
+    db.execute(sa.delete(BlockLink).where(BlockLink.user_id == event.user_id))
 
 
-_SUBSCRIPTIONS = [
-    (events.device_added, _on("device_added")),
+_TOLD: list[tuple[type[events.DeviceEvent], bool]] = [
+    (events.DeviceAdded, True),
     # Restore and duplicate already mail the address with their own notice (notify.mails).
-    (events.device_restored, _on("device_restored", mail=False)),
-    (events.device_duplicated, _on("device_duplicated", mail=False)),
-    (events.device_paired, _on("device_paired")),
-    (events.device_blocked, _on("device_blocked")),
-    (events.device_unblocked, _on("device_unblocked")),
-    (events.device_removed, _on("device_removed")),
-    (events.device_flagged, _on("device_flagged")),
-    (events.signed_in, _on_sign_in),
-    (events.user_deleted, _forget_user),
+    (events.DeviceRestored, False),
+    (events.DeviceDuplicated, False),
+    (events.DevicePaired, True),
+    (events.DeviceBlocked, True),
+    (events.DeviceUnblocked, True),
+    (events.DeviceRemoved, True),
+    (events.DeviceFlagged, True),
 ]
+_TELL, _TELL_IN_APP = _told(), _told(mail=False)
 
 
 def connect() -> None:
-    """Idempotent: blinker keeps one connection per (signal, receiver)."""
-    for signal, receiver in _SUBSCRIPTIONS:
-        signal.connect(receiver, weak=False)
+    """Idempotent: ``events.subscribe`` keeps one subscription per (event, handler)."""
+    for event_type, mail in _TOLD:
+        events.subscribe(event_type, _TELL if mail else _TELL_IN_APP)
+    events.subscribe(events.SignedIn, _on_sign_in)
+    events.subscribe(events.UserDeleted, _forget_user)
 
 
 # ---- reading -------------------------------------------------------------------------------
@@ -272,20 +262,19 @@ def for_device(
     return [notification_json(db, n) for n in rows]
 
 
-def mark_read(
-    db: Session, *, user: User, device_id: int | None, notification_id: int, now: datetime
-) -> None:
+def mark_read(db: Session, ctx: RequestContext, *, user: User, notification_id: int) -> None:
+    """Marks one of the calling device's notifications read."""
     notification = db.scalar(
         sa.select(Notification).where(
             Notification.id == notification_id,
             Notification.user_id == user.id,
-            Notification.device_id == (device_id or -1),
+            Notification.device_id == (ctx.client.device_id or -1),
         )
     )
     if notification is None:
         raise NotificationNotFound()
     if notification.read_at is None:
-        notification.read_at = now
+        notification.read_at = ctx.now
 
 
 def unread_count(db: Session, *, user: User, device_id: int | None) -> int:
@@ -303,7 +292,9 @@ def unread_count(db: Session, *, user: User, device_id: int | None) -> int:
     )
 
 
-def mark_all_read(db: Session, *, user: User, device_id: int | None, now: datetime) -> int:
+def mark_all_read(db: Session, ctx: RequestContext, *, user: User) -> int:
+    """Marks every notification of the calling device read; returns how many were unread."""
+    device_id = ctx.client.device_id
     if device_id is None:
         return 0
     result = db.execute(
@@ -313,7 +304,7 @@ def mark_all_read(db: Session, *, user: User, device_id: int | None, now: dateti
             Notification.device_id == device_id,
             Notification.read_at.is_(None),
         )
-        .values(read_at=now)
+        .values(read_at=ctx.now)
         .execution_options(synchronize_session=False)
     )
     return result.rowcount or 0
@@ -367,12 +358,12 @@ def _live_link(db: Session, token: str, now: datetime) -> BlockLink | None:
     return link if link is not None and link.used_at is None else None
 
 
-def block_link_device(db: Session, token: str, now: datetime) -> Device:
+def block_link_device(db: Session, ctx: RequestContext, token: str) -> Device:
     """The device an unexpired link is about (for the confirmation page): a live link's, or a
     used link's while its device is blocked, so the page can say "already blocked" (the mail's
     promise). NotFound for anything else: unknown, expired, or used on a device no longer
     blocked (removed, or unblocked by an administrator)."""
-    link = _unexpired_link(db, token, now)
+    link = _unexpired_link(db, token, ctx.now)
     device = db.get(Device, link.device_id) if link else None
     if link is None or device is None:
         raise BlockLinkInvalid()
@@ -388,11 +379,11 @@ def form_token(secret_key: str, token: str) -> str:
 
 
 def block_by_link(
-    db: Session, *, secret_key: str, token: str, form: str, client: ClientInfo, now: datetime
+    db: Session, ctx: RequestContext, *, secret_key: str, token: str, form: str
 ) -> tuple[Device, bool]:
     """Blocks the link's device. Returns (device, newly_blocked). The link is used up in one
     conditional UPDATE: of two clicks, one does the work."""
-    link = _unexpired_link(db, token, now)
+    link = _unexpired_link(db, token, ctx.now)
     if link is None or not hmac.compare_digest(form, form_token(secret_key, token)):
         raise BlockLinkInvalid()
     if link.used_at is not None:
@@ -404,10 +395,10 @@ def block_by_link(
     used = db.execute(
         sa.update(BlockLink)
         .where(BlockLink.id == link.id, BlockLink.used_at.is_(None))
-        .values(used_at=now)
+        .values(used_at=ctx.now)
         .execution_options(synchronize_session=False)
     )
     device = db.get(Device, link.device_id)
     if used.rowcount != 1 or device is None:
         raise BlockLinkInvalid()
-    return device, devices.block(db, device, client=client, now=now, via="email")
+    return device, devices.block(db, ctx, device, via="email")

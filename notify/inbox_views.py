@@ -13,9 +13,8 @@ from core import policy
 from core.models import User
 from core.schemas import Extension, NoFields, UserOut, answer, parse_body, parse_query
 from core.web import (
-    client_info,
     current_login_session,
-    now,
+    request_context,
     safe_next_path,
     signed_in_user,
 )
@@ -72,9 +71,7 @@ def notifications() -> Response:
 @api.post("/notifications/read")
 def read_all() -> Response:
     parse_body(NoFields)
-    inbox.mark_all_read(
-        database.session(), user=signed_in_user(), device_id=_device_id(), now=now()
-    )
+    inbox.mark_all_read(database.session(), request_context(), user=signed_in_user())
     database.session().commit()
     return Response(status=204)
 
@@ -84,10 +81,9 @@ def read(notification_id: int) -> Response:
     parse_body(NoFields)
     inbox.mark_read(
         database.session(),
+        request_context(),
         user=signed_in_user(),
-        device_id=_device_id(),
         notification_id=notification_id,
-        now=now(),
     )
     database.session().commit()
     return Response(status=204)
@@ -139,7 +135,7 @@ def activity_page() -> Response | str:
 @pages.get("/block/<token>")
 def block_confirm(token: str) -> str:
     """Mail scanners open links: GET only shows what would happen and a form."""
-    device = inbox.block_link_device(database.session(), token, now())
+    device = inbox.block_link_device(database.session(), request_context(), token)
     return render_template(
         "notify/block.html",
         device={"name": device.name, "status": device.status},
@@ -153,11 +149,10 @@ def block_confirm(token: str) -> str:
 def block_submit(token: str) -> str:
     device, newly = inbox.block_by_link(
         database.session(),
+        request_context(),
         secret_key=current_app.config["SECRET_KEY"],
         token=token,
         form=request.form.get("form_token", ""),
-        client=client_info(),
-        now=now(),
     )
     database.session().commit()
     return render_template(

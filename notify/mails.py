@@ -3,13 +3,10 @@ transaction (so nothing is sent for a change that rolled back)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from flask import current_app
 from sqlalchemy.orm import Session
 
 from core import events
-from core.db import utcnow
 from core.security import ClientInfo
 from notify.inbox import announce, create_block_link
 from notify.outbox import enqueue
@@ -25,196 +22,141 @@ PURPOSE_TEXT = {
 }
 
 
-def _client_facts(client: ClientInfo | None) -> dict[str, str]:
-    return {
-        "ip": (client.ip if client else "") or "unknown",
-        "browser": (client.user_agent if client else "") or "unknown",
-    }
+def _client_facts(client: ClientInfo) -> dict[str, str]:
+    return {"ip": client.ip or "unknown", "browser": client.user_agent or "unknown"}
 
 
-def _email_code(
-    _sender: Any,
-    *,
-    db: Session,
-    user_id: int,
-    to: str,
-    code: str,
-    purpose: str,
-    valid_minutes: int,
-    client: ClientInfo | None = None,
-    **_: Any,
-) -> None:
+def _email_code(db: Session, event: events.EmailCodeIssued) -> None:
     enqueue(
         db,
-        to=to,
+        event.ctx.now,
+        to=event.to,
         template="email_code",
-        kind=f"email_code_{purpose}",
-        user_id=user_id,
+        kind=f"email_code_{event.purpose}",
+        user_id=event.user_id,
         # The code is how an address gets proven: the one mail an unproven address gets.
         verification=True,
         context={
-            "code": code,
-            "purpose": purpose,
-            "purpose_text": PURPOSE_TEXT.get(purpose, purpose),
-            "valid_minutes": valid_minutes,
-            **_client_facts(client),
+            "code": event.code,
+            "purpose": event.purpose,
+            "purpose_text": PURPOSE_TEXT.get(event.purpose, event.purpose),
+            "valid_minutes": event.valid_minutes,
+            **_client_facts(event.ctx.client),
         },
     )
 
 
-def _backup_code(_sender: Any, *, db: Session, user_id: int, to: str, code: str, **_: Any) -> None:
+def _backup_code(db: Session, event: events.BackupCodeDelivered) -> None:
     enqueue(
         db,
-        to=to,
+        event.ctx.now,
+        to=event.to,
         template="backup_code",
         kind="backup_code",
-        user_id=user_id,
-        context={"code": code},
+        user_id=event.user_id,
+        context={"code": event.code},
     )
 
 
-def _regenerated(
-    _sender: Any,
-    *,
-    db: Session,
-    user_id: int,
-    to: str,
-    client: ClientInfo | None = None,
-    **_: Any,
-) -> None:
+def _regenerated(db: Session, event: events.BackupCodeRegenerated) -> None:
     enqueue(
         db,
-        to=to,
+        event.ctx.now,
+        to=event.to,
         template="backup_regenerated",
         kind="backup_regenerated",
-        user_id=user_id,
-        context=_client_facts(client),
+        user_id=event.user_id,
+        context=_client_facts(event.ctx.client),
     )
 
 
-def _reissued(
-    _sender: Any, *, db: Session, user_id: int, to: str, delivered: str, **_: Any
-) -> None:
+def _reissued(db: Session, event: events.BackupCodeReissued) -> None:
     enqueue(
         db,
-        to=to,
+        event.ctx.now,
+        to=event.to,
         template="backup_reissued",
         kind="backup_reissued",
-        user_id=user_id,
-        context={"delivered": delivered},
+        user_id=event.user_id,
+        context={"delivered": event.delivered},
     )
 
 
-def _recovered(mode: str) -> Any:
-    def send(
-        _sender: Any,
-        *,
-        db: Session,
-        user_id: int,
-        device_id: int,
-        to: str,
-        device_name: str,
-        at: str,
-        removed_devices: list[str],
-        client: ClientInfo | None = None,
-        **_: Any,
-    ) -> None:
-        device = db.get(Device, device_id)
-        token = create_block_link(db, device, utcnow()) if device is not None else None
-        block_url = f"{current_app.config['ORIGIN']}/block/{token}" if token else None
-        enqueue(
-            db,
-            to=to,
-            template="device_recovered",
-            kind=f"device_{mode}",
-            user_id=user_id,
-            context={
-                "mode": mode,
-                "device_name": device_name,
-                "at": at,
-                "removed_devices": removed_devices,
-                "block_url": block_url,
-                **_client_facts(client),
-            },
-        )
-
-    return send
+def _recovered(db: Session, event: events.DeviceRecovered) -> None:
+    """A restore or duplicate, told to the address with a link to block the new device."""
+    device = db.get(Device, event.device_id)
+    token = create_block_link(db, device, event.ctx.now) if device is not None else None
+    block_url = f"{current_app.config['ORIGIN']}/block/{token}" if token else None
+    enqueue(
+        db,
+        event.ctx.now,
+        to=event.to,
+        template="device_recovered",
+        kind=f"device_{event.mode}",
+        user_id=event.user_id,
+        context={
+            "mode": event.mode,
+            "device_name": event.device_name,
+            "at": event.at,
+            "removed_devices": list(event.removed_devices),
+            "block_url": block_url,
+            **_client_facts(event.ctx.client),
+        },
+    )
 
 
-def _email_changed(
-    _sender: Any,
-    *,
-    db: Session,
-    user_id: int,
-    to: str | None,
-    new_address: str,
-    client: ClientInfo | None = None,
-    **_: Any,
-) -> None:
+def _email_changed(db: Session, event: events.EmailChanged) -> None:
     """Every device is told in-app; the old address by mail, if it was ever proven (``to``)."""
+    if event.user_id is None:
+        return
     announce(
         db,
+        event.ctx,
         "email_changed",
-        user_id=user_id,
+        user_id=event.user_id,
         subject_device_id=None,
         device_name="",
-        client=client,
-        now=utcnow(),
         mail=False,
     )
-    if to:
+    if event.to:
         enqueue(
             db,
-            to=to,
+            event.ctx.now,
+            to=event.to,
             template="email_changed",
             kind="email_changed",
-            user_id=user_id,
+            user_id=event.user_id,
             # No longer the ID's address, but it was proven until a moment ago: told once.
             verification=True,
-            context={"new_address": new_address, **_client_facts(client)},
+            context={"new_address": event.new_address, **_client_facts(event.ctx.client)},
         )
 
 
-def _user_deleted(
-    _sender: Any,
-    *,
-    db: Session,
-    user_id: int,
-    to: str | None,
-    username: str,
-    client: ClientInfo | None = None,
-    **_: Any,
-) -> None:
+def _user_deleted(db: Session, event: events.UserDeleted) -> None:
     # Queued before the ID's row loses the address: ``to`` travels in the event.
-    if not to:
+    if not event.to:
         return
     enqueue(
         db,
-        to=to,
+        event.ctx.now,
+        to=event.to,
         template="user_deleted",
         kind="user_deleted",
-        user_id=user_id,
+        user_id=event.user_id,
         context={
-            "username": username,
-            "at": utcnow().strftime("%Y-%m-%d %H:%M UTC"),
-            **_client_facts(client),
+            "username": event.username,
+            "at": event.ctx.now.strftime("%Y-%m-%d %H:%M UTC"),
+            **_client_facts(event.ctx.client),
         },
     )
 
 
-_SUBSCRIPTIONS = [
-    (events.email_code_issued, _email_code),
-    (events.backup_code_delivered, _backup_code),
-    (events.backup_code_regenerated, _regenerated),
-    (events.backup_code_reissued, _reissued),
-    (events.device_restored, _recovered("restored")),
-    (events.device_duplicated, _recovered("duplicated")),
-    (events.email_changed, _email_changed),
-    (events.user_deleted, _user_deleted),
-]
-
-
 def connect() -> None:
-    """Idempotent: blinker keeps one connection per (signal, receiver)."""
-    for signal, receiver in _SUBSCRIPTIONS:
-        signal.connect(receiver, weak=False)
+    """Idempotent: ``events.subscribe`` keeps one subscription per (event, handler)."""
+    events.subscribe(events.EmailCodeIssued, _email_code)
+    events.subscribe(events.BackupCodeDelivered, _backup_code)
+    events.subscribe(events.BackupCodeRegenerated, _regenerated)
+    events.subscribe(events.BackupCodeReissued, _reissued)
+    events.subscribe(events.DeviceRecovered, _recovered)
+    events.subscribe(events.EmailChanged, _email_changed)
+    events.subscribe(events.UserDeleted, _user_deleted)

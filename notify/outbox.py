@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import re
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -19,7 +20,6 @@ from email_validator import EmailNotValidError, validate_email
 from flask import current_app, render_template
 from sqlalchemy.orm import Session, SessionTransaction
 
-from core.db import utcnow
 from core.models import User
 from notify import delivery
 from notify.models import OutboxMail
@@ -33,6 +33,7 @@ _APP = "keystead.outbox.app"
 
 def enqueue(
     db: Session,
+    now: datetime,
     *,
     to: str,
     template: str,
@@ -42,8 +43,9 @@ def enqueue(
     verification: bool = False,
 ) -> OutboxMail | None:
     """Render ``templates/email/<template>.{txt,html}`` and add the mail to ``db``'s transaction:
-    it is sent once that commits, and never if it rolls back. Call inside an app context with
-    plain values in ``context``.
+    it is sent once that commits, and never if it rolls back; ``now`` is when it was queued
+    (the event's time: listeners never read the clock). Call inside an app context with plain
+    values in ``context``.
 
     Mail about an ID (``user_id``) goes only to an address the ID proved it reads (its
     confirmed sign-in or backup address); anything else is dropped here and None returned, so
@@ -62,7 +64,6 @@ def enqueue(
     values["subject"] = _subject(f"email/{template}.txt", values)
     text = _tidy(render_template(f"email/{template}.txt", **values))
     html = render_template(f"email/{template}.html", **values)
-    now = utcnow()
     mail = OutboxMail(
         kind=kind,
         recipient=to,

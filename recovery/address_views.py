@@ -9,9 +9,7 @@ from core import db as database
 from core.ratelimit import rate_limited
 from core.schemas import NoFields, UserAnswer, UserOut, answer, parse_body
 from core.web import (
-    client_info,
-    current_login_session,
-    now,
+    request_context,
     signed_in_user,
 )
 from recovery import addresses
@@ -26,7 +24,7 @@ api = Blueprint("addresses", __name__, url_prefix="/api")
 def send_verification() -> Response:
     parse_body(NoFields)
     masked = addresses.send_verification(
-        database.session(), settings(), user=signed_in_user(), client=client_info(), now=now()
+        database.session(), settings(), request_context(), user=signed_in_user()
     )
     database.session().commit()
     return answer(OtpSent(otp_sent_to=masked), 202)
@@ -39,11 +37,9 @@ def change() -> Response:
     masked = addresses.start_change(
         database.session(),
         settings(),
+        request_context(),
         user=signed_in_user(),
         email=body.email,
-        login_session=current_login_session(),
-        client=client_info(),
-        now=now(),
     )
     database.session().commit()
     return answer(OtpSent(otp_sent_to=masked), 202)
@@ -56,11 +52,9 @@ def confirm() -> Response:
     user = addresses.confirm(
         database.session(),
         settings(),
+        request_context(),
         user=signed_in_user(),
         typed=body.otp,
-        login_session=current_login_session(),
-        client=client_info(),
-        now=now(),
     )
     database.session().commit()
     return answer(UserAnswer(user=UserOut.from_user(user)))
@@ -73,11 +67,9 @@ def backup_address() -> Response:
     masked = addresses.start_backup_address(
         database.session(),
         settings(),
+        request_context(),
         user=signed_in_user(),
         email=body.email,
-        login_session=current_login_session(),
-        client=client_info(),
-        now=now(),
     )
     database.session().commit()
     return answer(OtpSent(otp_sent_to=masked), 202)
@@ -90,11 +82,9 @@ def confirm_backup_address() -> Response:
     user = addresses.confirm_backup_address(
         database.session(),
         settings(),
+        request_context(),
         user=signed_in_user(),
         typed=body.otp,
-        login_session=current_login_session(),
-        client=client_info(),
-        now=now(),
     )
     database.session().commit()
     return answer(UserAnswer(user=UserOut.from_user(user)))

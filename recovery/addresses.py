@@ -14,15 +14,13 @@ unique and are never used to find an ID.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
-from typing import Any
 
 from sqlalchemy.orm import Session
 
-from core import events, orm, sessions
+from core import events, sessions
+from core.context import RequestContext
 from core.errors import InvalidInput
-from core.models import LoginSession, User
-from core.security import ClientInfo
+from core.models import User
 from core.users import normalise_email
 from recovery import otp
 from recovery.email_codes import (
@@ -50,7 +48,7 @@ def _same(a: str | None, b: str | None) -> bool:
 
 
 def send_verification(
-    db: Session, settings: BackupSettings, *, user: User, client: ClientInfo, now: datetime
+    db: Session, settings: BackupSettings, ctx: RequestContext, *, user: User
 ) -> str:
     """Mails a code that confirms the ID's current address (again: sign-up sent the first)."""
     if user.email_verified_at is not None:
@@ -58,27 +56,19 @@ def send_verification(
     return issue_email_code(
         db,
         settings,
+        ctx,
         user=user,
         purpose=EmailCodePurpose.VERIFY_EMAIL,
-        client=client,
-        now=now,
         voids=SIGN_IN_ADDRESS,
     )
 
 
 def start_change(
-    db: Session,
-    settings: BackupSettings,
-    *,
-    user: User,
-    email: str,
-    login_session: LoginSession | None,
-    client: ClientInfo,
-    now: datetime,
+    db: Session, settings: BackupSettings, ctx: RequestContext, *, user: User, email: str
 ) -> str:
     """Mails a code to ``email``, the ID's new address once typed back (fresh verification
     needed: whoever controls the address can get the recovery mail)."""
-    sessions.require_fresh(login_session, max_age=settings.reauth_max_age, now=now)
+    sessions.require_fresh(ctx.login_session, max_age=settings.reauth_max_age, now=ctx.now)
     email = normalise_email(email)
     if _same(email, user.email):
         raise InvalidInput("That is already your email address.")
@@ -90,10 +80,9 @@ def start_change(
     return issue_email_code(
         db,
         settings,
+        ctx,
         user=user,
         purpose=EmailCodePurpose.CHANGE_EMAIL,
-        client=client,
-        now=now,
         to=email,
         voids=SIGN_IN_ADDRESS,
     )
@@ -102,20 +91,19 @@ def start_change(
 def _pending(
     db: Session,
     settings: BackupSettings,
+    ctx: RequestContext,
     *,
     user: User,
     purposes: tuple[EmailCodePurpose, ...],
     typed: str,
-    client: ClientInfo,
-    now: datetime,
 ) -> EmailCode:
     """This browser's live code of ``purposes`` if ``typed`` is it; a wrong try is counted
     (the fifth voids the code) and throttled by the owner's own wrong codes, like backup
     activation (never by anonymous recovery failures)."""
-    subjects = owner_subjects(settings, user)
+    subjects, now = owner_subjects(settings, user), ctx.now
     check_throttle(db, subjects, now)
     pending = live_email_code(
-        db, user_id=user.id, purposes=purposes, browser=client.browser, now=now
+        db, user_id=user.id, purposes=purposes, browser=ctx.client.browser, now=now
     )
     if pending is None:
         raise InvalidCode(detail="no pending address code for this ID and browser")
@@ -127,20 +115,12 @@ def _pending(
 
 
 def confirm(
-    db: Session,
-    settings: BackupSettings,
-    *,
-    user: User,
-    typed: str,
-    login_session: LoginSession | None,
-    client: ClientInfo,
-    now: datetime,
+    db: Session, settings: BackupSettings, ctx: RequestContext, *, user: User, typed: str
 ) -> User:
     """The code of a pending confirmation (the address is confirmed) or change (the code's
     address becomes the ID's, confirmed; the old one is told)."""
-    pending = _pending(
-        db, settings, user=user, purposes=SIGN_IN_ADDRESS, typed=typed, client=client, now=now
-    )
+    login_session, now = ctx.login_session, ctx.now
+    pending = _pending(db, settings, ctx, user=user, purposes=SIGN_IN_ADDRESS, typed=typed)
     if pending.purpose == EmailCodePurpose.CHANGE_EMAIL:
         sessions.require_fresh(login_session, max_age=settings.reauth_max_age, now=now)
     elif not _same(pending.address, user.email):
@@ -150,21 +130,22 @@ def confirm(
     assert pending.address is not None
     if pending.purpose == EmailCodePurpose.VERIFY_EMAIL:
         user.email_verified_at = now
-        events.email_verified.send(None, db=db, user_id=user.id, client=client)
+        events.emit(db, events.EmailVerified(ctx=ctx, user_id=user.id))
         return user
     old, old_verified = user.email, user.email_verified_at is not None
     user.email, user.email_verified_at = pending.address, now
-    events.email_changed.send(
-        None,
-        db=db,
-        user_id=user.id,
-        client=client,
-        device_id=login_session.device_id if login_session else None,
-        old_address=otp.mask_email(old),
-        new_address=otp.mask_email(user.email),
-        # Where notify.mails tells of the change (hidden from the activity page like every
-        # ``to``): the old address, if it was ever proven; else nobody.
-        to=old if old_verified else None,
+    events.emit(
+        db,
+        events.EmailChanged(
+            ctx=ctx,
+            user_id=user.id,
+            device_id=login_session.device_id if login_session else None,
+            old_address=otp.mask_email(old),
+            new_address=otp.mask_email(user.email),
+            # Where notify.mails tells of the change (hidden from the activity page like every
+            # ``to``): the old address, if it was ever proven; else nobody.
+            to=old if old_verified else None,
+        ),
     )
     db.flush()
     return user
@@ -174,18 +155,11 @@ def confirm(
 
 
 def start_backup_address(
-    db: Session,
-    settings: BackupSettings,
-    *,
-    user: User,
-    email: str,
-    login_session: LoginSession | None,
-    client: ClientInfo,
-    now: datetime,
+    db: Session, settings: BackupSettings, ctx: RequestContext, *, user: User, email: str
 ) -> str:
     """Mails a code to ``email``, which becomes the address mailed backup codes go to once it
     is typed back. It must not be the sign-in address (fresh verification needed)."""
-    sessions.require_fresh(login_session, max_age=settings.reauth_max_age, now=now)
+    sessions.require_fresh(ctx.login_session, max_age=settings.reauth_max_age, now=ctx.now)
     email = normalise_email(email)
     if _same(email, user.email):
         raise InvalidInput(
@@ -193,48 +167,34 @@ def start_backup_address(
             "your backup code and the recovery code."
         )
     return issue_email_code(
-        db,
-        settings,
-        user=user,
-        purpose=EmailCodePurpose.BACKUP_EMAIL,
-        client=client,
-        now=now,
-        to=email,
+        db, settings, ctx, user=user, purpose=EmailCodePurpose.BACKUP_EMAIL, to=email
     )
 
 
 def confirm_backup_address(
-    db: Session,
-    settings: BackupSettings,
-    *,
-    user: User,
-    typed: str,
-    login_session: LoginSession | None,
-    client: ClientInfo,
-    now: datetime,
+    db: Session, settings: BackupSettings, ctx: RequestContext, *, user: User, typed: str
 ) -> User:
+    now = ctx.now
     pending = _pending(
         db,
         settings,
+        ctx,
         user=user,
         purposes=(EmailCodePurpose.BACKUP_EMAIL,),
         typed=typed,
-        client=client,
-        now=now,
     )
-    sessions.require_fresh(login_session, max_age=settings.reauth_max_age, now=now)
+    sessions.require_fresh(ctx.login_session, max_age=settings.reauth_max_age, now=now)
     if _same(pending.address, user.email):
         # The sign-in address changed to this one after the code was sent.
         raise InvalidCode(detail="backup address equals the sign-in address")
     if not consume_email_code(db, pending, now):
         raise InvalidCode(detail="backup address code already used")
     user.backup_email, user.backup_email_verified_at = pending.address, now
-    events.backup_email_verified.send(
-        None,
-        db=db,
-        user_id=user.id,
-        client=client,
-        address=otp.mask_email(pending.address or ""),
+    events.emit(
+        db,
+        events.BackupEmailVerified(
+            ctx=ctx, user_id=user.id, address=otp.mask_email(pending.address or "")
+        ),
     )
     return user
 
@@ -242,34 +202,28 @@ def confirm_backup_address(
 # ---- sign-up -----------------------------------------------------------------------------------
 
 
-def on_user_registered(settings: Callable[[], BackupSettings]) -> Callable[..., None]:
-    """A listener for ``events.user_registered``: the new ID's address gets a code to confirm
-    it. While the mail cap holds for that address (IDs created one after another with someone
-    else's address), sign-up still succeeds and no mail goes out: the owner can ask for a code
-    from the account page later."""
+def on_user_registered(
+    settings: Callable[[], BackupSettings],
+) -> Callable[[Session, events.UserRegistered], None]:
+    """A listener for ``events.UserRegistered``: the new ID's address gets a code to confirm
+    it, bound to the sign-up's browser. While the mail cap holds for that address (IDs created
+    one after another with someone else's address), sign-up still succeeds and no mail goes
+    out: the owner can ask for a code from the account page later."""
 
-    def receive(
-        _sender: Any,
-        *,
-        db: Session,
-        user_id: int,
-        client: ClientInfo | None = None,
-        **_: Any,
-    ) -> None:
-        user = db.get(User, user_id)
-        if user is None or client is None:
+    def receive(db: Session, event: events.UserRegistered) -> None:
+        user = db.get(User, event.user_id)
+        if user is None:
             return
-        now = orm.utcnow()
         config = settings()
-        if mail_cap_wait(
+        wait = mail_cap_wait(
             db,
             config,
             user_id=user.id,
             purpose=EmailCodePurpose.VERIFY_EMAIL,
             address=user.email,
-            now=now,
-        ):
-            return
-        send_verification(db, config, user=user, client=client, now=now)
+            now=event.ctx.now,
+        )
+        if not wait:
+            send_verification(db, config, event.ctx, user=user)
 
     return receive

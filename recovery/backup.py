@@ -17,9 +17,9 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from core import events, sessions
+from core.context import RequestContext
 from core.errors import InvalidInput, NotFound
-from core.models import AuditEvent, LoginSession, User
-from core.security import ClientInfo
+from core.models import AuditEvent, User
 from core.users import find_user
 from recovery import codes, otp
 from recovery.email_codes import (
@@ -64,7 +64,7 @@ def sign_in_count(db: Session, user_id: int) -> int:
     return int(
         db.scalar(
             sa.select(sa.func.count(AuditEvent.id)).where(
-                AuditEvent.user_id == user_id, AuditEvent.kind == "signed_in"
+                AuditEvent.user_id == user_id, AuditEvent.kind == events.SignedIn.name
             )
         )
         or 0
@@ -102,50 +102,34 @@ def require_enabled(settings: BackupSettings) -> None:
 
 
 def start_activation(
-    db: Session, settings: BackupSettings, *, user: User, client: ClientInfo, now: datetime
+    db: Session, settings: BackupSettings, ctx: RequestContext, *, user: User
 ) -> str:
     """Mails a code to verify the ID's address; the backup code comes after it is typed."""
     require_enabled(settings)
     if backup_row(db, user.id) is not None:
         raise BackupActive()
     _require_backup_address(settings, user)
-    check_throttle(db, owner_subjects(settings, user), now)
-    return issue_email_code(
-        db, settings, user=user, purpose=EmailCodePurpose.ACTIVATE, client=client, now=now
-    )
+    check_throttle(db, owner_subjects(settings, user), ctx.now)
+    return issue_email_code(db, settings, ctx, user=user, purpose=EmailCodePurpose.ACTIVATE)
 
 
 def start_regeneration(
-    db: Session,
-    settings: BackupSettings,
-    *,
-    user: User,
-    login_session: LoginSession | None,
-    client: ClientInfo,
-    now: datetime,
+    db: Session, settings: BackupSettings, ctx: RequestContext, *, user: User
 ) -> str:
     """A new code needs a passkey sign-in within REAUTH_MAX_AGE and the email code again."""
     require_enabled(settings)
-    sessions.require_fresh(login_session, max_age=settings.reauth_max_age, now=now)
+    sessions.require_fresh(ctx.login_session, max_age=settings.reauth_max_age, now=ctx.now)
     _require_backup_address(settings, user)
-    check_throttle(db, owner_subjects(settings, user), now)
-    return issue_email_code(
-        db, settings, user=user, purpose=EmailCodePurpose.REGENERATE, client=client, now=now
-    )
+    check_throttle(db, owner_subjects(settings, user), ctx.now)
+    return issue_email_code(db, settings, ctx, user=user, purpose=EmailCodePurpose.REGENERATE)
 
 
 def confirm_email_code(
-    db: Session,
-    settings: BackupSettings,
-    *,
-    user: User,
-    typed: str,
-    login_session: LoginSession | None,
-    client: ClientInfo,
-    now: datetime,
+    db: Session, settings: BackupSettings, ctx: RequestContext, *, user: User, typed: str
 ) -> NewCode:
     """Checks the mailed code of a pending activation or regeneration and makes the backup
     code, shown once (or mailed under BACKUP_CODE_DELIVERY=email)."""
+    client, now = ctx.client, ctx.now
     require_enabled(settings)
     subjects = owner_subjects(settings, user)
     check_throttle(db, subjects, now)
@@ -163,36 +147,32 @@ def confirm_email_code(
         record_failure(db, subjects, FailureStep.EMAIL_CODE, now)
         raise InvalidCode(detail="wrong email code", keep_changes=True)
     if pending.purpose == EmailCodePurpose.REGENERATE:
-        sessions.require_fresh(login_session, max_age=settings.reauth_max_age, now=now)
+        sessions.require_fresh(ctx.login_session, max_age=settings.reauth_max_age, now=now)
     _require_backup_address(settings, user)
     if not consume_email_code(db, pending, now):
         raise InvalidCode(detail="email code already used")
-    _mark_address_proven(db, user, pending, client=client, now=now)
+    _mark_address_proven(db, ctx, user, pending)
     regenerated = (
         pending.purpose == EmailCodePurpose.REGENERATE and backup_row(db, user.id) is not None
     )
-    new_code = _replace_code(db, settings, user=user, client=client, now=now)
+    new_code = _replace_code(db, settings, ctx, user=user)
     if regenerated:
         _void_open_flows(db, user.id, now)
-        events.backup_code_regenerated.send(
-            None, db=db, user_id=user.id, client=client, to=user.email
-        )
+        events.emit(db, events.BackupCodeRegenerated(ctx=ctx, user_id=user.id, to=user.email))
     else:
-        events.backup_activated.send(None, db=db, user_id=user.id, client=client)
+        events.emit(db, events.BackupActivated(ctx=ctx, user_id=user.id))
     return new_code
 
 
-def _mark_address_proven(
-    db: Session, user: User, code: EmailCode, *, client: ClientInfo, now: datetime
-) -> None:
+def _mark_address_proven(db: Session, ctx: RequestContext, user: User, code: EmailCode) -> None:
     """A code typed back proves the address it was mailed to: the sign-in address, if it
     still is that (codes from before addresses were recorded went to it)."""
     if user.email_verified_at is not None:
         return
     if code.address is not None and code.address.lower() != user.email.lower():
         return
-    user.email_verified_at = now
-    events.email_verified.send(None, db=db, user_id=user.id, client=client)
+    user.email_verified_at = ctx.now
+    events.emit(db, events.EmailVerified(ctx=ctx, user_id=user.id))
 
 
 def backup_address(user: User) -> str | None:
@@ -214,10 +194,9 @@ def _require_backup_address(
 def _replace_code(
     db: Session,
     settings: BackupSettings,
+    ctx: RequestContext,
     *,
     user: User,
-    client: ClientInfo,
-    now: datetime,
     delivery: str | None = None,
 ) -> NewCode:
     """Stores a new backup code (activating backup if needed) and delivers it: by policy, or
@@ -226,6 +205,7 @@ def _replace_code(
     _require_backup_address(settings, user, delivery)
     code = codes.generate()
     code_hash = codes.hash_code(settings.secret_key, code)
+    now = ctx.now
     row = backup_row(db, user.id)
     if row is None:
         db.add(
@@ -234,25 +214,23 @@ def _replace_code(
     else:
         row.code_hash, row.code_created_at = code_hash, now
     db.flush()
-    return deliver_code(db, settings, user=user, code=code, client=client, delivery=delivery)
+    return deliver_code(db, settings, ctx, user=user, code=code, delivery=delivery)
 
 
 def deliver_code(
     db: Session,
     settings: BackupSettings,
+    ctx: RequestContext,
     *,
     user: User,
     code: str,
-    client: ClientInfo,
     delivery: str | None = None,
 ) -> NewCode:
     """Mails ``code`` to the backup address (by policy, or as ``delivery`` says) or returns it
     to be shown once."""
     to = backup_address(user)
     if (delivery or settings.delivery) == "email" and to is not None:
-        events.backup_code_delivered.send(
-            None, db=db, user_id=user.id, to=to, code=code, client=client
-        )
+        events.emit(db, events.BackupCodeDelivered(ctx=ctx, user_id=user.id, to=to, code=code))
         return NewCode(None, "email")
     # Shown on screen: the policy says so, or (after a recovery) an ID from before backup
     # addresses has none to mail it to; never mailed to the sign-in address.
@@ -275,29 +253,26 @@ def _void_open_flows(db: Session, user_id: int, now: datetime) -> None:
 def reissue_code(
     db: Session,
     settings: BackupSettings,
+    ctx: RequestContext,
     *,
     username: str,
     deliver: str,
     actor: str,
-    now: datetime,
 ) -> NewCode:
-    """An administrator re-issues the backup code of an ID whose owner lost it: the old code
-    stops working at once, in-flight recoveries are void, the owner is told by mail."""
+    """An administrator (``actor``) re-issues the backup code of an ID whose owner lost it:
+    the old code stops working at once, in-flight recoveries are void, the owner is told by
+    mail."""
     if deliver not in ("display", "email"):
         raise InvalidInput("deliver must be 'display' or 'email'")
     user = find_user(db, username)
     if user is None:
         raise NotFound("No such ID.")
-    client = ClientInfo(ip="", user_agent=actor, browser=b"")
-    new_code = _replace_code(db, settings, user=user, client=client, now=now, delivery=deliver)
-    _void_open_flows(db, user.id, now)
-    events.backup_code_reissued.send(
-        None,
-        db=db,
-        user_id=user.id,
-        client=client,
-        actor=actor,
-        delivered=deliver,
-        to=user.email,
+    new_code = _replace_code(db, settings, ctx, user=user, delivery=deliver)
+    _void_open_flows(db, user.id, ctx.now)
+    events.emit(
+        db,
+        events.BackupCodeReissued(
+            ctx=ctx, user_id=user.id, actor=actor, delivered=deliver, to=user.email
+        ),
     )
     return new_code

@@ -9,6 +9,7 @@ from flask.cli import with_appcontext
 from core import db as database
 from core import policy
 from core.cli import actor
+from core.context import RequestContext
 from core.errors import AppError
 from recovery.backup import reissue_code
 from recovery.settings import BackupSettings
@@ -27,13 +28,14 @@ def reissue_backup_code(username: str, deliver: str) -> None:
     """Re-issue USERNAME's backup code (the owner lost it). Audited; the owner is told."""
     db_session = database.session()
     try:
+        who = actor()
         new_code = reissue_code(
             db_session,
             BackupSettings.from_config(policy.effective(db_session, current_app.config)),
+            RequestContext.outside_request(who),
             username=username,
             deliver=deliver,
-            actor=actor(),
-            now=database.utcnow(),
+            actor=who,
         )
     except AppError as error:
         db_session.rollback()

@@ -13,8 +13,8 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from core import events
+from core.context import RequestContext
 from core.models import User
-from core.security import ClientInfo
 from recovery import mailcap, otp
 from recovery.errors import MailCapReached
 from recovery.models import EmailCode, EmailCodePurpose
@@ -54,11 +54,10 @@ def mail_cap_wait(
 def issue_email_code(
     db: Session,
     settings: BackupSettings,
+    ctx: RequestContext,
     *,
     user: User,
     purpose: EmailCodePurpose,
-    client: ClientInfo,
-    now: datetime,
     flow_id: int | None = None,
     to: str | None = None,
     voids: tuple[str, ...] = (),
@@ -66,7 +65,7 @@ def issue_email_code(
     """Mails a new code for ``purpose`` to ``to`` (default: the ID's address); earlier unused
     codes of that purpose (and of ``voids``) are void. Refused with 429 ``too_many_mails``
     while the mail cap holds (nothing changes then)."""
-    address = to or user.email
+    address, now = to or user.email, ctx.now
     retry_after = mail_cap_wait(
         db, settings, user_id=user.id, purpose=purpose, address=address, now=now
     )
@@ -89,22 +88,23 @@ def issue_email_code(
             purpose=purpose,
             address=address,
             code_hash=otp.hash_code(settings.secret_key, code),
-            browser=client.browser,
+            browser=ctx.client.browser,
             flow_id=flow_id,
             created_at=now,
             expires_at=settings.otp.expiry(now),
         )
     )
     db.flush()
-    events.email_code_issued.send(
-        None,
-        db=db,
-        user_id=user.id,
-        to=address,
-        code=code,
-        purpose=purpose,
-        valid_minutes=max(1, settings.otp.ttl // 60),
-        client=client,
+    events.emit(
+        db,
+        events.EmailCodeIssued(
+            ctx=ctx,
+            user_id=user.id,
+            to=address,
+            code=code,
+            purpose=purpose,
+            valid_minutes=max(1, settings.otp.ttl // 60),
+        ),
     )
     return otp.mask_email(address)
 

@@ -8,7 +8,8 @@ from enum import StrEnum
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from core.orm import Base, StrEnumType, UTCDateTime, utcnow
+from core.clock import utcnow
+from core.orm import Base, StrEnumType, UTCDateTime
 
 
 class BackupCode(Base):

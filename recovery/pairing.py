@@ -29,8 +29,9 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from core import events
+from core.context import RequestContext
 from core.errors import InvalidInput, NotFound
-from core.models import LoginSession, User
+from core.models import User
 from core.orm import UTCDateTime
 from core.security import ClientInfo, new_token, token_hash
 from core.users import TextRule
@@ -84,16 +85,10 @@ class Decision:
 
 
 def start(
-    db: Session,
-    settings: Settings,
-    *,
-    user: User,
-    login_session: LoginSession | None,
-    origin: str,
-    ttl: int,
-    now: datetime,
+    db: Session, settings: Settings, ctx: RequestContext, *, user: User, origin: str, ttl: int
 ) -> NewPairing:
-    require_fresh(login_session, settings, now)
+    now = ctx.now
+    require_fresh(ctx.login_session, settings, now)
     _expire_due(db, user_id=user.id, now=now)
     pending = db.execute(
         sa.select(sa.func.count(Pairing.id), sa.func.min(Pairing.expires_at)).where(
@@ -165,12 +160,12 @@ class PageState:
     confirmation: str | None = None
 
 
-def page_state(db: Session, *, token: str, client: ClientInfo, now: datetime) -> PageState:
+def page_state(db: Session, ctx: RequestContext, *, token: str) -> PageState:
     try:
-        pairing = _find(db, token, now)
+        pairing = _find(db, token, ctx.now)
     except PairingNotFound:
         return PageState("invalid")
-    redeemer = _is_redeemer(pairing, client)
+    redeemer = _is_redeemer(pairing, ctx.client)
     if pairing.status == PairingStatus.WAITING and (pairing.redeemer_browser is None or redeemer):
         return PageState("start")
     if not redeemer:
@@ -185,15 +180,10 @@ def page_state(db: Session, *, token: str, client: ClientInfo, now: datetime) ->
 
 
 def begin_redeem(
-    db: Session,
-    settings: Settings,
-    *,
-    token: str,
-    device_name: str | None,
-    client: ClientInfo,
-    now: datetime,
+    db: Session, settings: Settings, ctx: RequestContext, *, token: str, device_name: str | None
 ) -> dict[str, Any]:
-    pairing = _find(db, token, now)
+    client = ctx.client
+    pairing = _find(db, token, ctx.now)
     if pairing.status != PairingStatus.WAITING:
         raise PairingNotFound()
     if not _is_redeemer(pairing, client):
@@ -217,10 +207,9 @@ def begin_redeem(
     options = devices.begin_add_device(
         db,
         settings,
+        ctx,
         user=user,
         device_name=device_name,
-        client=client,
-        now=now,
         purpose=ChallengePurpose.PAIR,
     )
     return {**options, "confirmation": pairing.confirmation}
@@ -229,26 +218,24 @@ def begin_redeem(
 def complete_redeem(
     db: Session,
     settings: Settings,
+    ctx: RequestContext,
     raw: Mapping[str, Any],
     *,
     token: str,
     device_name: str | None,
-    client: ClientInfo,
-    now: datetime,
 ) -> dict[str, Any]:
-    pairing = _find(db, token, now)
-    if pairing.status != PairingStatus.WAITING or not _is_redeemer(pairing, client):
+    pairing = _find(db, token, ctx.now)
+    if pairing.status != PairingStatus.WAITING or not _is_redeemer(pairing, ctx.client):
         raise PairingNotFound()
     user = db.get(User, pairing.user_id)
     assert user is not None
     device = devices.complete_add_device(
         db,
         settings,
+        ctx,
         raw,
         user=user,
         device_name=device_name,
-        client=client,
-        now=now,
         purpose=ChallengePurpose.PAIR,
     )
     device.status = DeviceStatus.PENDING
@@ -268,20 +255,13 @@ def _new_device(db: Session, pairing: Pairing) -> Device | None:
 
 
 def view(
-    db: Session,
-    settings: Settings,
-    *,
-    token: str,
-    viewer: User | None,
-    client: ClientInfo,
-    now: datetime,
-    previous_session_token: str | None,
+    db: Session, settings: Settings, ctx: RequestContext, *, token: str, viewer: User | None
 ) -> PairingView:
     """The pairing's state, for the ID's signed-in sessions and the redeeming browser only
     (404 for anyone else). The redeeming browser gets its session once it is approved."""
-    pairing = _find(db, token, now)
+    pairing = _find(db, token, ctx.now)
     is_owner = viewer is not None and viewer.id == pairing.user_id
-    redeemer = _is_redeemer(pairing, client)
+    redeemer = _is_redeemer(pairing, ctx.client)
     if not (is_owner or redeemer):
         raise PairingNotFound()
     state = PairingView(
@@ -300,7 +280,7 @@ def view(
     issued = db.execute(
         sa.update(Pairing)
         .where(Pairing.id == pairing.id, Pairing.session_issued_at.is_(None))
-        .values(session_issued_at=now)
+        .values(session_issued_at=ctx.now)
         .execution_options(synchronize_session=False)
     )
     if issued.rowcount != 1:
@@ -308,14 +288,7 @@ def view(
     # Not fresh: a newly paired device verifies its user (a step-up) before it may block,
     # unpair or approve anything.
     token = start_session(
-        db,
-        settings,
-        user_id=pairing.user_id,
-        device_id=pairing.device_id,
-        client=client,
-        now=now,
-        previous_token=previous_session_token,
-        verified=False,
+        db, settings, ctx, user_id=pairing.user_id, device_id=pairing.device_id, verified=False
     )
     return replace(state, session_token=token)
 
@@ -364,26 +337,25 @@ def _check_confirmation(db: Session, pairing: Pairing, typed: str | None, now: d
 def decide(
     db: Session,
     settings: Settings,
+    ctx: RequestContext,
     *,
     token: str,
     approve: bool,
     confirmation: str | None = None,
     user: User,
-    login_session: LoginSession | None,
-    client: ClientInfo,
-    now: datetime,
 ) -> Decision:
     """Approve or reject, from a signed-in device of the ID with a fresh user verification;
     never from the redeeming browser itself."""
+    now = ctx.now
     pairing = _find(db, token, now)
-    if pairing.user_id != user.id or _is_redeemer(pairing, client):
+    if pairing.user_id != user.id or _is_redeemer(pairing, ctx.client):
         raise PairingNotFound()
     # Approve needs the new device's passkey; reject also cancels a pairing nobody redeemed.
     allowed = (PairingStatus.AWAITING_APPROVAL,) if approve else PENDING_STATES
     if pairing.status not in allowed:
         raise NotFound("This pairing is not waiting for approval.")
     if approve:
-        require_fresh(login_session, settings, now)
+        require_fresh(ctx.login_session, settings, now)
         _check_confirmation(db, pairing, confirmation, now)
     decided = db.execute(
         sa.update(Pairing)
@@ -405,15 +377,20 @@ def decide(
         raise PairingNotFound()
     device.status = DeviceStatus.ACTIVE
     db.flush()
-    events.device_paired.send(
-        None,
-        db=db,
-        user_id=user.id,
-        device_id=device.id,
-        client=ClientInfo(
-            ip=pairing.redeemer_ip, user_agent=pairing.redeemer_user_agent, browser=b""
+    events.emit(
+        db,
+        events.DevicePaired(
+            # Told as the new device's doing (its browser), approved from this one.
+            ctx=replace(
+                ctx,
+                client=ClientInfo(
+                    ip=pairing.redeemer_ip, user_agent=pairing.redeemer_user_agent, browser=b""
+                ),
+            ),
+            user_id=user.id,
+            device_id=device.id,
+            device_name=device.name,
+            approved_from=ctx.client.user_agent,
         ),
-        device_name=device.name,
-        approved_from=client.user_agent,
     )
     return Decision(PairingStatus.APPROVED, device)

@@ -24,9 +24,9 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from core import events
+from core.context import RequestContext
 from core.errors import InvalidInput
 from core.models import User
-from core.security import ClientInfo
 from core.users import TYPED_USERNAME, find_user
 from recovery import codes, otp
 from recovery.backup import NewCode, backup_row, deliver_code, require_enabled
@@ -93,15 +93,10 @@ def check_mode(mode: str) -> RecoveryMode:
 
 
 def begin_recovery(
-    db: Session,
-    settings: BackupSettings,
-    *,
-    username: str,
-    backup_code: str,
-    client: ClientInfo,
-    now: datetime,
+    db: Session, settings: BackupSettings, ctx: RequestContext, *, username: str, backup_code: str
 ) -> str:
     """Step 1. An unknown username and a wrong code fail the same way, after the same work."""
+    client, now = ctx.client, ctx.now
     require_enabled(settings)
     if len(username) > TYPED_USERNAME.max_length or len(backup_code) > codes.TYPED_MAX_LENGTH:
         raise InvalidInput("Username or backup code too long.")
@@ -116,12 +111,11 @@ def begin_recovery(
     ):
         record_failure(db, subjects, FailureStep.BACKUP_CODE, now)
         # Audited for unknown usernames too (without an ID): the same writes either way.
-        events.recovery_failed.send(
-            None,
-            db=db,
-            user_id=user.id if user else None,
-            client=client,
-            step=FailureStep.BACKUP_CODE,
+        events.emit(
+            db,
+            events.RecoveryFailed(
+                ctx=ctx, user_id=user.id if user else None, step=FailureStep.BACKUP_CODE
+            ),
         )
         raise BackupCodeMismatch(detail="unknown username or wrong backup code", keep_changes=True)
     assert row is not None
@@ -146,15 +140,9 @@ def begin_recovery(
     )
     db.add(flow)
     db.flush()
-    events.recovery_started.send(None, db=db, user_id=user.id, client=client)
+    events.emit(db, events.RecoveryStarted(ctx=ctx, user_id=user.id))
     return issue_email_code(
-        db,
-        settings,
-        user=user,
-        purpose=EmailCodePurpose.RECOVER,
-        client=client,
-        now=now,
-        flow_id=flow.id,
+        db, settings, ctx, user=user, purpose=EmailCodePurpose.RECOVER, flow_id=flow.id
     )
 
 
@@ -189,12 +177,12 @@ def verify_recovery_code(
     db: Session,
     settings: BackupSettings,
     webauthn_settings: Settings,
+    ctx: RequestContext,
     *,
     typed: str,
-    client: ClientInfo,
-    now: datetime,
 ) -> dict[str, Any]:
     """Step 2: the emailed code of this browser's flow. Five wrong tries void the flow."""
+    client, now = ctx.client, ctx.now
     require_enabled(settings)
     flow = _live_flow(db, browser=client.browser, stage=FlowStage.CODE_VERIFIED, now=now)
     if flow is None:
@@ -218,8 +206,8 @@ def verify_recovery_code(
         if voided:
             _advance(db, flow, from_stage=FlowStage.CODE_VERIFIED, to_stage=FlowStage.VOID)
         record_failure(db, subjects, FailureStep.EMAIL_CODE, now)
-        events.recovery_failed.send(
-            None, db=db, user_id=user.id, client=client, step=FailureStep.EMAIL_CODE
+        events.emit(
+            db, events.RecoveryFailed(ctx=ctx, user_id=user.id, step=FailureStep.EMAIL_CODE)
         )
         refusal = RecoveryCodeVoided if voided else WrongRecoveryCode
         raise refusal(detail="wrong or expired email code", keep_changes=True)
@@ -231,7 +219,7 @@ def verify_recovery_code(
         otp_verified_at=now,
     ):
         raise RecoveryFailed(detail="email code already used")
-    return recovery_options(db, settings, webauthn_settings, client=client, now=now)
+    return recovery_options(db, settings, webauthn_settings, ctx)
 
 
 @dataclass(frozen=True)
@@ -243,7 +231,8 @@ class RecoveryStage:
     sent_to: str | None = None
 
 
-def recovery_stage(db: Session, *, client: ClientInfo, now: datetime) -> RecoveryStage:
+def recovery_stage(db: Session, ctx: RequestContext) -> RecoveryStage:
+    client, now = ctx.client, ctx.now
     if _live_flow(db, browser=client.browser, stage=FlowStage.OTP_VERIFIED, now=now) is not None:
         return RecoveryStage(3)
     flow = _live_flow(db, browser=client.browser, stage=FlowStage.CODE_VERIFIED, now=now)
@@ -262,9 +251,9 @@ def recovery_stage(db: Session, *, client: ClientInfo, now: datetime) -> Recover
     return RecoveryStage(2, otp.mask_email(code.address if code and code.address else user.email))
 
 
-def _verified_flow(db: Session, *, client: ClientInfo, now: datetime) -> tuple[RecoveryFlow, User]:
+def _verified_flow(db: Session, ctx: RequestContext) -> tuple[RecoveryFlow, User]:
     """This browser's recovery whose two factors were both given, and its ID."""
-    flow = _live_flow(db, browser=client.browser, stage=FlowStage.OTP_VERIFIED, now=now)
+    flow = _live_flow(db, browser=ctx.client.browser, stage=FlowStage.OTP_VERIFIED, now=ctx.now)
     user = db.get(User, flow.user_id) if flow is not None else None
     if flow is None or user is None:
         raise RecoveryEnded(detail="no verified recovery in this browser")
@@ -272,24 +261,18 @@ def _verified_flow(db: Session, *, client: ClientInfo, now: datetime) -> tuple[R
 
 
 def recovery_options(
-    db: Session,
-    settings: BackupSettings,
-    webauthn_settings: Settings,
-    *,
-    client: ClientInfo,
-    now: datetime,
+    db: Session, settings: BackupSettings, webauthn_settings: Settings, ctx: RequestContext
 ) -> dict[str, Any]:
     """Creation options for the new device of a verified flow (again after a cancelled
     browser dialog: no new email code needed)."""
     require_enabled(settings)
-    flow, user = _verified_flow(db, client=client, now=now)
+    flow, user = _verified_flow(db, ctx)
     options = devices.begin_add_device(
         db,
         webauthn_settings,
+        ctx,
         user=user,
         device_name=None,
-        client=client,
-        now=now,
         purpose=ChallengePurpose.RECOVER,
     )
     return {**options, "restore_forced": settings.restore_removes_old_devices}
@@ -299,29 +282,27 @@ def complete_recovery(
     db: Session,
     settings: BackupSettings,
     webauthn_settings: Settings,
+    ctx: RequestContext,
     raw: Mapping[str, Any],
     *,
     mode: str,
     device_name: str | None,
-    client: ClientInfo,
-    now: datetime,
-    previous_session_token: str | None,
 ) -> Recovered:
     """Step 3: the new passkey. Restore removes the other devices and ends their sessions;
     duplicate keeps them. The used backup code is void and a new one is made."""
+    now = ctx.now
     require_enabled(settings)
     chosen = check_mode(mode)
     if settings.restore_removes_old_devices:
         chosen = RecoveryMode.RESTORE
-    flow, user = _verified_flow(db, client=client, now=now)
+    flow, user = _verified_flow(db, ctx)
     device = devices.complete_add_device(
         db,
         webauthn_settings,
+        ctx,
         raw,
         user=user,
         device_name=device_name,
-        client=client,
-        now=now,
         purpose=ChallengePurpose.RECOVER,
     )
     if not _advance(
@@ -341,31 +322,23 @@ def complete_recovery(
         raise RecoveryEnded(detail="the backup code changed during the recovery")
     removed: list[str] = []
     if chosen == RecoveryMode.RESTORE:
-        removed = devices.remove_other_devices(
-            db, user=user, keep_device_id=device.id, client=client, now=now
-        )
-    event = events.device_restored if chosen == RecoveryMode.RESTORE else events.device_duplicated
-    event.send(
-        None,
-        db=db,
-        user_id=user.id,
-        device_id=device.id,
-        client=client,
-        device_name=device.name,
-        removed_devices=removed,
-        to=user.email,
-        at=now.isoformat(),
+        removed = devices.remove_other_devices(db, ctx, user=user, keep_device_id=device.id)
+    recovered = events.DeviceRestored if chosen == RecoveryMode.RESTORE else events.DeviceDuplicated
+    events.emit(
+        db,
+        recovered(
+            ctx=ctx,
+            user_id=user.id,
+            device_id=device.id,
+            device_name=device.name,
+            removed_devices=tuple(removed),
+            to=user.email,
+            at=now.isoformat(),
+        ),
     )
     # Both factors and a new passkey made with user verification: the session starts fresh.
     token = start_session(
-        db,
-        webauthn_settings,
-        user_id=user.id,
-        device_id=device.id,
-        client=client,
-        now=now,
-        previous_token=previous_session_token,
-        verified=True,
+        db, webauthn_settings, ctx, user_id=user.id, device_id=device.id, verified=True
     )
-    new_code = deliver_code(db, settings, user=user, code=new_plain, client=client)
+    new_code = deliver_code(db, settings, ctx, user=user, code=new_plain)
     return Recovered(user, device, chosen, new_code, token)

@@ -17,10 +17,7 @@ from core.models import User
 from core.ratelimit import rate_limited
 from core.schemas import Extension, NoFields, UserOut, answer, parse_body
 from core.web import (
-    client_info,
-    current_login_session,
-    current_session_token,
-    now,
+    request_context,
     safe_next_path,
     set_session_cookie,
     signed_in_user,
@@ -90,8 +87,8 @@ def register_answer_extras() -> None:
         passkey_schemas.sign_in_answer_extras.append(BACKUP_PROMPT)
     if BACKUP_REQUIRED not in passkey_schemas.sign_up_answer_extras:
         passkey_schemas.sign_up_answer_extras.append(BACKUP_REQUIRED)
-    # A new ID's address gets a code to confirm it (blinker keeps one connection).
-    events.user_registered.connect(_confirm_new_address, weak=False)
+    # A new ID's address gets a code to confirm it (one subscription however often this runs).
+    events.subscribe(events.UserRegistered, _confirm_new_address)
 
 
 _confirm_new_address = addresses.on_user_registered(settings)
@@ -103,7 +100,7 @@ _confirm_new_address = addresses.on_user_registered(settings)
 @pages.get("/recover")
 def recover() -> str:
     # A reload resumes this browser's recovery where it is (the server holds the flow).
-    stage = restore.recovery_stage(database.session(), client=client_info(), now=now())
+    stage = restore.recovery_stage(database.session(), request_context())
     return render_template(
         "recovery/recover.html",
         mode_choice=not settings().restore_removes_old_devices,
@@ -145,7 +142,7 @@ def backup_status() -> Response:
 def activate() -> Response:
     parse_body(NoFields)
     masked = backup.start_activation(
-        database.session(), settings(), user=signed_in_user(), client=client_info(), now=now()
+        database.session(), settings(), request_context(), user=signed_in_user()
     )
     database.session().commit()
     return answer(OtpSent(otp_sent_to=masked), 202)
@@ -156,12 +153,7 @@ def activate() -> Response:
 def regenerate() -> Response:
     parse_body(NoFields)
     masked = backup.start_regeneration(
-        database.session(),
-        settings(),
-        user=signed_in_user(),
-        login_session=current_login_session(),
-        client=client_info(),
-        now=now(),
+        database.session(), settings(), request_context(), user=signed_in_user()
     )
     database.session().commit()
     return answer(OtpSent(otp_sent_to=masked), 202)
@@ -174,11 +166,9 @@ def confirm() -> Response:
     new_code = backup.confirm_email_code(
         database.session(),
         settings(),
+        request_context(),
         user=signed_in_user(),
         typed=body.otp,
-        login_session=current_login_session(),
-        client=client_info(),
-        now=now(),
     )
     database.session().commit()
     return answer(NewBackupCode.from_code(new_code))
@@ -194,10 +184,9 @@ def recovery_begin() -> Response:
     masked = restore.begin_recovery(
         database.session(),
         settings(),
+        request_context(),
         username=body.username,
         backup_code=body.backup_code,
-        client=client_info(),
-        now=now(),
     )
     database.session().commit()
     return answer(OtpSent(otp_sent_to=masked), 202)
@@ -211,9 +200,8 @@ def recovery_verify() -> Response:
         database.session(),
         settings(),
         webauthn_settings(),
+        request_context(),
         typed=body.otp,
-        client=client_info(),
-        now=now(),
     )
     database.session().commit()
     return answer(RecoveryOptions.model_validate(options))
@@ -224,7 +212,7 @@ def recovery_verify() -> Response:
 def recovery_options() -> Response:
     parse_body(NoFields)
     options = restore.recovery_options(
-        database.session(), settings(), webauthn_settings(), client=client_info(), now=now()
+        database.session(), settings(), webauthn_settings(), request_context()
     )
     database.session().commit()
     return answer(RecoveryOptions.model_validate(options))
@@ -238,12 +226,10 @@ def recovery_complete() -> Response:
         database.session(),
         settings(),
         webauthn_settings(),
+        request_context(),
         body.credential,
         mode=body.mode,
         device_name=body.device_name,
-        client=client_info(),
-        now=now(),
-        previous_session_token=current_session_token(),
     )
     database.session().commit()
     response = answer(RecoveredOut.from_result(result), 201)
@@ -258,7 +244,7 @@ def recovery_complete() -> Response:
 def pair_page(token: str) -> tuple[str, int]:
     # Says on load whether the link can still be used (a used or expired one shows no form);
     # only the browser that redeemed it sees its number and outcome.
-    state = pairing.page_state(database.session(), token=token, client=client_info(), now=now())
+    state = pairing.page_state(database.session(), request_context(), token=token)
     database.session().commit()  # an expired pairing was just closed
     html = render_template(
         "recovery/pair.html", token=token, phase=state.phase, confirmation=state.confirmation
@@ -279,11 +265,10 @@ def pairing_start() -> Response:
     created = pairing.start(
         database.session(),
         webauthn_settings(),
+        request_context(),
         user=signed_in_user(),
-        login_session=current_login_session(),
         origin=current_app.config["ORIGIN"],
         ttl=policy.current()["PAIRING_TTL"],
-        now=now(),
     )
     database.session().commit()
     return answer(
@@ -302,11 +287,9 @@ def pairing_status(token: str) -> Response:
     result = pairing.view(
         database.session(),
         webauthn_settings(),
+        request_context(),
         token=token,
         viewer=signed_in_user() if current_user.is_authenticated else None,
-        client=client_info(),
-        now=now(),
-        previous_session_token=current_session_token(),
     )
     database.session().commit()
     response = answer(PairingStatus.from_view(result))
@@ -322,10 +305,9 @@ def pairing_begin(token: str) -> Response:
     options = pairing.begin_redeem(
         database.session(),
         webauthn_settings(),
+        request_context(),
         token=token,
         device_name=body.device_name,
-        client=client_info(),
-        now=now(),
     )
     database.session().commit()
     return answer(PairingOptions.model_validate(options))
@@ -338,11 +320,10 @@ def pairing_complete(token: str) -> Response:
     result = pairing.complete_redeem(
         database.session(),
         webauthn_settings(),
+        request_context(),
         body.credential,
         token=token,
         device_name=body.device_name,
-        client=client_info(),
-        now=now(),
     )
     database.session().commit()
     return answer(Awaiting.model_validate(result), 202)
@@ -352,13 +333,11 @@ def _decide(token: str, approve: bool, confirmation: str | None) -> Response:
     result = pairing.decide(
         database.session(),
         webauthn_settings(),
+        request_context(),
         token=token,
         approve=approve,
         confirmation=confirmation,
         user=signed_in_user(),
-        login_session=current_login_session(),
-        client=client_info(),
-        now=now(),
     )
     database.session().commit()
     return answer(Decided.from_decision(result))

@@ -1,22 +1,18 @@
-"""A clock the tests set to the second: the ``clock`` fixture stops the app's time at a whole
-second and moves it only when told (``clock.set(t)``, ``clock.advance(seconds=…)``), so a test
-can stand exactly on an expiry and one second before it.
-
-Every loaded module of the app that took ``now`` (``core.web.now``) or ``utcnow``
-(``core.db.utcnow``) by name is patched, so the clock holds however a module reads the time."""
+"""A clock the tests set to the second: the ``clock`` fixture stops the app's one clock
+(``core.clock``) at the next whole second (after anything a fixture wrote before it) and moves
+it only when told (``clock.set(t)``,
+``clock.advance(seconds=…)``), so a test can stand exactly on an expiry and one second before
+it. Requests, column defaults, listeners and the CLI all read that clock, so this is the one
+place a test sets the time."""
 
 from __future__ import annotations
 
-import sys
+from collections.abc import Iterator
 from datetime import datetime, timedelta
-from typing import Any
 
 import pytest
 
-import core.db
-import core.web
-
-_PACKAGES = ("core", "webauthn", "recovery", "notify", "app")
+from core import clock as app_clock
 
 
 class Clock:
@@ -40,13 +36,10 @@ class Clock:
 
 
 @pytest.fixture(name="clock")
-def clock_fixture(monkeypatch: Any) -> Clock:
-    clock = Clock(core.db.utcnow().replace(microsecond=0))
-    originals = (core.web.now, core.db.utcnow)
-    for name, module in list(sys.modules.items()):
-        if module is None or name.split(".")[0] not in _PACKAGES:
-            continue
-        for attr in ("now", "utcnow"):
-            if getattr(module, attr, None) in originals:
-                monkeypatch.setattr(module, attr, clock)
-    return clock
+def clock_fixture() -> Iterator[Clock]:
+    clock = Clock((app_clock.utcnow() + timedelta(seconds=1)).replace(microsecond=0))
+    previous = app_clock.set_source(clock)
+    try:
+        yield clock
+    finally:
+        app_clock.set_source(previous)

@@ -25,6 +25,7 @@ from app import create_app
 from core import db as database
 from core.db import Base
 from notify.models import OutboxMail
+from tests.clock import clock_fixture  # noqa: F401
 from tests.mail import SERVER, SMTP_HOST, SMTP_PORT, mailbox, smtp_server  # noqa: F401
 from tests.softauthn import SoftAuthenticator
 

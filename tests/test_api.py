@@ -158,18 +158,8 @@ def test_sessions_record_device_ip_and_user_agent(app, signed_in: Api):
     assert row.user_agent.startswith("Werkzeug")
 
 
-def test_idle_and_expired_sessions_end(app, signed_in: Api, monkeypatch):
-    from datetime import timedelta
-
-    import core.web
-    from core.db import utcnow
-
-    real_now = utcnow()
-    monkeypatch.setattr(
-        core.web,
-        "utcnow",
-        lambda: real_now + timedelta(seconds=app.config["SESSION_IDLE_TIMEOUT"] + 1),
-    )
+def test_idle_and_expired_sessions_end(app, signed_in: Api, clock):
+    clock.advance(app.config["SESSION_IDLE_TIMEOUT"] + 1)
     assert signed_in.get("/api/me").status_code == 401
 
 
@@ -275,15 +265,10 @@ def test_openapi_document_is_served(api: Api):
     assert response.get_json()["openapi"].startswith("3.")
 
 
-def test_purge_deletes_expired_challenges_and_old_sessions(app, signed_in: Api, monkeypatch):
-    from datetime import timedelta
-
-    import core.db
-
+def test_purge_deletes_expired_challenges_and_old_sessions(app, signed_in: Api, clock):
     signed_in.post("/api/authenticate/begin", {})
     signed_in.post("/api/logout")
-    later = core.db.utcnow() + timedelta(days=31)
-    monkeypatch.setattr(core.db, "utcnow", lambda: later)
+    clock.advance(31 * 24 * 3600)
     result = app.test_cli_runner().invoke(args=["purge"])
     assert result.exit_code == 0, result.output
     assert "deleted 1 expired challenges, 1 ended sessions" in result.output

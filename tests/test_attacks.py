@@ -13,7 +13,6 @@ import json
 import struct
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -22,8 +21,7 @@ from fido2 import cbor
 from flask import Flask
 from sqlalchemy.orm import Session
 
-import webauthn.views
-from core.db import ENGINE_KEY, utcnow
+from core.db import ENGINE_KEY
 from core.models import AuditEvent
 from tests.conftest import ORIGIN, Api, snapshot
 from tests.softauthn import SoftAuthenticator, b64u, b64u_decode
@@ -168,19 +166,20 @@ def test_challenge_from_another_browser_is_refused(app, ceremony, authenticator)
     assert snapshot(app) == before
 
 
-def test_expired_challenge_is_refused(app, ceremony, monkeypatch):
+def test_expired_challenge_is_refused(app, ceremony, clock):
     body = ceremony.respond(ceremony.begin())
-    expiry = utcnow() + timedelta(seconds=app.config["CHALLENGE_TTL"])
-    monkeypatch.setattr(webauthn.views, "now", lambda: expiry)
+    clock.advance(app.config["CHALLENGE_TTL"])
+    # Time moved for the whole app: a signed-in browser's last-seen time moves on its next
+    # request, whatever it asks; the snapshot starts after that.
+    ceremony.api.get("/api/me")
     before = snapshot(app)
     ceremony.assert_refused(ceremony.complete(body))
     assert snapshot(app) == before
 
 
-def test_challenge_just_before_expiry_is_accepted(app, ceremony, monkeypatch):
+def test_challenge_just_before_expiry_is_accepted(app, ceremony, clock):
     body = ceremony.respond(ceremony.begin())
-    almost = utcnow() + timedelta(seconds=app.config["CHALLENGE_TTL"] - 2)
-    monkeypatch.setattr(webauthn.views, "now", lambda: almost)
+    clock.advance(app.config["CHALLENGE_TTL"] - 2)
     assert ceremony.complete(body).status_code == ceremony.success
 
 

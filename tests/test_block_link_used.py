@@ -3,14 +3,11 @@ expired one, or one whose device is no longer blocked, is still 404."""
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
-import notify.inbox_views
-from core.db import utcnow
 from tests import test_devices_told as told
 from tests.conftest import ORIGIN, snapshot
 from tests.test_devices_told import block_link, form_token
@@ -63,10 +60,9 @@ def test_a_used_link_whose_device_is_no_longer_blocked_is_404(two_devices, app, 
     assert app.test_client().get(f"/block/{token}").status_code == 404
 
 
-def test_a_used_link_past_its_expiry_is_404(two_devices, app, mailbox, monkeypatch):
+def test_a_used_link_past_its_expiry_is_404(two_devices, app, mailbox, clock):
     token = block_link(mailbox, 1)
     use(app, token)
-    when = utcnow() + timedelta(seconds=app.config["BLOCK_LINK_TTL"])
-    monkeypatch.setattr(notify.inbox_views, "now", lambda: when)
+    clock.advance(app.config["BLOCK_LINK_TTL"])
     assert app.test_client().get(f"/block/{token}").status_code == 404
     assert app.test_client().get("/block/" + "x" * 32).status_code == 404

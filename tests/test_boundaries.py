@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from tests.clock import clock_fixture  # noqa: F401
 from tests.conftest import ORIGIN, Api
 from tests.softauthn import SoftAuthenticator
 from tests.test_devices_told import NewDevice, block_link, start_pairing

@@ -5,15 +5,12 @@ from __future__ import annotations
 
 import re
 import threading
-from datetime import timedelta
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
-import recovery.views as recovery_views
-import webauthn.views as webauthn_views
-from core.db import utcnow
+from tests.clock import Clock
 from tests.conftest import ORIGIN, Api, snapshot
 from tests.openapi_check import check_response
 from tests.softauthn import SoftAuthenticator
@@ -21,10 +18,8 @@ from tests.softauthn import SoftAuthenticator
 ALICE = "alice@example.com"
 
 
-def later(monkeypatch: Any, minutes: float) -> None:
-    when = utcnow() + timedelta(minutes=minutes)
-    for module in (webauthn_views, recovery_views):
-        monkeypatch.setattr(module, "now", lambda: when)
+def later(clock: Clock, minutes: float) -> None:
+    clock.advance(minutes * 60)
 
 
 def rows(app: Any, sql: str, **params: Any) -> list[Any]:
@@ -165,9 +160,9 @@ def test_activity_lists_the_ids_audit_trail(two_devices):
 # ---- step-up and blocking ------------------------------------------------------------------
 
 
-def test_blocking_needs_a_fresh_verification_then_works_at_once(two_devices, app, monkeypatch):
+def test_blocking_needs_a_fresh_verification_then_works_at_once(two_devices, app, clock):
     a, b, b_id = two_devices["a"], two_devices["b"], two_devices["b_id"]
-    later(monkeypatch, 6)
+    later(clock, 6)
     stale = a.post(f"/api/devices/{b_id}/block")
     assert stale.status_code == 401 and stale.get_json()["error"] == "reauth_required"
     check_response("POST", f"/api/devices/{b_id}/block", 401, stale.get_json())
@@ -179,7 +174,6 @@ def test_blocking_needs_a_fresh_verification_then_works_at_once(two_devices, app
     assert blocked.get_json()["device"]["status"] == "blocked"
     # At once: B's session is gone; B cannot sign in; the trail says a blocked device tried.
     assert b.get("/api/me").status_code == 401
-    monkeypatch.undo()
     refused = b.sign_in(two_devices["b_key"], username=None)
     assert refused.status_code == 401 and refused.get_json()["error"] == "device_blocked"
     tried = rows(app, "SELECT data FROM audit_events WHERE kind = 'sign_in_failed'")
@@ -189,13 +183,11 @@ def test_blocking_needs_a_fresh_verification_then_works_at_once(two_devices, app
     assert len(options["publicKey"]["allowCredentials"]) == 1
 
 
-def test_step_up_refuses_another_ids_key_and_missing_user_verification(
-    two_devices, app, monkeypatch
-):
+def test_step_up_refuses_another_ids_key_and_missing_user_verification(two_devices, app, clock):
     a = two_devices["a"]
     bob_key = SoftAuthenticator()
     assert Api(app.test_client()).sign_up(bob_key, username="bob").status_code == 201
-    later(monkeypatch, 6)
+    later(clock, 6)
     begin = a.post("/api/reauth/begin").get_json()
     forged = bob_key.get(begin, credential_id=next(iter(bob_key.credentials)))
     assert a.post("/api/reauth/complete", forged).status_code == 401
@@ -203,15 +195,12 @@ def test_step_up_refuses_another_ids_key_and_missing_user_verification(
     assert a.post(f"/api/devices/{two_devices['b_id']}/block").status_code == 401
 
 
-def test_unpairing_needs_a_fresh_verification_and_ends_the_devices_sessions(
-    two_devices, monkeypatch
-):
+def test_unpairing_needs_a_fresh_verification_and_ends_the_devices_sessions(two_devices, clock):
     a, b = two_devices["a"], two_devices["b"]
-    later(monkeypatch, 6)
+    later(clock, 6)
     assert a.delete(f"/api/devices/{two_devices['b_id']}").status_code == 401
     assert step_up(a, two_devices["a_key"]).status_code == 204
     assert a.delete(f"/api/devices/{two_devices['b_id']}").status_code == 204
-    monkeypatch.undo()
     assert b.get("/api/me").status_code == 401
     # A removed it, so A is not told; the address is (the mail test covers it).
     kinds = [n["kind"] for n in a.get("/api/notifications").get_json()["notifications"]]
@@ -302,12 +291,9 @@ def test_block_link_needs_its_form_token_and_an_allowed_origin(two_devices, app,
     assert two_devices["b"].get("/api/me").status_code == 200
 
 
-def test_block_link_expires(two_devices, app, mailbox, monkeypatch):
+def test_block_link_expires(two_devices, app, mailbox, clock):
     token = block_link(mailbox, 1)
-    import notify.inbox_views
-
-    when = utcnow() + timedelta(seconds=app.config["BLOCK_LINK_TTL"] + 1)
-    monkeypatch.setattr(notify.inbox_views, "now", lambda: when)
+    clock.advance(app.config["BLOCK_LINK_TTL"] + 1)
     assert app.test_client().get(f"/block/{token}").status_code == 404
 
 
@@ -414,7 +400,7 @@ def test_two_redeemers_one_wins(app, signed_in):
     assert sorted(results) == [200, 404]
 
 
-def test_replayed_and_expired_pairings_fail(app, signed_in, monkeypatch):
+def test_replayed_and_expired_pairings_fail(app, signed_in, clock):
     token = start_pairing(signed_in)["token"]
     phone = NewDevice(app)
     assert phone.redeem(token).status_code == 202
@@ -426,8 +412,7 @@ def test_replayed_and_expired_pairings_fail(app, signed_in, monkeypatch):
     late = NewDevice(app)
     assert late.redeem(expiring).status_code == 202
     pending_id = signed_in.get(f"/api/pairing/{expiring}").get_json()["device"]["id"]
-    when = utcnow() + timedelta(seconds=app.config["PAIRING_TTL"] + 1)
-    monkeypatch.setattr(recovery_views, "now", lambda: when)
+    clock.advance(app.config["PAIRING_TTL"] + 1)
     assert signed_in.get(f"/api/pairing/{expiring}").get_json()["status"] == "expired"
     late_number = {"confirmation": late.confirmation}
     assert signed_in.post(f"/api/pairing/{expiring}/approve", late_number).status_code == 404
@@ -447,7 +432,7 @@ def test_rejecting_deletes_the_pending_passkey(app, signed_in):
 
 @pytest.mark.parametrize("config_overrides", [{"REAUTH_MAX_AGE": 60}], indirect=True)
 def test_approval_needs_a_fresh_verification_and_not_the_redeemer(
-    app, signed_in, authenticator, monkeypatch
+    app, signed_in, authenticator, clock
 ):
     token = start_pairing(signed_in)["token"]
     phone = NewDevice(app)
@@ -459,9 +444,7 @@ def test_approval_needs_a_fresh_verification_and_not_the_redeemer(
     )
     assert phone.api.post(f"/api/pairing/{token}/approve", approve).status_code == 404
     # Past REAUTH_MAX_AGE (60 s here), within the pairing's 5 minutes: a step-up is needed.
-    when = utcnow() + timedelta(minutes=4, seconds=30)
-    monkeypatch.setattr(recovery_views, "now", lambda: when)
-    monkeypatch.setattr(webauthn_views, "now", lambda: when)
+    clock.advance(4 * 60 + 30)
     stale = signed_in.post(f"/api/pairing/{token}/approve", approve)
     assert stale.status_code == 401 and stale.get_json()["error"] == "reauth_required"
     assert signed_in.get(f"/api/pairing/{token}").get_json()["status"] == "awaiting_approval"
@@ -482,28 +465,24 @@ def test_a_blocked_device_cannot_approve(app, two_devices):
     assert status == "awaiting_approval"
 
 
-def test_starting_a_pairing_needs_a_fresh_verification(signed_in, monkeypatch):
-    later(monkeypatch, 6)
+def test_starting_a_pairing_needs_a_fresh_verification(signed_in, clock):
+    later(clock, 6)
     response = signed_in.post("/api/pairing")
     assert response.status_code == 401 and response.get_json()["error"] == "reauth_required"
 
 
 @pytest.mark.parametrize("config_overrides", [{"REAUTH_MAX_AGE": 3600}], indirect=True)
-def test_at_most_three_pending_pairings(app, signed_in, monkeypatch):
-    start = utcnow()
+def test_at_most_three_pending_pairings(app, signed_in, clock):
     for i in range(3):
-        at = start + timedelta(seconds=10 * i)
-        monkeypatch.setattr(recovery_views, "now", lambda at=at: at)
+        clock.at(10 * i)
         start_pairing(signed_in)
     # 25 s after the first: it expires PAIRING_TTL after its start, the true wait.
-    monkeypatch.setattr(recovery_views, "now", lambda: start + timedelta(seconds=25))
+    clock.at(25)
     fourth = signed_in.post("/api/pairing")
     assert fourth.status_code == 429 and fourth.get_json()["error"] == "too_many_pairings"
     assert fourth.headers["Retry-After"] == str(app.config["PAIRING_TTL"] - 25)
     # Once the oldest expired, a new one starts.
-    monkeypatch.setattr(
-        recovery_views, "now", lambda: start + timedelta(seconds=app.config["PAIRING_TTL"])
-    )
+    clock.at(app.config["PAIRING_TTL"])
     assert signed_in.post("/api/pairing").status_code == 201
 
 

@@ -12,11 +12,6 @@ import pytest
 import sqlalchemy as sa
 
 import core.db
-import core.orm
-import recovery.address_views as address_views
-import recovery.views as recovery_views
-import webauthn.views as webauthn_views
-from core.db import utcnow
 from tests.conftest import ORIGIN, Api, snapshot
 from tests.openapi_check import check_response
 from tests.softauthn import SoftAuthenticator
@@ -26,29 +21,6 @@ BACKUP = "alice.vault@example.org"
 OTP = re.compile(r"^\s+(\d{8})\s*$", re.M)
 BACKUP_CODE = re.compile(r"[0-9A-Z]{4}(?:-[0-9A-Z]{4}){4}")
 VERIFY_SUBJECT = "Your code to confirm your email address"
-
-
-class Clock:
-    """The app's one clock, moved by the test: every view's ``now`` and ``core.orm.utcnow``
-    (what the sign-up listener reads)."""
-
-    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.monkeypatch = monkeypatch
-        self.set(utcnow())
-
-    def set(self, when: datetime) -> None:
-        self.now = when
-        for module in (webauthn_views, recovery_views, address_views):
-            self.monkeypatch.setattr(module, "now", lambda: self.now)
-        self.monkeypatch.setattr(core.orm, "utcnow", lambda: self.now)
-
-    def advance(self, seconds: float) -> None:
-        self.set(self.now + timedelta(seconds=seconds))
-
-
-@pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
-    return Clock(monkeypatch)
 
 
 def codes_in(mailbox: Any, to: str, subject: str = "") -> list[str]:
@@ -166,6 +138,7 @@ def test_notices_to_an_unconfirmed_address_stay_in_the_inbox(
 
 
 def test_other_mail_to_an_unconfirmed_address_is_dropped(app, unconfirmed, mailbox):
+    from core.clock import utcnow
     from notify.outbox import enqueue
 
     mailbox.wait_for(to=ALICE)
@@ -173,7 +146,10 @@ def test_other_mail_to_an_unconfirmed_address_is_dropped(app, unconfirmed, mailb
     with app.test_request_context():
         db = core.db.session()
         assert (
-            enqueue(db, to=ALICE, template="test", context={}, kind="test", user_id=user_id) is None
+            enqueue(
+                db, utcnow(), to=ALICE, template="test", context={}, kind="test", user_id=user_id
+            )
+            is None
         )
         db.commit()
     mailbox.assert_count(1, to=ALICE)

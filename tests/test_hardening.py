@@ -23,8 +23,7 @@ import webauthn.assertions
 import webauthn.views
 from app import create_app
 from core import db as database
-from core.db import utcnow
-from tests.clock import clock_fixture  # noqa: F401
+from core.clock import utcnow
 from tests.conftest import ORIGIN, Api, base_config, snapshot
 from tests.softauthn import SoftAuthenticator, b64u
 from tests.test_devices_told import later, rows, step_up
@@ -40,8 +39,8 @@ def device_rows(app: Any) -> list[Any]:
 # ---- 1. adding a device needs a fresh user verification ------------------------------------
 
 
-def test_a_stale_session_cannot_add_a_passkey(app, signed_in, monkeypatch):
-    later(monkeypatch, 6)  # past REAUTH_MAX_AGE (5 minutes)
+def test_a_stale_session_cannot_add_a_passkey(app, signed_in, clock):
+    later(clock, 6)  # past REAUTH_MAX_AGE (5 minutes)
     before = snapshot(app)
     begin = signed_in.post("/api/devices/register/begin", {"device_name": "Intruder"})
     assert begin.status_code == 401 and begin.get_json()["error"] == "reauth_required"
@@ -49,20 +48,20 @@ def test_a_stale_session_cannot_add_a_passkey(app, signed_in, monkeypatch):
     assert rows(app, "SELECT id FROM challenges WHERE purpose = 'add_device'") == []
 
 
-def test_a_challenge_begun_fresh_cannot_be_completed_stale(app, signed_in, monkeypatch):
+def test_a_challenge_begun_fresh_cannot_be_completed_stale(app, signed_in, clock):
     intruder_key = SoftAuthenticator(attachment="cross-platform")
     begin = signed_in.post("/api/devices/register/begin", {"device_name": "Intruder"})
     assert begin.status_code == 200
     body = intruder_key.create(begin.get_json())
-    later(monkeypatch, 6)
+    later(clock, 6)
     before = snapshot(app)
     done = signed_in.post("/api/devices/register/complete", body)
     assert done.status_code == 401 and done.get_json()["error"] == "reauth_required"
     assert snapshot(app) == before
 
 
-def test_after_a_step_up_the_passkey_is_added(app, signed_in, authenticator, monkeypatch):
-    later(monkeypatch, 6)
+def test_after_a_step_up_the_passkey_is_added(app, signed_in, authenticator, clock):
+    later(clock, 6)
     assert signed_in.post("/api/devices/register/begin").status_code == 401
     assert step_up(signed_in, authenticator).status_code == 204
     new_key = SoftAuthenticator(attachment="cross-platform")

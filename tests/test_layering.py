@@ -47,11 +47,13 @@ def is_views(name: str) -> bool:
 
 
 def is_edge(name: str) -> bool:
-    """A views module, a package's share of the edge (``<package>/web.py``), its command line
-    (``<package>/cli.py``: Flask's CLI, committing like a view), or FLASK_BOUND."""
+    """A views module, a package's share of the edge (``<package>/web.py``), its request and
+    answer models (``<package>/schemas.py``: parsed from the request, turned into the answer),
+    its command line (``<package>/cli.py``: Flask's CLI, committing like a view), or
+    FLASK_BOUND."""
     return (
         is_views(name)
-        or name.rsplit(".", 1)[-1] in ("web", "cli")
+        or name.rsplit(".", 1)[-1] in ("web", "cli", "schemas")
         or name in FLASK_BOUND
         or name.split(".")[0] in FLASK_BOUND_PACKAGES
     )

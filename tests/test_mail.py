@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from flask import Flask, request
 
 from core import db as database
-from core.db import utcnow
+from core.clock import utcnow
 from core.errors import InvalidInput
 from notify import delivery, outbox
 from notify.models import OutboxMail
@@ -35,6 +35,7 @@ def add_test_routes(app: Flask) -> None:
         db = database.session()
         mail = outbox.enqueue(
             db,
+            utcnow(),
             to=body.get("to", "alice@example.com"),
             template="test",
             context={"code": body.get("code", CODE)},
@@ -57,7 +58,7 @@ def queue(app: Flask, to: str = "alice@example.com", **context: Any) -> int:
     with app.app_context():
         db = database.session()
         mail = outbox.enqueue(
-            db, to=to, template="test", context={"code": CODE, **context}, kind="test"
+            db, utcnow(), to=to, template="test", context={"code": CODE, **context}, kind="test"
         )
         db.commit()
         return mail.id
@@ -136,6 +137,7 @@ def test_templates_escape_html_and_keep_the_subject_on_one_line(app: Flask):
     with app.app_context(), pytest.raises(ValueError):
         outbox.enqueue(
             database.session(),
+            utcnow(),
             to="a@example.com\r\nBcc: b@example.com",
             template="test",
             context={},

@@ -5,12 +5,9 @@ every page that asks for a mailed code asks for OTP_DIGITS digits."""
 from __future__ import annotations
 
 import re
-from datetime import timedelta
 
 import pytest
 
-import recovery.views as recovery_views
-from core.db import utcnow
 from tests.conftest import Api
 from tests.test_devices_told import NewDevice, start_pairing
 from tests.test_recovery import ALICE, Recovery, activate_backup, mail_text, mailed_code
@@ -70,10 +67,9 @@ def test_a_used_pairing_link_says_it_is_not_valid(app, signed_in):
         assert status == 404 and title(html) == NOT_VALID and FORM not in html
 
 
-def test_an_expired_pairing_link_says_it_is_not_valid(app, signed_in, monkeypatch):
+def test_an_expired_pairing_link_says_it_is_not_valid(app, signed_in, clock):
     token = start_pairing(signed_in)["token"]
-    when = utcnow() + timedelta(seconds=app.config["PAIRING_TTL"])
-    monkeypatch.setattr(recovery_views, "now", lambda: when)
+    clock.advance(app.config["PAIRING_TTL"])
     status, html = page(Api(app.test_client()), f"/pair/{token}")
     assert status == 404 and title(html) == NOT_VALID and FORM not in html
 
@@ -114,12 +110,11 @@ def test_recover_resumes_where_this_browsers_recovery_is(app, signed_in, mailbox
     assert step(page(recovery.api, "/recover")[1]) == "1"
 
 
-def test_recover_starts_over_once_the_flow_expired(app, signed_in, mailbox, monkeypatch):
+def test_recover_starts_over_once_the_flow_expired(app, signed_in, mailbox, clock):
     code = activate_backup(signed_in, mailbox)
     recovery = Recovery(app, mailbox)
     recovery.begin(code)
-    when = utcnow() + timedelta(seconds=app.config["RECOVERY_FLOW_TTL"])
-    monkeypatch.setattr(recovery_views, "now", lambda: when)
+    clock.advance(app.config["RECOVERY_FLOW_TTL"])
     assert step(page(recovery.api, "/recover")[1]) == "1"
 
 

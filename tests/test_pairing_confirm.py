@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 import pytest
 
-import recovery.views as recovery_views
-import webauthn.views as webauthn_views
-from core.db import utcnow
 from tests.conftest import Api
 from tests.openapi_check import check_response
 from tests.test_devices_told import NewDevice, device_ids, start_pairing
@@ -101,11 +97,9 @@ def test_three_wrong_numbers_reject_the_pairing_and_delete_its_passkey(signed_in
 
 
 @pytest.mark.parametrize("config_overrides", [{"PAIRING_TTL": 900}], indirect=True)
-def test_a_stale_sessions_numbers_are_not_counted(signed_in, pending, authenticator, monkeypatch):
+def test_a_stale_sessions_numbers_are_not_counted(signed_in, pending, authenticator, clock):
     """Only a fresh verification's numbers count: a stale session is asked to verify first."""
-    when = utcnow() + timedelta(minutes=6)  # past REAUTH_MAX_AGE, within PAIRING_TTL
-    for module in (webauthn_views, recovery_views):
-        monkeypatch.setattr(module, "now", lambda: when)
+    clock.advance(6 * 60)  # past REAUTH_MAX_AGE, within PAIRING_TTL
     wrong = {"confirmation": other_number(pending["phone"].confirmation)}
     for _ in range(3):
         stale = approve(signed_in, pending, wrong)

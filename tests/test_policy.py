@@ -18,8 +18,8 @@ from flask import Flask
 from app import create_app
 from core import config, policy
 from core import db as database
+from core.context import RequestContext
 from core.errors import InvalidInput
-from tests.clock import Clock, clock_fixture  # noqa: F401
 from tests.conftest import Api, base_config
 from tests.test_recovery import activate_backup
 
@@ -28,13 +28,15 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def set_policy(app: Flask, key: str, value: Any, **kwargs: Any) -> None:
     with app.app_context():
-        policy.set_policy(database.session(), key, value, now=database.utcnow(), **kwargs)
+        policy.set_policy(
+            database.session(), RequestContext.outside_request(), key, value, **kwargs
+        )
         database.session().commit()
 
 
 def unset_policy(app: Flask, key: str) -> bool:
     with app.app_context():
-        removed = policy.unset_policy(database.session(), key, now=database.utcnow())
+        removed = policy.unset_policy(database.session(), RequestContext.outside_request(), key)
         database.session().commit()
     return removed
 
@@ -155,7 +157,7 @@ def test_unset_returns_to_the_configured_value_not_the_default(app, api):
 def test_a_refused_policy_stores_nothing(app, api, key, value, refusal):
     before = stamp(app)
     with app.app_context(), pytest.raises(refusal) as raised:
-        policy.set_policy(database.session(), key, value, now=database.utcnow())
+        policy.set_policy(database.session(), RequestContext.outside_request(), key, value)
     assert isinstance(raised.value, InvalidInput)
     assert (raised.value.status, raised.value.code) == (400, "invalid_input")
     assert key in raised.value.message
@@ -166,7 +168,7 @@ def test_a_refused_policy_stores_nothing(app, api, key, value, refusal):
 def test_unset_refuses_unknown_and_start_up_keys(app):
     for key, refusal in (("NO_SUCH_KEY", policy.UnknownSetting), ("RP_ID", policy.NotAPolicy)):
         with app.app_context(), pytest.raises(refusal):
-            policy.unset_policy(database.session(), key, now=database.utcnow())
+            policy.unset_policy(database.session(), RequestContext.outside_request(), key)
 
 
 def test_a_stored_value_its_declaration_no_longer_accepts_is_ignored(app, api, caplog):

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-import recovery.views as recovery_views
-from core.db import utcnow
+from core.clock import utcnow
+from tests.clock import Clock
 from tests.conftest import ORIGIN, Api, snapshot
 from tests.openapi_check import check_response
 from tests.softauthn import SoftAuthenticator
@@ -98,12 +98,9 @@ def recovery(app: Any, mailbox: Any) -> Recovery:
     return Recovery(app, mailbox)
 
 
-def at(monkeypatch: Any, when: Any) -> None:
-    """Runs the API at ``when`` (both the passkey and the recovery views)."""
-    import webauthn.views
-
-    monkeypatch.setattr(recovery_views, "now", lambda: when)
-    monkeypatch.setattr(webauthn.views, "now", lambda: when)
+def at(clock: Clock, when: Any) -> None:
+    """Runs the app at ``when``."""
+    clock.set(when)
 
 
 # ---- activate ------------------------------------------------------------------------------
@@ -149,22 +146,22 @@ def test_activation_verifies_the_address_then_shows_the_code_once(app, signed_in
     assert again.status_code == 409 and again.get_json()["error"] == "backup_active"
 
 
-def test_five_wrong_email_codes_void_the_activation_code(signed_in, mailbox, monkeypatch):
+def test_five_wrong_email_codes_void_the_activation_code(signed_in, mailbox, clock):
     signed_in.post("/api/backup/activate")
     otp = mailed_code(mailbox)
     wrong = "12345678" if otp != "12345678" else "87654321"
-    clock = utcnow()
+    start = utcnow()
     for i in range(5):
-        at(monkeypatch, clock + timedelta(seconds=30 * i))  # past the growing delays
+        at(clock, start + timedelta(seconds=30 * i))  # past the growing delays
         assert signed_in.post("/api/backup/confirm", {"otp": wrong}).status_code == 401
-    at(monkeypatch, clock + timedelta(minutes=3))
+    at(clock, start + timedelta(minutes=3))
     assert signed_in.post("/api/backup/confirm", {"otp": otp}).status_code == 401
 
 
-def test_a_new_email_code_voids_the_previous_one(signed_in, mailbox, monkeypatch):
+def test_a_new_email_code_voids_the_previous_one(signed_in, mailbox, clock):
     signed_in.post("/api/backup/activate")
     first = mailed_code(mailbox, count=1)
-    at(monkeypatch, utcnow() + timedelta(seconds=30))  # MAIL_CODE_COOLDOWN
+    at(clock, utcnow() + timedelta(seconds=30))  # MAIL_CODE_COOLDOWN
     assert signed_in.post("/api/backup/activate").status_code == 202
     second = mailed_code(mailbox, count=2)
     if first != second:
@@ -195,9 +192,9 @@ def test_email_delivery_mails_the_backup_code_instead(signed_in, mailbox, recove
 
 
 def test_regenerating_needs_a_fresh_sign_in_and_the_email_code(
-    app, signed_in, backed_up, mailbox, authenticator, recovery, monkeypatch
+    app, signed_in, backed_up, mailbox, authenticator, recovery, clock
 ):
-    at(monkeypatch, utcnow() + timedelta(minutes=6))
+    at(clock, utcnow() + timedelta(minutes=6))
     stale = signed_in.post("/api/backup/regenerate")
     assert stale.status_code == 401 and stale.get_json()["error"] == "reauth_required"
     assert signed_in.sign_in(authenticator).status_code == 200
@@ -209,7 +206,6 @@ def test_regenerating_needs_a_fresh_sign_in_and_the_email_code(
     assert new_code != backed_up
     notice = mailbox.wait_for(to=ALICE, count=sent + 2)[-1]
     assert "backup code was changed" in notice["Subject"]
-    monkeypatch.undo()
     assert recovery.begin(backed_up).status_code == 401
     assert recovery.begin(new_code).status_code == 202
 
@@ -415,23 +411,21 @@ def test_one_ids_backup_code_with_anothers_email_code_fails(app, signed_in, back
     assert lasting_state(app) == before
 
 
-def test_used_expired_and_superseded_email_codes_fail(
-    app, signed_in, backed_up, monkeypatch, mailbox
-):
+def test_used_expired_and_superseded_email_codes_fail(app, signed_in, backed_up, clock, mailbox):
     first = Recovery(app, mailbox)
-    clock = utcnow()
-    at(monkeypatch, clock)
+    start = utcnow()
+    at(clock, start)
     first.begin(backed_up)
     superseded = mailed_code(mailbox, count=2)
-    at(monkeypatch, clock + timedelta(seconds=30))  # MAIL_CODE_COOLDOWN
+    at(clock, start + timedelta(seconds=30))  # MAIL_CODE_COOLDOWN
     first.begin(backed_up)
     current = mailed_code(mailbox, count=3)
     if superseded != current:
         assert first.verify(superseded).status_code == 401
     # Expired: the same right code, 11 minutes later.
-    at(monkeypatch, clock + timedelta(minutes=11, seconds=30))
+    at(clock, start + timedelta(minutes=11, seconds=30))
     assert first.verify(current).status_code == 401
-    at(monkeypatch, clock + timedelta(minutes=12))
+    at(clock, start + timedelta(minutes=12))
     first.begin(backed_up)
     fresh = mailed_code(mailbox, count=4)
     assert first.verify(fresh).status_code == 200
@@ -440,28 +434,28 @@ def test_used_expired_and_superseded_email_codes_fail(
 
 
 def test_five_wrong_email_codes_void_the_recovery(
-    app, signed_in, backed_up, recovery, mailbox, monkeypatch
+    app, signed_in, backed_up, recovery, mailbox, clock
 ):
     recovery.begin(backed_up)
     otp = mailed_code(mailbox, count=2)
     wrong = "12345678" if otp != "12345678" else "87654321"
-    clock = utcnow()
+    start = utcnow()
     for i in range(5):
-        at(monkeypatch, clock + timedelta(minutes=i))  # past the growing delays
+        at(clock, start + timedelta(minutes=i))  # past the growing delays
         assert recovery.verify(wrong).status_code == 401
-    at(monkeypatch, clock + timedelta(minutes=6))
+    at(clock, start + timedelta(minutes=6))
     response = recovery.verify(otp)
     assert response.status_code == 401 and response.get_json()["error"] == "recovery_failed"
 
 
 def test_brute_force_locks_the_browser_but_never_the_id_nor_passkey_sign_in(
-    app, signed_in, backed_up, authenticator, monkeypatch
+    app, signed_in, backed_up, authenticator, clock
 ):
-    clock = utcnow()
+    start = utcnow()
     attacker = Api(app.test_client())
     statuses = []
     for i in range(11):
-        at(monkeypatch, clock + timedelta(minutes=i))  # past the growing delays
+        at(clock, start + timedelta(minutes=i))  # past the growing delays
         response = attacker.post(
             "/api/recovery/begin",
             {"username": "alice", "backup_code": "0000-0000-0000-0000-0000"},
@@ -485,16 +479,16 @@ def test_brute_force_locks_the_browser_but_never_the_id_nor_passkey_sign_in(
         == 202
     )
     # After the hour the attacker's browser may try again.
-    at(monkeypatch, clock + timedelta(minutes=70))
+    at(clock, start + timedelta(minutes=70))
     assert (
         attacker.post("/api/recovery/begin", {"username": "x", "backup_code": "y"}).status_code
         == 401
     )
 
 
-def test_failures_come_with_growing_delays(app, signed_in, backed_up, monkeypatch):
-    clock = utcnow()
-    at(monkeypatch, clock)
+def test_failures_come_with_growing_delays(app, signed_in, backed_up, clock):
+    start = utcnow()
+    at(clock, start)
     attacker = Api(app.test_client())
     wrong = {"username": "alice", "backup_code": "0000-0000-0000-0000-0000"}
     assert [attacker.post("/api/recovery/begin", wrong).status_code for _ in range(4)] == [
@@ -503,13 +497,13 @@ def test_failures_come_with_growing_delays(app, signed_in, backed_up, monkeypatc
         401,
         429,
     ]
-    at(monkeypatch, clock + timedelta(seconds=1))
+    at(clock, start + timedelta(seconds=1))
     assert attacker.post("/api/recovery/begin", wrong).status_code == 401
-    at(monkeypatch, clock + timedelta(seconds=2))
+    at(clock, start + timedelta(seconds=2))
     assert attacker.post("/api/recovery/begin", wrong).status_code == 429
 
 
-def test_unknown_username_and_wrong_code_look_the_same(app, signed_in, backed_up, monkeypatch):
+def test_unknown_username_and_wrong_code_look_the_same(app, signed_in, backed_up, clock):
     """Same status and body, and the same database work (a stand-in for timing that cannot
     be flaky): the statements run for each are counted."""
     statements: list[str] = []
@@ -523,9 +517,9 @@ def test_unknown_username_and_wrong_code_look_the_same(app, signed_in, backed_up
 
     engine = app.extensions["keystead.engine"]
     answers, shapes = [], []
-    clock = utcnow()
+    start = utcnow()
     for i, username in enumerate(("alice", "nobody-here")):
-        at(monkeypatch, clock + timedelta(minutes=i))
+        at(clock, start + timedelta(minutes=i))
         statements.clear()
         sa.event.listen(engine, "before_cursor_execute", count)
         response = Api(app.test_client()).post(
@@ -545,7 +539,7 @@ def test_unknown_username_and_wrong_code_look_the_same(app, signed_in, backed_up
     for username in ("alice", "nobody-here"):
         browser = Api(app.test_client())
         for i in range(2, 13):
-            at(monkeypatch, clock + timedelta(minutes=i))
+            at(clock, start + timedelta(minutes=i))
             last = browser.post("/api/recovery/begin", {"username": username, "backup_code": "x"})
         statuses[username] = (last.status_code, last.headers.get("Retry-After"))
     assert statuses["alice"] == statuses["nobody-here"]

@@ -11,9 +11,10 @@ from typing import Any
 
 import pytest
 
-from core.db import utcnow
+from core.clock import utcnow
 from recovery import throttle
 from recovery.throttle import MAX_DELAY, ThrottlePolicy, verdict
+from tests.clock import Clock
 from tests.conftest import Api
 from tests.test_recovery import ALICE, Recovery, activate_backup, at, mailed_code, mails_to
 
@@ -80,11 +81,11 @@ def test_a_lock_lasts_until_the_oldest_counted_failure_leaves_the_window():
 
 @pytest.mark.parametrize("attempts", [4, 40])
 def test_wrong_recovery_attempts_from_four_ips_never_stop_the_owner_managing_backup(
-    app, signed_in, mailbox, monkeypatch, attempts
+    app, signed_in, mailbox, clock, attempts
 ):
-    clock = utcnow()
+    start = utcnow()
     for i in range(attempts):
-        at(monkeypatch, clock + timedelta(seconds=61 * i))  # past every delay
+        at(clock, start + timedelta(seconds=61 * i))  # past every delay
         stranger = Api(app.test_client())
         response = stranger.post(
             "/api/recovery/begin",
@@ -92,7 +93,6 @@ def test_wrong_recovery_attempts_from_four_ips_never_stop_the_owner_managing_bac
             **ip(f"203.0.113.{i % 4}"),
         )
         assert response.status_code == 401
-    monkeypatch.undo()
     activated = signed_in.post("/api/backup/activate")
     assert activated.status_code == 202, activated.get_json()
     confirmed = signed_in.post("/api/backup/confirm", {"otp": mailed_code(mailbox)})
@@ -100,13 +100,13 @@ def test_wrong_recovery_attempts_from_four_ips_never_stop_the_owner_managing_bac
 
 
 def test_the_owner_recovers_from_a_fresh_browser_after_at_most_the_bounded_delay(
-    app, signed_in, backed_up, mailbox, monkeypatch
+    app, signed_in, backed_up, mailbox, clock
 ):
     """40 wrong codes from the owner's own address (cookies dropped each time) slow that
     address, never by more than MAX_DELAY; from another address there is no wait at all."""
-    clock = utcnow()
+    start = utcnow()
     for i in range(40):
-        at(monkeypatch, clock + timedelta(seconds=61 * i))
+        at(clock, start + timedelta(seconds=61 * i))
         stranger = Api(app.test_client())
         assert (
             stranger.post(
@@ -114,8 +114,8 @@ def test_the_owner_recovers_from_a_fresh_browser_after_at_most_the_bounded_delay
             ).status_code
             == 401
         )
-    last = clock + timedelta(seconds=61 * 39)
-    at(monkeypatch, last + timedelta(seconds=1))
+    last = start + timedelta(seconds=61 * 39)
+    at(clock, last + timedelta(seconds=1))
     elsewhere = Recovery(app, mailbox)
     assert (
         elsewhere.api.post(
@@ -132,7 +132,7 @@ def test_the_owner_recovers_from_a_fresh_browser_after_at_most_the_bounded_delay
     assert slowed.status_code == 429
     wait = int(slowed.headers["Retry-After"])
     assert 1 <= wait <= MAX_DELAY
-    at(monkeypatch, last + timedelta(seconds=1 + wait))
+    at(clock, last + timedelta(seconds=1 + wait))
     sent = len(mails_to(mailbox))
     assert owner.api.post("/api/recovery/begin", body, **ip("10.0.0.1")).status_code == 202
     verified = owner.api.post(
@@ -144,12 +144,12 @@ def test_the_owner_recovers_from_a_fresh_browser_after_at_most_the_bounded_delay
 
 
 def test_a_colleague_behind_the_same_address_does_not_lock_the_owner_out(
-    app, signed_in, backed_up, mailbox, monkeypatch
+    app, signed_in, backed_up, mailbox, clock
 ):
-    clock = utcnow()
+    start = utcnow()
     colleague = Api(app.test_client())
     for i in range(11):
-        at(monkeypatch, clock + timedelta(minutes=i))
+        at(clock, start + timedelta(minutes=i))
         last = colleague.post(
             "/api/recovery/begin", {"username": "alice", "backup_code": WRONG}, **ip("192.0.2.9")
         )
@@ -166,26 +166,26 @@ def test_a_colleague_behind_the_same_address_does_not_lock_the_owner_out(
 FOUR = pytest.mark.parametrize("config_overrides", [{"RECOVERY_MAX_FAILURES": 4}], indirect=True)
 
 
-def wrong_email_codes(recovery: Recovery, otp: str, clock: datetime, monkeypatch: Any) -> None:
+def wrong_email_codes(recovery: Recovery, otp: str, start: datetime, clock: Clock) -> None:
     for i in range(4):
-        at(monkeypatch, clock + timedelta(seconds=2 * i))  # past the 1-second delay
+        at(clock, start + timedelta(seconds=2 * i))  # past the 1-second delay
         assert recovery.verify(wrong_otp(otp)).status_code == 401
 
 
 @FOUR
 def test_wrong_email_codes_after_a_right_backup_code_lock_the_ids_email_step(
-    app, signed_in, backed_up, mailbox, authenticator, monkeypatch
+    app, signed_in, backed_up, mailbox, authenticator, clock
 ):
-    clock = utcnow()
-    at(monkeypatch, clock)
+    start = utcnow()
+    at(clock, start)
     first = Recovery(app, mailbox)
     assert first.begin(backed_up).status_code == 202
     otp = mailed_code(mailbox, count=2)
-    wrong_email_codes(first, otp, clock, monkeypatch)
+    wrong_email_codes(first, otp, start, clock)
     # Another browser, another address, the right backup code: step 1 still works (no
     # per-ID lock on backup codes), but the ID's email-code step is locked.
     # (After MAIL_CODE_COOLDOWN: a recovery code went to this address moments ago.)
-    at(monkeypatch, clock + timedelta(seconds=40))
+    at(clock, start + timedelta(seconds=40))
     second = Recovery(app, mailbox)
     begun = second.api.post(
         "/api/recovery/begin", {"username": "alice", "backup_code": backed_up}, **ip("198.51.100.3")
@@ -203,17 +203,17 @@ def test_wrong_email_codes_after_a_right_backup_code_lock_the_ids_email_step(
 
 @FOUR
 def test_recovery_step_two_checks_and_counts_failures(
-    app, signed_in, backed_up, recovery, mailbox, monkeypatch
+    app, signed_in, backed_up, recovery, mailbox, clock
 ):
-    clock = utcnow()
-    at(monkeypatch, clock)
+    start = utcnow()
+    at(clock, start)
     assert recovery.begin(backed_up).status_code == 202
     otp = mailed_code(mailbox, count=2)
-    wrong_email_codes(recovery, otp, clock, monkeypatch)
-    at(monkeypatch, clock + timedelta(minutes=5))
+    wrong_email_codes(recovery, otp, start, clock)
+    at(clock, start + timedelta(minutes=5))
     refused = recovery.verify(otp)  # right, but after 4 counted failures
     assert refused.status_code == 429
-    at(monkeypatch, clock + timedelta(minutes=61))
+    at(clock, start + timedelta(minutes=61))
     # The hour is over; the flow (RECOVERY_FLOW_TTL) too: start again and it works.
     sent = len(mails_to(mailbox))
     assert recovery.begin(backed_up).status_code == 202
@@ -236,23 +236,23 @@ def test_one_wrong_email_code_then_the_right_one_recovers(
 
 @FOUR
 def test_activation_and_its_confirmation_check_and_count_the_owners_wrong_codes(
-    app, signed_in, mailbox, monkeypatch
+    app, signed_in, mailbox, clock
 ):
-    clock = utcnow()
-    at(monkeypatch, clock)
+    start = utcnow()
+    at(clock, start)
     assert signed_in.post("/api/backup/activate").status_code == 202
     otp = mailed_code(mailbox)
     for i in range(4):
-        at(monkeypatch, clock + timedelta(seconds=2 * i))
+        at(clock, start + timedelta(seconds=2 * i))
         assert signed_in.post("/api/backup/confirm", {"otp": wrong_otp(otp)}).status_code == 401
-    at(monkeypatch, clock + timedelta(minutes=1))
+    at(clock, start + timedelta(minutes=1))
     refused = signed_in.post("/api/backup/confirm", {"otp": otp})
     assert refused.status_code == 429 and refused.get_json()["error"] == "too_many_attempts"
     again = signed_in.post("/api/backup/activate")
     assert again.status_code == 429
     assert signed_in.get("/api/backup").get_json()["active"] is False
     # Once the failures leave the window, the owner goes on.
-    at(monkeypatch, clock + timedelta(minutes=61))
+    at(clock, start + timedelta(minutes=61))
     sent = len(mails_to(mailbox))
     assert signed_in.post("/api/backup/activate").status_code == 202
     assert (
@@ -265,19 +265,19 @@ def test_activation_and_its_confirmation_check_and_count_the_owners_wrong_codes(
 
 @FOUR
 def test_regeneration_and_its_confirmation_check_and_count_the_owners_wrong_codes(
-    app, signed_in, mailbox, authenticator, monkeypatch
+    app, signed_in, mailbox, authenticator, clock
 ):
     activate_backup(signed_in, mailbox)
-    clock = utcnow()
-    at(monkeypatch, clock)
+    start = utcnow()
+    at(clock, start)
     assert signed_in.sign_in(authenticator).status_code == 200  # fresh
     sent = len(mails_to(mailbox, ALICE))
     assert signed_in.post("/api/backup/regenerate").status_code == 202
     otp = mailed_code(mailbox, count=sent + 1)
     for i in range(4):
-        at(monkeypatch, clock + timedelta(seconds=2 * i))
+        at(clock, start + timedelta(seconds=2 * i))
         assert signed_in.post("/api/backup/confirm", {"otp": wrong_otp(otp)}).status_code == 401
-    at(monkeypatch, clock + timedelta(seconds=30))
+    at(clock, start + timedelta(seconds=30))
     assert signed_in.post("/api/backup/confirm", {"otp": otp}).status_code == 429
     assert signed_in.post("/api/backup/regenerate").status_code == 429
 

@@ -18,7 +18,7 @@ from core.db import utcnow
 from core.errors import InvalidInput
 from core.models import AuditEvent, LoginSession, User
 from recovery.models import BackupCode
-from tests.clock import Clock, clock_fixture  # noqa: F401
+from tests.clock import Clock
 from tests.conftest import ORIGIN, Api, snapshot
 from tests.softauthn import SoftAuthenticator
 from tests.test_devices_told import NewDevice, start_pairing, step_up
@@ -417,7 +417,7 @@ def test_a_reissued_backup_code_voids_a_recovery_in_progress(app, signed_in, mai
 
 def test_a_backup_code_is_reissued_only_on_screen_or_by_mail(app, signed_in):
     from core import db as database
-    from core.db import utcnow
+    from core.context import RequestContext
     from recovery import backup
     from recovery.settings import BackupSettings
 
@@ -426,10 +426,10 @@ def test_a_backup_code_is_reissued_only_on_screen_or_by_mail(app, signed_in):
         backup.reissue_code(
             database.session(),
             settings,
+            RequestContext.outside_request("admin"),
             username="alice",
             deliver="sms",
             actor="admin",
-            now=utcnow(),
         )
 
 

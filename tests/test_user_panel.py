@@ -11,10 +11,9 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-import webauthn.account_views as account_views
-import webauthn.views as webauthn_views
 from core import useragent
-from core.db import utcnow
+from core.clock import utcnow
+from tests.clock import Clock
 from tests.conftest import ORIGIN, Api, snapshot
 from tests.openapi_check import check_response
 from tests.softauthn import SoftAuthenticator
@@ -30,11 +29,9 @@ CHROME_ANDROID = (
 # ---- helpers -------------------------------------------------------------------------------
 
 
-def later(monkeypatch: Any, minutes: float) -> None:
-    """The views' clock ``minutes`` ahead: the session's last verification grows stale."""
-    when = utcnow() + timedelta(minutes=minutes)
-    for module in (webauthn_views, account_views):
-        monkeypatch.setattr(module, "now", lambda: when)
+def later(clock: Clock, minutes: float) -> None:
+    """The app's clock ``minutes`` ahead: the session's last verification grows stale."""
+    clock.advance(minutes * 60)
 
 
 def rows(app: Any, sql: str, **params: Any) -> list[Any]:
@@ -195,10 +192,10 @@ def test_a_session_whose_device_is_removed_lists_no_device_name(app, signed_in, 
     assert only["device"] is None and only["current"] is True
 
 
-def test_ending_a_session_needs_a_fresh_verification(app, laptop_and_phone, monkeypatch):
+def test_ending_a_session_needs_a_fresh_verification(app, laptop_and_phone, clock):
     laptop, phone = laptop_and_phone["laptop"], laptop_and_phone["phone"]
     phone_id = next(s["id"] for s in sessions_of(laptop) if s["device"] == "Phone")
-    later(monkeypatch, 6)
+    later(clock, 6)
     before = everything(app)
     stale = laptop.delete(f"/api/sessions/{phone_id}")
     assert stale.status_code == 401 and stale.get_json()["error"] == "reauth_required"
@@ -245,9 +242,9 @@ def test_ending_this_sessions_own_id_signs_this_browser_out(signed_in):
     assert signed_in.get("/api/me").status_code == 401
 
 
-def test_ending_every_other_session(app, laptop_and_phone, monkeypatch):
+def test_ending_every_other_session(app, laptop_and_phone, clock):
     laptop, phone, firefox = (laptop_and_phone[k] for k in ("laptop", "phone", "firefox"))
-    later(monkeypatch, 6)
+    later(clock, 6)
     before = everything(app)
     stale = laptop.post("/api/sessions/end-others")
     assert stale.status_code == 401 and stale.get_json()["error"] == "reauth_required"
@@ -291,9 +288,9 @@ def test_signed_out_callers_get_401_from_the_panel(api):
 # ---- display name --------------------------------------------------------------------------
 
 
-def test_changing_the_display_name(app, signed_in, monkeypatch):
+def test_changing_the_display_name(app, signed_in, clock):
     # No fresh verification needed: the name changes nothing about what can sign in.
-    later(monkeypatch, 60)
+    later(clock, 60)
     response = signed_in.patch("/api/me", {"display_name": "  Ada Lovelace  "})
     assert response.status_code == 200, response.get_json()
     check_response("PATCH", "/api/me", 200, response.get_json())
@@ -340,8 +337,8 @@ def test_the_display_name_needs_an_allowed_origin(app, signed_in):
 # ---- deleting the ID -----------------------------------------------------------------------
 
 
-def test_deleting_needs_a_fresh_verification(app, signed_in, monkeypatch):
-    later(monkeypatch, 6)
+def test_deleting_needs_a_fresh_verification(app, signed_in, clock):
+    later(clock, 6)
     before = everything(app)
     response = delete_me(signed_in, {"confirm": "alice"})
     assert response.status_code == 401 and response.get_json()["error"] == "reauth_required"
@@ -372,8 +369,8 @@ def test_deleting_needs_the_exact_username_and_a_wrong_one_changes_nothing(app, 
     assert signed_in.get("/api/me").status_code == 200
 
 
-def test_a_wrong_username_is_said_before_any_step_up(app, signed_in, monkeypatch):
-    later(monkeypatch, 6)
+def test_a_wrong_username_is_said_before_any_step_up(app, signed_in, clock):
+    later(clock, 6)
     response = delete_me(signed_in, {"confirm": "alicee"})
     assert response.status_code == 400 and response.get_json()["error"] == "invalid_input"
 

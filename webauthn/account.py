@@ -4,7 +4,7 @@ display name, and deleting the ID.
 Deleting keeps the ``users`` row as a tombstone (its id is never reused, its audit trail keeps
 an owner) and erases what identifies a person: the username is freed, the address, display
 name and user handle are replaced, the audit trail loses IPs, user agents and names. Features
-above this one erase their own data on the ``user_deleted`` event (recovery/erasure.py), and
+above this one erase their own data on the ``UserDeleted`` event (recovery/erasure.py), and
 notify/ mails the goodbye to the address, which the event carries because it is erased next.
 """
 
@@ -18,9 +18,9 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from core import audit, events, sessions, useragent
+from core.context import RequestContext
 from core.errors import InvalidInput, NotFound
-from core.models import LoginSession, User
-from core.security import ClientInfo
+from core.models import User
 from core.users import normalise_display_name
 from webauthn.models import Challenge, Device, DeviceBrowser, DeviceStatus
 from webauthn.settings import Settings, require_fresh
@@ -43,10 +43,12 @@ class SessionInfo:
 
 
 def list_sessions(
-    db: Session, settings: Settings, *, user: User, current_session_id: int | None, now: datetime
+    db: Session, settings: Settings, ctx: RequestContext, *, user: User
 ) -> list[SessionInfo]:
-    """The ID's live sessions (not revoked, expired or idle), latest activity first."""
-    live = sessions.live_sessions(db, user.id, policy=settings.sessions, now=now)
+    """The ID's live sessions (not revoked, expired or idle), latest activity first; the
+    calling one is marked ``current``."""
+    live = sessions.live_sessions(db, user.id, policy=settings.sessions, now=ctx.now)
+    current_session_id = ctx.login_session.id if ctx.login_session else None
     device_ids = {s.device_id for s in live if s.device_id is not None}
     names: dict[int, str] = {}
     if device_ids:
@@ -71,59 +73,42 @@ def list_sessions(
 
 
 def end_session(
-    db: Session,
-    settings: Settings,
-    *,
-    user: User,
-    session_id: int,
-    login_session: LoginSession | None,
-    client: ClientInfo,
-    now: datetime,
+    db: Session, settings: Settings, ctx: RequestContext, *, user: User, session_id: int
 ) -> bool:
     """Ends one of the ID's sessions (needs a fresh user verification). Another ID's session,
     an ended one and an unknown id are all the same 404. Returns True when it was the calling
     session itself (the caller then clears its cookie)."""
-    require_fresh(login_session, settings, now)
+    login_session = ctx.login_session
+    require_fresh(login_session, settings, ctx.now)
     ended = sessions.end_session(
-        db, user_id=user.id, session_id=session_id, policy=settings.sessions, now=now
+        db, user_id=user.id, session_id=session_id, policy=settings.sessions, now=ctx.now
     )
     if ended is None:
         raise NotFound("That session has already ended.")
-    events.session_ended.send(
-        None,
-        db=db,
-        user_id=user.id,
-        device_id=ended.device_id,
-        client=client,
-        session_id=session_id,
+    events.emit(
+        db,
+        events.SessionEnded(
+            ctx=ctx, user_id=user.id, device_id=ended.device_id, session_id=session_id
+        ),
     )
     return login_session is not None and session_id == login_session.id
 
 
-def end_other_sessions(
-    db: Session,
-    settings: Settings,
-    *,
-    user: User,
-    login_session: LoginSession | None,
-    client: ClientInfo,
-    now: datetime,
-) -> int:
+def end_other_sessions(db: Session, settings: Settings, ctx: RequestContext, *, user: User) -> int:
     """Ends every session of the ID but the calling one (needs a fresh user verification);
     returns how many were live."""
-    require_fresh(login_session, settings, now)
+    login_session = ctx.login_session
+    require_fresh(login_session, settings, ctx.now)
     assert login_session is not None  # a fresh session exists
     ended = sessions.end_other_sessions(
-        db, user_id=user.id, keep_id=login_session.id, policy=settings.sessions, now=now
+        db, user_id=user.id, keep_id=login_session.id, policy=settings.sessions, now=ctx.now
     )
     if ended:
-        events.other_sessions_ended.send(
-            None,
-            db=db,
-            user_id=user.id,
-            device_id=login_session.device_id,
-            client=client,
-            ended=ended,
+        events.emit(
+            db,
+            events.OtherSessionsEnded(
+                ctx=ctx, user_id=user.id, device_id=login_session.device_id, ended=ended
+            ),
         )
     return ended
 
@@ -131,27 +116,21 @@ def end_other_sessions(
 # ---- display name --------------------------------------------------------------------------
 
 
-def change_display_name(
-    db: Session,
-    *,
-    user: User,
-    display_name: str,
-    device_id: int | None,
-    client: ClientInfo,
-) -> User:
+def change_display_name(db: Session, ctx: RequestContext, *, user: User, display_name: str) -> User:
     """Sets the name shown for the ID (empty: the username). It changes nothing about what can
     sign in, so it needs no fresh verification; it is audited."""
     new_name = normalise_display_name(display_name, user.username)
     if new_name != user.display_name:
         old_name, user.display_name = user.display_name, new_name
-        events.display_name_changed.send(
-            None,
-            db=db,
-            user_id=user.id,
-            device_id=device_id,
-            client=client,
-            old_name=old_name,
-            display_name=new_name,
+        events.emit(
+            db,
+            events.DisplayNameChanged(
+                ctx=ctx,
+                user_id=user.id,
+                device_id=ctx.client.device_id,
+                old_name=old_name,
+                display_name=new_name,
+            ),
         )
         db.flush()
     return user
@@ -161,14 +140,7 @@ def change_display_name(
 
 
 def delete_user(
-    db: Session,
-    settings: Settings,
-    *,
-    user: User,
-    confirm: str,
-    login_session: LoginSession | None,
-    client: ClientInfo,
-    now: datetime,
+    db: Session, settings: Settings, ctx: RequestContext, *, user: User, confirm: str
 ) -> None:
     """Deletes the ID (needs a fresh user verification and its username typed exactly as
     ``confirm``): every session ends, every device is removed, features erase their data, the
@@ -176,16 +148,18 @@ def delete_user(
     # The typed name first: a typo should not cost the person a passkey prompt.
     if confirm != user.username:
         raise InvalidInput("Type your username exactly as shown to confirm.")
+    login_session, now = ctx.login_session, ctx.now
     require_fresh(login_session, settings, now)
-    events.user_deleted.send(
-        None,
-        db=db,
-        user_id=user.id,
-        device_id=login_session.device_id if login_session else None,
-        client=client,
-        # Unverified addresses get verification mail only (nobody proved they read it).
-        to=user.email if user.email_verified_at is not None else None,
-        username=user.username,
+    events.emit(
+        db,
+        events.UserDeleted(
+            ctx=ctx,
+            user_id=user.id,
+            device_id=login_session.device_id if login_session else None,
+            # Unverified addresses get verification mail only (nobody proved they read it).
+            to=user.email if user.email_verified_at is not None else None,
+            username=user.username,
+        ),
     )
     sessions.revoke_user_sessions(db, user.id, now)
     db.execute(

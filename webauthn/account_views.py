@@ -13,9 +13,7 @@ from core.models import User
 from core.schemas import NoFields, UserAnswer, UserOut, answer, parse_body
 from core.web import (
     clear_session_cookie,
-    client_info,
-    current_login_session,
-    now,
+    request_context,
     signed_in_user,
 )
 from webauthn import account
@@ -25,18 +23,9 @@ from webauthn.web import account_page_extras, settings
 api = Blueprint("account_api", __name__, url_prefix="/api")
 
 
-def _current_session_id() -> int | None:
-    login_session = current_login_session()
-    return login_session.id if login_session else None
-
-
 def _sessions() -> list[account.SessionInfo]:
     return account.list_sessions(
-        database.session(),
-        settings(),
-        user=signed_in_user(),
-        current_session_id=_current_session_id(),
-        now=now(),
+        database.session(), settings(), request_context(), user=signed_in_user()
     )
 
 
@@ -64,11 +53,9 @@ def end_session(session_id: int) -> Response:
     was_current = account.end_session(
         database.session(),
         settings(),
+        request_context(),
         user=signed_in_user(),
         session_id=session_id,
-        login_session=current_login_session(),
-        client=client_info(),
-        now=now(),
     )
     database.session().commit()
     response = Response(status=204)
@@ -81,12 +68,7 @@ def end_session(session_id: int) -> Response:
 def end_other_sessions() -> Response:
     parse_body(NoFields)
     ended = account.end_other_sessions(
-        database.session(),
-        settings(),
-        user=signed_in_user(),
-        login_session=current_login_session(),
-        client=client_info(),
-        now=now(),
+        database.session(), settings(), request_context(), user=signed_in_user()
     )
     database.session().commit()
     return answer(Ended(ended=ended))
@@ -98,13 +80,11 @@ def end_other_sessions() -> Response:
 @api.patch("/me")
 def change_me() -> Response:
     body = parse_body(ChangeDisplayName)
-    login_session = current_login_session()
     user = account.change_display_name(
         database.session(),
+        request_context(),
         user=signed_in_user(),
         display_name=body.display_name,
-        device_id=login_session.device_id if login_session else None,
-        client=client_info(),
     )
     database.session().commit()
     return answer(UserAnswer(user=UserOut.from_user(user)))
@@ -116,11 +96,9 @@ def delete_me() -> Response:
     account.delete_user(
         database.session(),
         settings(),
+        request_context(),
         user=signed_in_user(),
         confirm=body.confirm,
-        login_session=current_login_session(),
-        client=client_info(),
-        now=now(),
     )
     database.session().commit()
     response = Response(status=204)

@@ -18,8 +18,8 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from core import events
+from core.context import RequestContext
 from core.models import User
-from core.security import ClientInfo
 from webauthn import challenges
 from webauthn.ceremony import (
     CounterRegression,
@@ -49,11 +49,10 @@ class VerifiedAssertion:
 def verify_assertion(
     db: Session,
     settings: Settings,
+    ctx: RequestContext,
     raw: Mapping[str, Any],
     *,
     purpose: ChallengePurpose,
-    client: ClientInfo,
-    now: datetime,
 ) -> VerifiedAssertion:
     """Consumes the pending challenge of ``purpose`` and runs every check on an assertion; on
     success the device's counter, backup state and last use are updated, and the device, its
@@ -64,8 +63,8 @@ def verify_assertion(
         db,
         challenge=response.response.client_data.challenge,
         purpose=purpose,
-        browser=client.browser,
-        now=now,
+        browser=ctx.client.browser,
+        now=ctx.now,
     )
     if pending is None:
         raise AuthenticationFailed(detail="no pending ceremony for this challenge and browser")
@@ -104,25 +103,26 @@ def verify_assertion(
         )
     except CounterRegression as exc:
         if device.status == DeviceStatus.ACTIVE:
-            _flag_clone(db, device, user, client, received_count, exc)
+            _flag_clone(db, ctx, device, user, received_count, exc)
         assertion = None
     if device.status != DeviceStatus.ACTIVE:
         # Recorded only after the signature verified: without the key nobody can write to an
         # ID's audit trail by replaying a blocked device's (public) credential id.
-        events.sign_in_failed.send(
-            None,
-            db=db,
-            user_id=user.id,
-            device_id=device.id,
-            client=client,
-            reason=f"device_{device.status}",
-            device_name=device.name,
+        events.emit(
+            db,
+            events.SignInFailed(
+                ctx=ctx,
+                user_id=user.id,
+                device_id=device.id,
+                reason=f"device_{device.status}",
+                device_name=device.name,
+            ),
         )
         refused = _REFUSED_STATUS.get(device.status, AuthenticationFailed)
         raise refused(detail=f"device is {device.status}", keep_changes=True)
     if assertion is None:  # unreachable: a regression on an active device raised above
         raise AuthenticationFailed(detail="no assertion")
-    if not _advance_counter(db, device, assertion, now):
+    if not _advance_counter(db, device, assertion, ctx.now):
         status_now = db.scalar(sa.select(Device.status).where(Device.id == device.id))
         if status_now != DeviceStatus.ACTIVE:  # blocked or removed meanwhile
             refused = _REFUSED_STATUS.get(status_now or DeviceStatus.REMOVED, AuthenticationFailed)
@@ -131,9 +131,9 @@ def verify_assertion(
         # write (two workers, the same assertion counter): exactly one may win.
         _flag_clone(
             db,
+            ctx,
             device,
             user,
-            client,
             received_count,
             CounterRegression(detail="sign counter raced by a concurrent sign-in"),
         )
@@ -166,24 +166,25 @@ def _advance_counter(db: Session, device: Device, assertion: Any, now: datetime)
 
 def _flag_clone(
     db: Session,
+    ctx: RequestContext,
     device: Device,
     user: User,
-    client: ClientInfo,
     received_count: int,
     exc: CounterRegression,
 ) -> None:
     """Flags a possibly cloned device, records it, and refuses the sign-in (keeping the flag)."""
     stored_count = db.scalar(sa.select(Device.sign_count).where(Device.id == device.id))
     device.flagged = True
-    events.device_flagged.send(
-        None,
-        db=db,
-        user_id=user.id,
-        device_id=device.id,
-        client=client,
-        device_name=device.name,
-        stored_count=stored_count,
-        received_count=received_count,
+    events.emit(
+        db,
+        events.DeviceFlagged(
+            ctx=ctx,
+            user_id=user.id,
+            device_id=device.id,
+            device_name=device.name,
+            stored_count=stored_count,
+            received_count=received_count,
+        ),
     )
     exc.keep_changes = True
     raise exc

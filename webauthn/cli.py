@@ -9,6 +9,7 @@ from flask.cli import with_appcontext
 
 from core import db as database
 from core.cli import actor
+from core.context import RequestContext
 from core.errors import AppError
 from core.sessions import purge_ended
 from webauthn.challenges import purge_expired
@@ -34,7 +35,10 @@ def unblock_device(device_id: int) -> None:
     every device of the ID and its address are told."""
     db_session = database.session()
     try:
-        device = unblock(db_session, device_id=device_id, actor=actor(), now=database.utcnow())
+        who = actor()
+        device = unblock(
+            db_session, RequestContext.outside_request(who), device_id=device_id, actor=who
+        )
     except AppError as error:
         db_session.rollback()
         raise click.ClickException(error.message) from error

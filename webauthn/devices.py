@@ -19,9 +19,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from core import events, sessions
+from core.context import RequestContext
 from core.errors import InvalidInput, NotFound
-from core.models import LoginSession, User
-from core.security import ClientInfo
+from core.models import User
 from core.users import TextRule
 from webauthn import challenges
 from webauthn.ceremony import parse_registration, registration_options, verify_registration
@@ -129,13 +129,11 @@ def list_devices(db: Session, user: User) -> list[Device]:
 def begin_add_device(
     db: Session,
     settings: Settings,
+    ctx: RequestContext,
     *,
     user: User,
     device_name: str | None,
-    client: ClientInfo,
-    now: datetime,
     purpose: ChallengePurpose = ChallengePurpose.ADD_DEVICE,
-    login_session: LoginSession | None = None,
 ) -> dict[str, Any]:
     """Options to add a device; ``device_name`` is kept with the challenge and used unless
     the completing request names the device itself. ``purpose`` RECOVER is for recovery,
@@ -143,15 +141,15 @@ def begin_add_device(
     later by a verified device). A signed-in ID adding a device (ADD_DEVICE) changes what can
     sign in to it, so its session needs a fresh user verification, at begin and at complete."""
     if purpose == ChallengePurpose.ADD_DEVICE:
-        require_fresh(login_session, settings, now)
+        require_fresh(ctx.login_session, settings, ctx.now)
     state = {} if device_name is None else {"device_name": normalise_device_name(device_name)}
     devices = list_devices(db, user)
     challenge = challenges.issue(
         db,
         purpose=purpose,
-        browser=client.browser,
+        browser=ctx.client.browser,
         ttl=settings.challenge_ttl,
-        now=now,
+        now=ctx.now,
         user_id=user.id,
         state=state,
     )
@@ -168,17 +166,16 @@ def begin_add_device(
 def complete_add_device(
     db: Session,
     settings: Settings,
+    ctx: RequestContext,
     raw: Mapping[str, Any],
     *,
     user: User,
     device_name: str | None,
-    client: ClientInfo,
-    now: datetime,
     purpose: ChallengePurpose = ChallengePurpose.ADD_DEVICE,
-    login_session: LoginSession | None = None,
 ) -> Device:
+    client, now = ctx.client, ctx.now
     if purpose == ChallengePurpose.ADD_DEVICE:
-        require_fresh(login_session, settings, now)
+        require_fresh(ctx.login_session, settings, now)
     if device_name is not None:
         device_name = normalise_device_name(device_name)
     response = parse_registration(raw)
@@ -202,13 +199,11 @@ def complete_add_device(
     add_unique(db, device)
     remember_browser(db, device.id, client.browser, now)
     if purpose == ChallengePurpose.ADD_DEVICE:
-        events.device_added.send(
-            None,
-            db=db,
-            user_id=user.id,
-            device_id=device.id,
-            client=client,
-            device_name=device.name,
+        events.emit(
+            db,
+            events.DeviceAdded(
+                ctx=ctx, user_id=user.id, device_id=device.id, device_name=device.name
+            ),
         )
     return device
 
@@ -225,36 +220,27 @@ def _own_device(db: Session, user: User, device_id: int) -> Device:
 
 
 def rename_device(
-    db: Session, *, user: User, device_id: int, name: str, client: ClientInfo
+    db: Session, ctx: RequestContext, *, user: User, device_id: int, name: str
 ) -> Device:
     name = normalise_device_name(name, required=True)
     device = _own_device(db, user, device_id)
     old_name, device.name = device.name, name
-    events.device_renamed.send(
-        None,
-        db=db,
-        user_id=user.id,
-        device_id=device.id,
-        client=client,
-        old_name=old_name,
-        device_name=name,
+    events.emit(
+        db,
+        events.DeviceRenamed(
+            ctx=ctx, user_id=user.id, device_id=device.id, old_name=old_name, device_name=name
+        ),
     )
     return device
 
 
 def remove_device(
-    db: Session,
-    settings: Settings,
-    *,
-    user: User,
-    device_id: int,
-    login_session: LoginSession | None,
-    client: ClientInfo,
-    now: datetime,
+    db: Session, settings: Settings, ctx: RequestContext, *, user: User, device_id: int
 ) -> None:
     """Unpairs a device and ends its sessions (needs a fresh user verification). The last
     active device stays: an ID without one could only come back through recovery."""
-    require_fresh(login_session, settings, now)
+    now = ctx.now
+    require_fresh(ctx.login_session, settings, now)
     device = _own_device(db, user, device_id)
     if device.status == DeviceStatus.ACTIVE:
         others = db.scalar(
@@ -267,14 +253,15 @@ def remove_device(
         if not others:
             raise LastDevice()
     sessions.revoke_device_sessions(db, device.id, now)
-    events.device_removed.send(
-        None,
-        db=db,
-        user_id=user.id,
-        device_id=device.id,
-        client=client,
-        device_name=device.name,
-        credential_id=websafe_encode(device.credential_id),
+    events.emit(
+        db,
+        events.DeviceRemoved(
+            ctx=ctx,
+            user_id=user.id,
+            device_id=device.id,
+            device_name=device.name,
+            credential_id=websafe_encode(device.credential_id),
+        ),
     )
     _mark_removed(device, now)
     db.flush()
@@ -288,64 +275,61 @@ def _mark_removed(device: Device, now: datetime) -> None:
 
 
 def block_device(
-    db: Session,
-    settings: Settings,
-    *,
-    user: User,
-    device_id: int,
-    login_session: LoginSession | None,
-    client: ClientInfo,
-    now: datetime,
+    db: Session, settings: Settings, ctx: RequestContext, *, user: User, device_id: int
 ) -> Device:
     """Blocks a device of the signed-in ID at once and for good (needs a fresh user
     verification)."""
-    require_fresh(login_session, settings, now)
+    require_fresh(ctx.login_session, settings, ctx.now)
     device = _own_device(db, user, device_id)
-    block(db, device, client=client, now=now, via="account")
+    block(db, ctx, device, via="account")
     return device
 
 
-def block(db: Session, device: Device, *, client: ClientInfo, now: datetime, via: str) -> bool:
+def block(db: Session, ctx: RequestContext, device: Device, *, via: str) -> bool:
     """Blocks ``device``: it cannot sign in, its sessions end now, only an administrator can
     unblock it. False when it was already blocked or is removed (nothing changes)."""
+    now = ctx.now
     if device.status in (DeviceStatus.BLOCKED, DeviceStatus.REMOVED):
         return False
     was_pending = device.status == DeviceStatus.PENDING
     device.status, device.blocked_at = DeviceStatus.BLOCKED, now
     sessions.revoke_device_sessions(db, device.id, now)
     if not was_pending:
-        events.device_blocked.send(
-            None,
-            db=db,
-            user_id=device.user_id,
-            device_id=device.id,
-            client=client,
-            device_name=device.name,
-            via=via,
-            credential_id=websafe_encode(device.credential_id),
+        events.emit(
+            db,
+            events.DeviceBlocked(
+                ctx=ctx,
+                user_id=device.user_id,
+                device_id=device.id,
+                device_name=device.name,
+                via=via,
+                credential_id=websafe_encode(device.credential_id),
+            ),
         )
     db.flush()
     return True
 
 
 def remove_other_devices(
-    db: Session, *, user: User, keep_device_id: int, client: ClientInfo, now: datetime
+    db: Session, ctx: RequestContext, *, user: User, keep_device_id: int
 ) -> list[str]:
     """Removes every device of the ID but ``keep_device_id`` and ends their sessions (a
     restore after a lost or stolen device). Returns the removed devices' names."""
+    now = ctx.now
     removed = []
     for device in list_devices(db, user):
         if device.id == keep_device_id:
             continue
         sessions.revoke_device_sessions(db, device.id, now)
-        events.device_removed.send(
-            None,
-            db=db,
-            user_id=user.id,
-            device_id=device.id,
-            client=client,
-            device_name=device.name,
-            reason="restore",
+        events.emit(
+            db,
+            events.DeviceRemoved(
+                ctx=ctx,
+                user_id=user.id,
+                device_id=device.id,
+                device_name=device.name,
+                reason="restore",
+            ),
         )
         removed.append(device.name)
         _mark_removed(device, now)
@@ -353,10 +337,10 @@ def remove_other_devices(
     return removed
 
 
-def unblock(db: Session, *, device_id: int, actor: str, now: datetime) -> Device:
-    """An administrator unblocks a device (the owner blocked their last one by mistake, or
-    locked themselves out): it can sign in again. Audited; every device and the address are
-    told, like any device the ID gains."""
+def unblock(db: Session, ctx: RequestContext, *, device_id: int, actor: str) -> Device:
+    """An administrator (``actor``) unblocks a device (the owner blocked their last one by
+    mistake, or locked themselves out): it can sign in again. Audited; every device and the
+    address are told, like any device the ID gains."""
     device = db.scalar(
         sa.select(Device).where(Device.id == device_id, Device.status == DeviceStatus.BLOCKED)
     )
@@ -364,13 +348,14 @@ def unblock(db: Session, *, device_id: int, actor: str, now: datetime) -> Device
         raise NotFound("No blocked device with that id.")
     device.status, device.blocked_at = DeviceStatus.ACTIVE, None
     db.flush()
-    events.device_unblocked.send(
-        None,
-        db=db,
-        user_id=device.user_id,
-        device_id=device.id,
-        client=ClientInfo(ip="", user_agent=actor, browser=b""),
-        device_name=device.name,
-        actor=actor,
+    events.emit(
+        db,
+        events.DeviceUnblocked(
+            ctx=ctx,
+            user_id=device.user_id,
+            device_id=device.id,
+            device_name=device.name,
+            actor=actor,
+        ),
     )
     return device

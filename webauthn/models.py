@@ -9,7 +9,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from core.orm import Base, StrEnumType, UTCDateTime, utcnow
+from core.clock import utcnow
+from core.orm import Base, StrEnumType, UTCDateTime
 
 MAX_CREDENTIAL_ID_LENGTH = 1023  # WebAuthn L3 §7.1 step 25 (credentialId length ≤ 1023 bytes)
 

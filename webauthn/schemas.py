@@ -10,9 +10,9 @@ from __future__ import annotations
 from functools import partial
 from typing import Annotated, Any, Literal
 
-from fido2.utils import websafe_encode
 from pydantic import BaseModel, Field
 
+from core.encoding import b64url
 from core.errors import InvalidInput, NotFound
 from core.schemas import (
     FRESH,
@@ -213,7 +213,7 @@ class DeviceOut(Answer):
     def fields_of(cls, device: Device, current_device_id: int | None) -> dict[str, Any]:
         return {
             "id": device.id,
-            "credential_id": websafe_encode(device.credential_id),
+            "credential_id": b64url(device.credential_id),
             "name": device.name,
             "created_at": device.created_at,
             "last_used_at": device.last_used_at,

@@ -15,15 +15,15 @@ from __future__ import annotations
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from core import events, sessions
-from core.models import LoginSession, User
-from core.security import ClientInfo, keyed_hash
+from core.context import RequestContext
+from core.models import User
+from core.security import keyed_hash
 from core.users import (
     find_user,
     normalise_display_name,
@@ -68,12 +68,11 @@ class SignIn:
 def begin_registration(
     db: Session,
     settings: Settings,
+    ctx: RequestContext,
     *,
     username: str,
     email: str,
     display_name: str | None,
-    client: ClientInfo,
-    now: datetime,
 ) -> dict[str, Any]:
     username = normalise_username(username)
     email = normalise_email(email)
@@ -84,9 +83,9 @@ def begin_registration(
     challenge = challenges.issue(
         db,
         purpose=ChallengePurpose.REGISTER,
-        browser=client.browser,
+        browser=ctx.client.browser,
         ttl=settings.challenge_ttl,
-        now=now,
+        now=ctx.now,
         state={
             "username": username,
             "email": email,
@@ -107,13 +106,12 @@ def begin_registration(
 def complete_registration(
     db: Session,
     settings: Settings,
+    ctx: RequestContext,
     raw: Mapping[str, Any],
     *,
     device_name: str | None,
-    client: ClientInfo,
-    now: datetime,
-    previous_session_token: str | None,
 ) -> SignIn:
+    client, now = ctx.client, ctx.now
     device_name = normalise_device_name(device_name)
     response = parse_registration(raw)
     pending = challenges.consume(
@@ -142,27 +140,24 @@ def complete_registration(
     device = new_device(user, credential, device_name, now)
     add_unique(db, device)
     remember_browser(db, device.id, client.browser, now)
-    events.user_registered.send(
-        None, db=db, user_id=user.id, device_id=device.id, client=client, username=user.username
+    events.emit(
+        db,
+        events.UserRegistered(
+            ctx=ctx, user_id=user.id, device_id=device.id, username=user.username
+        ),
     )
-    events.device_added.send(
-        None,
-        db=db,
-        user_id=user.id,
-        device_id=device.id,
-        client=client,
-        device_name=device.name,
-        first_device=True,
+    events.emit(
+        db,
+        events.DeviceAdded(
+            ctx=ctx,
+            user_id=user.id,
+            device_id=device.id,
+            device_name=device.name,
+            first_device=True,
+        ),
     )
     token = start_session(
-        db,
-        settings,
-        user_id=user.id,
-        device_id=device.id,
-        client=client,
-        now=now,
-        previous_token=previous_session_token,
-        verified=credential.user_verified,
+        db, settings, ctx, user_id=user.id, device_id=device.id, verified=credential.user_verified
     )
     return SignIn(user, device, token)
 
@@ -171,7 +166,7 @@ def complete_registration(
 
 
 def begin_authentication(
-    db: Session, settings: Settings, *, username: str | None, client: ClientInfo, now: datetime
+    db: Session, settings: Settings, ctx: RequestContext, *, username: str | None
 ) -> dict[str, Any]:
     """Options for username-first (``username`` given) or usernameless sign-in.
 
@@ -199,9 +194,9 @@ def begin_authentication(
     challenge = challenges.issue(
         db,
         purpose=ChallengePurpose.AUTHENTICATE,
-        browser=client.browser,
+        browser=ctx.client.browser,
         ttl=settings.challenge_ttl,
-        now=now,
+        now=ctx.now,
         user_id=user_id,
         state={"username_first": username is not None},
     )
@@ -237,37 +232,23 @@ def _decoy_credentials(secret_key: str, username: str) -> list[tuple[bytes, list
 
 
 def complete_authentication(
-    db: Session,
-    settings: Settings,
-    raw: Mapping[str, Any],
-    *,
-    client: ClientInfo,
-    now: datetime,
-    previous_session_token: str | None,
+    db: Session, settings: Settings, ctx: RequestContext, raw: Mapping[str, Any]
 ) -> SignIn:
     """Sign-in: verifies the assertion (``verify_assertion``), then starts the session."""
-    assertion = verify_assertion(
-        db, settings, raw, purpose=ChallengePurpose.AUTHENTICATE, client=client, now=now
-    )
+    assertion = verify_assertion(db, settings, ctx, raw, purpose=ChallengePurpose.AUTHENTICATE)
     device, user = assertion.device, assertion.user
-    events.signed_in.send(
-        None,
-        db=db,
-        user_id=user.id,
-        device_id=device.id,
-        client=client,
-        device_name=device.name,
-        new_browser=remember_browser(db, device.id, client.browser, now),
+    events.emit(
+        db,
+        events.SignedIn(
+            ctx=ctx,
+            user_id=user.id,
+            device_id=device.id,
+            device_name=device.name,
+            new_browser=remember_browser(db, device.id, ctx.client.browser, ctx.now),
+        ),
     )
     token = start_session(
-        db,
-        settings,
-        user_id=user.id,
-        device_id=device.id,
-        client=client,
-        now=now,
-        previous_token=previous_session_token,
-        verified=assertion.user_verified,
+        db, settings, ctx, user_id=user.id, device_id=device.id, verified=assertion.user_verified
     )
     return SignIn(user, device, token)
 
@@ -275,24 +256,20 @@ def complete_authentication(
 def start_session(
     db: Session,
     settings: Settings,
+    ctx: RequestContext,
     *,
     user_id: int,
     device_id: int,
-    client: ClientInfo,
-    now: datetime,
-    previous_token: str | None,
     verified: bool,
 ) -> str:
     """A new sign-in session for ``device_id`` (ending this browser's previous one); returns
     the token for the cookie. ``verified``: the user was verified just now (fresh)."""
     return sessions.start(
         db,
+        ctx,
         user_id=user_id,
         device_id=device_id,
-        client=client,
         policy=settings.sessions,
-        now=now,
-        previous_token=previous_token,
         verified=verified,
     ).token
 
@@ -301,7 +278,7 @@ def start_session(
 
 
 def begin_reauth(
-    db: Session, settings: Settings, *, user: User, client: ClientInfo, now: datetime
+    db: Session, settings: Settings, ctx: RequestContext, *, user: User
 ) -> dict[str, Any]:
     """Options to verify the signed-in user again: UV required, this ID's active devices."""
     allow = [
@@ -312,9 +289,9 @@ def begin_reauth(
     challenge = challenges.issue(
         db,
         purpose=ChallengePurpose.REAUTH,
-        browser=client.browser,
+        browser=ctx.client.browser,
         ttl=settings.challenge_ttl,
-        now=now,
+        now=ctx.now,
         user_id=user.id,
         state={"username_first": True},
     )
@@ -325,39 +302,27 @@ def begin_reauth(
 
 
 def complete_reauth(
-    db: Session,
-    settings: Settings,
-    raw: Mapping[str, Any],
-    *,
-    user: User,
-    login_session: LoginSession | None,
-    client: ClientInfo,
-    now: datetime,
+    db: Session, settings: Settings, ctx: RequestContext, raw: Mapping[str, Any], *, user: User
 ) -> None:
-    assertion = verify_assertion(
-        db, settings, raw, purpose=ChallengePurpose.REAUTH, client=client, now=now
-    )
+    assertion = verify_assertion(db, settings, ctx, raw, purpose=ChallengePurpose.REAUTH)
     device, owner = assertion.device, assertion.user
+    login_session = ctx.login_session
     if owner.id != user.id or login_session is None:
         raise AuthenticationFailed(detail="step-up by another ID's device")
     if not assertion.user_verified:
         raise AuthenticationFailed(detail="step-up needs user verification")
-    login_session.verified_at = now
-    events.reauthenticated.send(
-        None, db=db, user_id=user.id, device_id=device.id, client=client, device_name=device.name
+    login_session.verified_at = ctx.now
+    events.emit(
+        db,
+        events.Reauthenticated(
+            ctx=ctx, user_id=user.id, device_id=device.id, device_name=device.name
+        ),
     )
 
 
-def sign_out(
-    db: Session,
-    *,
-    user: User | None,
-    session_token: str | None,
-    client: ClientInfo,
-    device_id: int | None,
-    now: datetime,
-) -> None:
-    if session_token:
-        sessions.revoke_token(db, session_token, now)
+def sign_out(db: Session, ctx: RequestContext, *, user: User | None) -> None:
+    """Ends the browser's session (the cookie's, live or not)."""
+    if ctx.session_token:
+        sessions.revoke_token(db, ctx.session_token, ctx.now)
     if user is not None:
-        events.signed_out.send(None, db=db, user_id=user.id, device_id=device_id, client=client)
+        events.emit(db, events.SignedOut(ctx=ctx, user_id=user.id, device_id=ctx.client.device_id))

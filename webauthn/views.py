@@ -22,10 +22,8 @@ from core.ratelimit import rate_limited
 from core.schemas import Extension, NoFields, UserOut, answer, parse_body
 from core.web import (
     clear_session_cookie,
-    client_info,
     current_login_session,
-    current_session_token,
-    now,
+    request_context,
     safe_next_path,
     set_session_cookie,
     signed_in_user,
@@ -134,11 +132,10 @@ def register_begin() -> Response:
     options = signin_service.begin_registration(
         database.session(),
         settings(),
+        request_context(),
         username=body.username,
         email=body.email,
         display_name=body.display_name,
-        client=client_info(),
-        now=now(),
     )
     database.session().commit()
     return answer(CreationOptions.model_validate(options))
@@ -151,11 +148,9 @@ def register_complete() -> Response:
     result = signin_service.complete_registration(
         database.session(),
         settings(),
+        request_context(),
         body.credential,
         device_name=body.device_name,
-        client=client_info(),
-        now=now(),
-        previous_session_token=current_session_token(),
     )
     database.session().commit()
     return _signed_in_answer(result, 201, sign_up_answer_extras)
@@ -169,11 +164,7 @@ def register_complete() -> Response:
 def authenticate_begin() -> Response:
     body = parse_body(SignInBegin)
     options = signin_service.begin_authentication(
-        database.session(),
-        settings(),
-        username=body.username,
-        client=client_info(),
-        now=now(),
+        database.session(), settings(), request_context(), username=body.username
     )
     database.session().commit()
     return answer(RequestOptions.model_validate(options))
@@ -184,12 +175,7 @@ def authenticate_begin() -> Response:
 def authenticate_complete() -> Response:
     body = parse_body(Assertion)
     result = signin_service.complete_authentication(
-        database.session(),
-        settings(),
-        body.credential,
-        client=client_info(),
-        now=now(),
-        previous_session_token=current_session_token(),
+        database.session(), settings(), request_context(), body.credential
     )
     database.session().commit()
     return _signed_in_answer(result, 200, sign_in_answer_extras)
@@ -198,14 +184,7 @@ def authenticate_complete() -> Response:
 @api.post("/logout")
 def logout() -> Response:
     user = signed_in_user() if current_user.is_authenticated else None
-    signin_service.sign_out(
-        database.session(),
-        user=user,
-        session_token=current_session_token(),
-        client=client_info(),
-        device_id=_current_device_id(),
-        now=now(),
-    )
+    signin_service.sign_out(database.session(), request_context(), user=user)
     database.session().commit()
     response = Response(status=204)
     clear_session_cookie(response)
@@ -252,11 +231,9 @@ def add_device_begin() -> Response:
     options = device_service.begin_add_device(
         database.session(),
         settings(),
+        request_context(),
         user=signed_in_user(),
         device_name=body.device_name,
-        client=client_info(),
-        now=now(),
-        login_session=current_login_session(),
     )
     database.session().commit()
     return answer(CreationOptions.model_validate(options))
@@ -269,12 +246,10 @@ def add_device_complete() -> Response:
     device = device_service.complete_add_device(
         database.session(),
         settings(),
+        request_context(),
         body.credential,
         user=signed_in_user(),
         device_name=body.device_name,
-        client=client_info(),
-        now=now(),
-        login_session=current_login_session(),
     )
     database.session().commit()
     return _device_answer(device, 201)
@@ -285,10 +260,10 @@ def rename_device(device_id: int) -> Response:
     body = parse_body(RenameDevice)
     device = device_service.rename_device(
         database.session(),
+        request_context(),
         user=signed_in_user(),
         device_id=device_id,
         name=body.name,
-        client=client_info(),
     )
     database.session().commit()
     return _device_answer(device)
@@ -299,11 +274,9 @@ def remove_device(device_id: int) -> Response:
     device_service.remove_device(
         database.session(),
         settings(),
+        request_context(),
         user=signed_in_user(),
         device_id=device_id,
-        login_session=current_login_session(),
-        client=client_info(),
-        now=now(),
     )
     database.session().commit()
     return Response(status=204)
@@ -315,11 +288,9 @@ def block_device(device_id: int) -> Response:
     device = device_service.block_device(
         database.session(),
         settings(),
+        request_context(),
         user=signed_in_user(),
         device_id=device_id,
-        login_session=current_login_session(),
-        client=client_info(),
-        now=now(),
     )
     database.session().commit()
     return _device_answer(device)
@@ -337,7 +308,7 @@ def _device_answer(device: Device, status: int = 200) -> Response:
 def reauth_begin() -> Response:
     parse_body(NoFields)
     options = signin_service.begin_reauth(
-        database.session(), settings(), user=signed_in_user(), client=client_info(), now=now()
+        database.session(), settings(), request_context(), user=signed_in_user()
     )
     database.session().commit()
     return answer(RequestOptions.model_validate(options))
@@ -348,13 +319,7 @@ def reauth_begin() -> Response:
 def reauth_complete() -> Response:
     body = parse_body(Assertion)
     signin_service.complete_reauth(
-        database.session(),
-        settings(),
-        body.credential,
-        user=signed_in_user(),
-        login_session=current_login_session(),
-        client=client_info(),
-        now=now(),
+        database.session(), settings(), request_context(), body.credential, user=signed_in_user()
     )
     database.session().commit()
     return Response(status=204)

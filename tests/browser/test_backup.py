@@ -21,6 +21,7 @@ from playwright.sync_api import expect
 
 from core import db as database
 from core import policy as policies
+from core.context import RequestContext
 from core.models import User
 from recovery.errors import BackupDisabled
 from tests.browser.test_pages import (
@@ -194,7 +195,9 @@ def policy(server: Any) -> Iterator[Callable[..., None]]:
     def change(**values: Any) -> None:
         with app.app_context():
             for key, value in values.items():
-                policies.set_policy(database.session(), key, value, now=database.utcnow())
+                policies.set_policy(
+                    database.session(), RequestContext.outside_request(), key, value
+                )
                 changed.add(key)
             database.session().commit()
 
@@ -203,7 +206,7 @@ def policy(server: Any) -> Iterator[Callable[..., None]]:
     finally:
         with app.app_context():
             for key in changed:
-                policies.unset_policy(database.session(), key, now=database.utcnow())
+                policies.unset_policy(database.session(), RequestContext.outside_request(), key)
             database.session().commit()
 
 

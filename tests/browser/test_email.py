@@ -11,7 +11,8 @@ import sqlalchemy as sa
 from playwright.sync_api import expect
 from sqlalchemy.orm import Session
 
-from core.db import ENGINE_KEY, utcnow
+from core.clock import utcnow
+from core.db import ENGINE_KEY
 from core.models import LoginSession, User
 from recovery.errors import InvalidCode
 from tests.browser.test_backup import otp_from, wait_for_mail

@@ -8,7 +8,8 @@ from typing import Any
 import sqlalchemy as sa
 from playwright.sync_api import expect
 
-from core.db import ENGINE_KEY, utcnow
+from core.clock import utcnow
+from core.db import ENGINE_KEY
 from tests.browser.test_pages import rows, sign_up
 from webauthn.models import Device as DeviceRow
 

@@ -18,7 +18,8 @@ import sqlalchemy as sa
 from playwright.sync_api import expect
 from sqlalchemy.orm import Session
 
-from core.db import ENGINE_KEY, utcnow
+from core.clock import utcnow
+from core.db import ENGINE_KEY
 from core.models import AuditEvent, LoginSession, User
 from tests.browser.conftest import ARTIFACTS
 from tests.browser.test_pages import me, page_url, rows, sign_up
