@@ -15,7 +15,7 @@ from core.db import utcnow
 from recovery import throttle
 from recovery.throttle import MAX_DELAY, ThrottlePolicy, verdict
 from tests.conftest import Api
-from tests.test_recovery import ALICE, Recovery, activate_backup, at, mailed_code, mails_to
+from tests.recovery.test_recovery import ALICE, Recovery, activate_backup, at, mailed_code, mails_to
 
 WRONG = "0000-0000-0000-0000-0000-0000"
 T0 = datetime(2030, 1, 1, tzinfo=UTC)

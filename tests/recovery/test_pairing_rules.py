@@ -11,7 +11,7 @@ import sqlalchemy as sa
 import recovery.pairing
 from recovery.models import Pairing
 from tests.conftest import Api, snapshot
-from tests.test_devices_told import NewDevice, start_pairing, step_up
+from tests.notify.test_devices_told import NewDevice, start_pairing, step_up
 
 
 def error(response: Any) -> tuple[int, str]:

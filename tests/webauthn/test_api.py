@@ -293,7 +293,7 @@ def test_openapi_json_is_written_from_docs_openapi_py():
     import importlib.util
     from pathlib import Path
 
-    path = Path(__file__).resolve().parent.parent / "docs" / "openapi.py"
+    path = Path(__file__).resolve().parents[2] / "docs" / "openapi.py"
     spec_module = importlib.util.spec_from_file_location("keystead_openapi_doc", path)
     module = importlib.util.module_from_spec(spec_module)
     spec_module.loader.exec_module(module)

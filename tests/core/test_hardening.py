@@ -26,11 +26,11 @@ from core import db as database
 from core.db import utcnow
 from tests.clock import clock_fixture  # noqa: F401
 from tests.conftest import ORIGIN, Api, base_config, snapshot
+from tests.notify.test_devices_told import later, rows, step_up
+from tests.recovery.test_recovery import Recovery, activate_backup, mailed_code, mails_to
 from tests.softauthn import SoftAuthenticator, b64u
-from tests.test_devices_told import later, rows, step_up
-from tests.test_recovery import Recovery, activate_backup, mailed_code, mails_to
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def device_rows(app: Any) -> list[Any]:

@@ -9,7 +9,7 @@ import secrets
 import sqlalchemy as sa
 
 from recovery import codes
-from tests.test_recovery import BACKUP_CODE, Recovery, mailed_code
+from tests.recovery.test_recovery import BACKUP_CODE, Recovery, mailed_code
 
 KEY = "k" * 32
 

@@ -11,8 +11,8 @@ import recovery.views as recovery_views
 import webauthn.views as webauthn_views
 from core.db import utcnow
 from tests.conftest import Api
+from tests.notify.test_devices_told import NewDevice, device_ids, start_pairing
 from tests.openapi_check import check_response
-from tests.test_devices_told import NewDevice, device_ids, start_pairing
 
 
 def other_number(right: str) -> str:

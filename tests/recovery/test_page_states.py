@@ -12,8 +12,8 @@ import pytest
 import recovery.views as recovery_views
 from core.db import utcnow
 from tests.conftest import Api
-from tests.test_devices_told import NewDevice, start_pairing
-from tests.test_recovery import ALICE, Recovery, activate_backup, mail_text, mailed_code
+from tests.notify.test_devices_told import NewDevice, start_pairing
+from tests.recovery.test_recovery import ALICE, Recovery, activate_backup, mail_text, mailed_code
 
 NOT_VALID = "This pairing link is not valid"
 FORM = 'id="pair-form"'
@@ -142,7 +142,7 @@ def test_six_digit_codes_are_asked_for_as_six_digits_everywhere(app, signed_in, 
 def test_the_digit_count_has_no_default_in_a_template():
     from pathlib import Path
 
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     for path in [*(root / "templates").rglob("*.html"), *(root / "static" / "js").glob("*.js")]:
         text = path.read_text()
         assert "otp_digits|default" not in text, path

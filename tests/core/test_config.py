@@ -74,5 +74,5 @@ def test_impossible_configuration_stops_start_up(tmp_path, monkeypatch, bad):
 def test_readme_configuration_table_matches_the_settings():
     from pathlib import Path
 
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     assert config.markdown_table() in readme, "regenerate with: make docs"

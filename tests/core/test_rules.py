@@ -17,9 +17,9 @@ from core.errors import InvalidInput, RegistrationFailed, UsernameTaken
 from recovery.models import BackupCode
 from tests.clock import Clock, clock_fixture  # noqa: F401
 from tests.conftest import ORIGIN, Api, snapshot
+from tests.notify.test_devices_told import NewDevice, start_pairing, step_up
+from tests.recovery.test_recovery import activate_backup, mailed_code
 from tests.softauthn import SoftAuthenticator
-from tests.test_devices_told import NewDevice, start_pairing, step_up
-from tests.test_recovery import activate_backup, mailed_code
 from webauthn import devices
 
 PREFERRED = {"USER_VERIFICATION": "preferred"}

@@ -14,7 +14,7 @@ from fido2 import cbor
 
 from core.errors import InvalidInput
 from tests.softauthn import SoftAuthenticator, b64u, b64u_decode
-from tests.test_ceremony import _AUTH, _REG, ORIGIN, _edit
+from tests.webauthn.test_ceremony import _AUTH, _REG, ORIGIN, _edit
 from webauthn.ceremony import (
     RelyingParty,
     _cbor_end,

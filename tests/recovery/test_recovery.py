@@ -175,7 +175,7 @@ def test_a_new_email_code_voids_the_previous_one(signed_in, mailbox, monkeypatch
 @pytest.mark.parametrize("config_overrides", [{"BACKUP_CODE_DELIVERY": "email"}], indirect=True)
 def test_email_delivery_mails_the_backup_code_instead(signed_in, mailbox, recovery):
     # Only to a confirmed backup address, never to the sign-in address (see
-    # tests/test_email_address.py for the refusals).
+    # tests/recovery/test_email_address.py for the refusals).
     backup = "alice.backup@example.org"
     assert signed_in.post("/api/me/backup-email", {"email": backup}).status_code == 202
     added = signed_in.post("/api/me/backup-email/confirm", {"otp": mailed_code(mailbox, backup)})
@@ -339,7 +339,7 @@ def test_lost_backup_code_is_reissued_by_an_administrator(app, signed_in, backed
     new_code = re.search(r"[0-9A-Z]{4}(?:-[0-9A-Z]{4}){5}", shown.output).group(0)
     assert Recovery(app, mailbox).begin(backed_up).status_code == 401
     assert Recovery(app, mailbox).begin(new_code).status_code == 202
-    # Mailing it needs a confirmed backup address (tests/test_email_address.py has the rest).
+    # Mailing it needs a confirmed backup address (the rest: tests/recovery/test_email_address.py).
     mailed = runner.invoke(args=["reissue-backup-code", "alice", "--deliver", "email"])
     assert mailed.exit_code != 0 and "backup email address" in mailed.output
     subjects = [m["Subject"] for m in mailbox.wait_for(to=ALICE, count=3)]
