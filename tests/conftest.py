@@ -26,7 +26,7 @@ from core import db as database
 from core.db import Base
 from notify.models import OutboxMail
 from tests.mail import SERVER, SMTP_HOST, SMTP_PORT, mailbox, smtp_server  # noqa: F401
-from tests.softauthn import SoftAuthenticator
+from tools.softauthn import SoftAuthenticator
 
 ORIGIN = "http://localhost:5000"
 

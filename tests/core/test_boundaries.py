@@ -15,7 +15,7 @@ from tests.clock import clock_fixture  # noqa: F401
 from tests.conftest import ORIGIN, Api
 from tests.notify.test_devices_told import NewDevice, block_link, start_pairing
 from tests.recovery.test_recovery import activate_backup, mailed_code
-from tests.softauthn import SoftAuthenticator
+from tools.softauthn import SoftAuthenticator
 
 BEFORE, AT = -1, 0  # seconds relative to a limit
 

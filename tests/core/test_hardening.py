@@ -28,7 +28,7 @@ from tests.clock import clock_fixture  # noqa: F401
 from tests.conftest import ORIGIN, Api, base_config, snapshot
 from tests.notify.test_devices_told import later, rows, step_up
 from tests.recovery.test_recovery import Recovery, activate_backup, mailed_code, mails_to
-from tests.softauthn import SoftAuthenticator, b64u
+from tools.softauthn import SoftAuthenticator, b64u
 
 ROOT = Path(__file__).resolve().parents[2]
 

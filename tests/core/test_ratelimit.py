@@ -25,7 +25,7 @@ from core import db as database
 from core.errors import TooManyAttempts
 from core.security import STORE_DOWN_RETRY_AFTER
 from tests.conftest import Api, base_config, empty_tables
-from tests.softauthn import SoftAuthenticator
+from tools.softauthn import SoftAuthenticator
 
 # ---- a Redis of our own ----------------------------------------------------------------------
 

@@ -19,7 +19,7 @@ from tests.clock import Clock, clock_fixture  # noqa: F401
 from tests.conftest import ORIGIN, Api, snapshot
 from tests.notify.test_devices_told import NewDevice, start_pairing, step_up
 from tests.recovery.test_recovery import activate_backup, mailed_code
-from tests.softauthn import SoftAuthenticator
+from tools.softauthn import SoftAuthenticator
 from webauthn import devices
 
 PREFERRED = {"USER_VERIFICATION": "preferred"}

@@ -16,7 +16,7 @@ import webauthn.views as webauthn_views
 from core.db import utcnow
 from tests.conftest import ORIGIN, Api, snapshot
 from tests.openapi_check import check_response
-from tests.softauthn import SoftAuthenticator
+from tools.softauthn import SoftAuthenticator
 
 ALICE = "alice@example.com"
 

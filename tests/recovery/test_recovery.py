@@ -16,7 +16,7 @@ import recovery.views as recovery_views
 from core.db import utcnow
 from tests.conftest import ORIGIN, Api, snapshot
 from tests.openapi_check import check_response
-from tests.softauthn import SoftAuthenticator
+from tools.softauthn import SoftAuthenticator
 
 ALICE = "alice@example.com"
 BACKUP_CODE = re.compile(r"^[0-9A-Z]{4}(-[0-9A-Z]{4}){5}$")

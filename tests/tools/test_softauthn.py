@@ -26,7 +26,7 @@ from fido2.webauthn import (
     PublicKeyCredentialUserEntity,
 )
 
-from tests.softauthn import (
+from tools.softauthn import (
     TEST_AAGUID,
     InvalidStateError,
     NotAllowedError,

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 from tests.conftest import Api
 from tests.openapi_check import check_response, spec
-from tests.softauthn import SoftAuthenticator
+from tools.softauthn import SoftAuthenticator
 
 
 def checked(method: str, path: str, response):  # noqa: ANN001, ANN201
@@ -114,7 +114,7 @@ def test_username_first_and_usernameless_sign_in(signed_in: Api, authenticator):
     check_response("POST", "/api/authenticate/begin", 200, begin.get_json())
     allowed = begin.get_json()["publicKey"]["allowCredentials"]
     assert [c["id"] for c in allowed] == [
-        __import__("tests.softauthn").softauthn.b64u(cid) for cid in authenticator.credentials
+        __import__("tools.softauthn").softauthn.b64u(cid) for cid in authenticator.credentials
     ]
     response = signed_in.post("/api/authenticate/complete", authenticator.get(begin.get_json()))
     checked("POST", "/api/authenticate/complete", response)

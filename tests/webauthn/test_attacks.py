@@ -26,7 +26,7 @@ import webauthn.views
 from core.db import ENGINE_KEY, utcnow
 from core.models import AuditEvent
 from tests.conftest import ORIGIN, Api, snapshot
-from tests.softauthn import SoftAuthenticator, b64u, b64u_decode
+from tools.softauthn import SoftAuthenticator, b64u, b64u_decode
 
 SESSION_COOKIE = "keystead_session"
 BROWSER_COOKIE = "keystead_browser"

@@ -16,7 +16,7 @@ import pytest
 from fido2 import cbor
 
 from core.errors import AuthenticationFailed, InvalidInput, RegistrationFailed
-from tests.softauthn import SoftAuthenticator, b64u, b64u_decode
+from tools.softauthn import SoftAuthenticator, b64u, b64u_decode
 from webauthn.ceremony import (
     Assertion,
     CounterRegression,

@@ -13,8 +13,8 @@ import pytest
 from fido2 import cbor
 
 from core.errors import InvalidInput
-from tests.softauthn import SoftAuthenticator, b64u, b64u_decode
 from tests.webauthn.test_ceremony import _AUTH, _REG, ORIGIN, _edit
+from tools.softauthn import SoftAuthenticator, b64u, b64u_decode
 from webauthn.ceremony import (
     RelyingParty,
     _cbor_end,

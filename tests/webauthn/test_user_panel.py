@@ -17,7 +17,7 @@ from core import useragent
 from core.db import utcnow
 from tests.conftest import ORIGIN, Api, snapshot
 from tests.openapi_check import check_response
-from tests.softauthn import SoftAuthenticator
+from tools.softauthn import SoftAuthenticator
 
 ALICE = "alice@example.com"
 FIREFOX_MAC = "Mozilla/5.0 (Macintosh; Intel Mac OS X 14.5; rv:128.0) Gecko/20100101 Firefox/128.0"

@@ -258,7 +258,7 @@ class Worker:
 # own (those the fork server may import once for all runs).
 _PROBE = """
 import sys
-import core.sessions, app, tests.conftest, tests.softauthn, pytest
+import core.sessions, app, tests.conftest, tools.softauthn, pytest
 tree = sys.argv[1]
 print(core.sessions.__file__)
 for name, module in sorted(sys.modules.items()):
