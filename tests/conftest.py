@@ -26,7 +26,7 @@ from core import db as database
 from core.db import Base
 from notify.models import OutboxMail
 from tests.mail import SERVER, SMTP_HOST, SMTP_PORT, mailbox, smtp_server  # noqa: F401
-from tools.softauthn import SoftAuthenticator
+from tools.softauthn import HONEST, SoftAuthenticator, Tamper
 
 ORIGIN = "http://localhost:5000"
 
@@ -155,7 +155,8 @@ class Api:
         email: str | None = None,
         device_name: str = "Alice's laptop",
         confirm_email: bool = True,
-        **knobs: Any,
+        credential_id: bytes | None = None,
+        tamper: Tamper = HONEST,
     ) -> Any:
         """Signs up; unless ``confirm_email=False``, the new ID's address is then confirmed
         with the code sign-up mailed, and that mail is taken away (from the outbox, or from
@@ -166,7 +167,7 @@ class Api:
             {"username": username, "email": email or f"{username}@example.com"},
         )
         assert begin.status_code == 200, begin.get_json()
-        body = authenticator.create(begin.get_json(), **knobs)
+        body = authenticator.create(begin.get_json(), credential_id=credential_id, tamper=tamper)
         response = self.post("/api/register/complete", {**body, "device_name": device_name})
         if confirm_email and response.status_code == 201:
             code = take_sign_up_code(self.client.application, response.get_json()["user"]["id"])
@@ -178,21 +179,24 @@ class Api:
         self,
         authenticator: SoftAuthenticator,
         username: str | None = "alice",
-        **knobs: Any,
+        tamper: Tamper = HONEST,
     ) -> Any:
         begin = self.post(
             "/api/authenticate/begin", {} if username is None else {"username": username}
         )
         assert begin.status_code == 200, begin.get_json()
-        body = authenticator.get(begin.get_json(), **knobs)
+        body = authenticator.get(begin.get_json(), tamper=tamper)
         return self.post("/api/authenticate/complete", body)
 
     def add_device(
-        self, authenticator: SoftAuthenticator, device_name: str = "Second key", **knobs: Any
+        self,
+        authenticator: SoftAuthenticator,
+        device_name: str = "Second key",
+        tamper: Tamper = HONEST,
     ) -> Any:
         begin = self.post("/api/devices/register/begin", {"device_name": device_name})
         assert begin.status_code == 200, begin.get_json()
-        body = authenticator.create(begin.get_json(), **knobs)
+        body = authenticator.create(begin.get_json(), tamper=tamper)
         return self.post("/api/devices/register/complete", {**body, "device_name": device_name})
 
 

@@ -6,9 +6,10 @@ when a challenge changes. `SoftAuthenticator` takes the W3C Level 3 JSON options
 sends (what python-fido2's `dict(options)` gives) and returns exactly the JSON a browser's
 `credential.toJSON()` would post back.
 
-Every relying-party check we make must have an attack test, so `create` and `get` accept
-keyword "knobs". Each knob breaks exactly one thing and the defaults are honest, so a test
-reads as "everything right except this one field".
+Every relying-party check we make must have an attack test, so `create` and `get` accept a
+`Tamper` value: each of its fields breaks exactly one thing and the defaults are honest, so a
+test reads as "everything right except this one field". One value serves both ceremonies, so
+one attack runs against registration and sign-in alike.
 
 Only `cryptography` (keys, signatures) and python-fido2's encoders are used, so the bytes on
 the wire are built independently of the server-side verification code they exercise.
@@ -36,6 +37,7 @@ from fido2.utils import websafe_decode, websafe_encode
 from fido2.webauthn import AuthenticatorData
 
 __all__ = [
+    "HONEST",
     "MISSING",
     "SUPPORTED_ALGS",
     "TEST_AAGUID",
@@ -44,6 +46,7 @@ __all__ = [
     "InvalidStateError",
     "NotAllowedError",
     "SoftAuthenticator",
+    "Tamper",
     "b64u",
     "b64u_decode",
 ]
@@ -72,6 +75,51 @@ class _Missing(enum.Enum):
 
 
 MISSING: Final = _Missing.MISSING
+
+
+@dataclass(frozen=True)
+class Tamper:
+    """What to break in one response; every default is honest.
+
+    Client data: `origin`, `client_type` (instead of the ceremony's own "webauthn.create" or
+    "webauthn.get"), `challenge`, `cross_origin` (written as is), `top_origin` (adds
+    "topOrigin"), `extra_client_data` (merged last). Authenticator data: `rp_id` is hashed
+    instead of the real RP ID; `up`/`uv`/`be`/`bs` override one flag, `flags` the whole byte;
+    `sign_count` is sent without advancing the stored counter. Envelope: `response_id` changes
+    only "id", `raw_id` changes "id" and "rawId" together, `cred_type` the top-level "type".
+    `corrupt_signature` flips a bit of the signature (at registration, of the packed
+    attestation statement's, so it needs attestation="packed").
+
+    Only `get` sends a user handle: `user_handle` replaces the stored one (`None` omits it).
+    Only `create` chooses an algorithm and an attestation: `force_alg` registers even when
+    the options do not offer ours; `statement` maps the real (fmt, attStmt) to the pair sent,
+    e.g. an unknown format or a tampered statement. A ceremony refuses the other's fields.
+    """
+
+    origin: str | None = None
+    client_type: str | None = None
+    challenge: bytes | None = None
+    cross_origin: Any = False
+    top_origin: str | None = None
+    extra_client_data: Mapping[str, Any] | None = None
+    rp_id: str | None = None
+    up: bool | None = None
+    uv: bool | None = None
+    be: bool | None = None
+    bs: bool | None = None
+    flags: int | None = None
+    sign_count: int | None = None
+    response_id: str | None = None
+    raw_id: bytes | None = None
+    cred_type: str = "public-key"
+    corrupt_signature: bool = False
+    user_handle: bytes | None | _Missing = MISSING
+    force_alg: bool = False
+    statement: Callable[[str, dict[str, Any]], tuple[Any, Any]] | None = None
+
+
+HONEST: Final = Tamper()
+"""The default: a response exactly as an honest browser and authenticator send it."""
 
 
 class DOMException(Exception):
@@ -174,7 +222,7 @@ class SoftAuthenticator:
     """One authenticator plus the browser in front of it.
 
     Configuration is per device (like a real key: one algorithm, one AAGUID, one counter
-    policy); knobs on `create`/`get` break a single response. See the module docstring.
+    policy); a `Tamper` given to `create`/`get` breaks a single response.
     """
 
     def __init__(
@@ -230,36 +278,18 @@ class SoftAuthenticator:
         self,
         options: Mapping[str, Any],
         *,
-        origin: str | None = None,
-        client_type: str = "webauthn.create",
-        challenge: bytes | None = None,
-        cross_origin: Any = False,
-        top_origin: str | None = None,
-        extra_client_data: Mapping[str, Any] | None = None,
-        rp_id: str | None = None,
-        up: bool | None = None,
-        uv: bool | None = None,
-        be: bool | None = None,
-        bs: bool | None = None,
-        flags: int | None = None,
-        sign_count: int | None = None,
         credential_id: bytes | None = None,
-        response_id: str | None = None,
-        raw_id: bytes | None = None,
-        cred_type: str = "public-key",
-        corrupt_signature: bool = False,
-        force_alg: bool = False,
-        statement: Callable[[str, dict[str, Any]], tuple[Any, Any]] | None = None,
+        tamper: Tamper = HONEST,
     ) -> dict[str, Any]:
         """Make a new credential and return the RegistrationResponseJSON a browser would post.
 
         Raises `NotAllowedError` when the options do not offer our algorithm (unless
-        `force_alg`), `InvalidStateError` when excludeCredentials names one of ours for this
-        RP. `credential_id` sets the new id's exact bytes; `corrupt_signature` breaks the
-        packed attestation signature (so it needs attestation="packed"); `statement` maps the
-        real (fmt, attStmt) to the pair sent, e.g. an unknown format or a tampered statement.
-        Every other knob works as described in `get`.
+        `tamper.force_alg`), `InvalidStateError` when excludeCredentials names one of ours for
+        this RP. `credential_id` sets the new id's exact bytes (default: `cred_id_len` random
+        bytes); `tamper` breaks the response (see `Tamper`).
         """
+        if tamper.user_handle is not MISSING:
+            raise ValueError("Tamper.user_handle is for get(): a registration sends no handle")
         pk = _public_key_options(options)
         real_rp_id = (pk.get("rp") or {}).get("id") or self._origin_host()
 
@@ -268,7 +298,7 @@ class SoftAuthenticator:
             for p in pk.get("pubKeyCredParams") or ()
             if p.get("type") in (None, "public-key")
         ] or list(_DEFAULT_PARAMS)
-        if self.alg not in offered and not force_alg:
+        if self.alg not in offered and not tamper.force_alg:
             raise NotAllowedError(f"the options do not offer algorithm {self.alg}: {offered}")
 
         for excluded in _descriptor_ids(pk.get("excludeCredentials")):
@@ -276,7 +306,7 @@ class SoftAuthenticator:
             if held is not None and held.rp_id == real_rp_id:
                 raise InvalidStateError("this authenticator already holds an excluded credential")
 
-        if corrupt_signature and self.attestation == "none":
+        if tamper.corrupt_signature and self.attestation == "none":
             raise ValueError(
                 "corrupt_signature needs attestation='packed': 'none' has no signature"
             )
@@ -299,32 +329,24 @@ class SoftAuthenticator:
         attested = self.aaguid + struct.pack(">H", len(new_id)) + new_id + cose_key
         auth_data = (
             self._authenticator_data(
-                rp_id or real_rp_id,
-                self._flags(up=up, uv=uv, be=be, bs=bs, flags=flags, attested=True),
-                self._next_count(credential, sign_count),
+                tamper.rp_id or real_rp_id,
+                self._flags(tamper, attested=True),
+                self._next_count(credential, tamper.sign_count),
             )
             + attested
         )
-        client_data = self._client_data(
-            pk,
-            client_type=client_type,
-            origin=origin,
-            challenge=challenge,
-            cross_origin=cross_origin,
-            top_origin=top_origin,
-            extra=extra_client_data,
-        )
+        client_data = self._client_data(pk, tamper, "webauthn.create")
 
         fmt = "none"
         att_stmt: dict[str, Any] = {}
         if self.attestation == "packed":
             # Self attestation: the new credential key signs its own registration.
             signature = credential.sign(auth_data + hashlib.sha256(client_data).digest())
-            if corrupt_signature:
+            if tamper.corrupt_signature:
                 signature = _flip_bit(signature)
             fmt, att_stmt = "packed", {"alg": self.alg, "sig": signature}
-        if statement is not None:
-            fmt, att_stmt = statement(fmt, att_stmt)
+        if tamper.statement is not None:
+            fmt, att_stmt = tamper.statement(fmt, att_stmt)
         attestation_object = cbor.encode({"fmt": fmt, "attStmt": att_stmt, "authData": auth_data})
 
         if credential.resident:
@@ -347,14 +369,7 @@ class SoftAuthenticator:
             "publicKey": b64u(credential.spki_public_key()),
             "authenticatorData": b64u(auth_data),
         }
-        return self._credential_json(
-            new_id,
-            response,
-            extension_results,
-            response_id=response_id,
-            raw_id=raw_id,
-            cred_type=cred_type,
-        )
+        return self._credential_json(new_id, response, extension_results, tamper)
 
     # -- navigator.credentials.get() ------------------------------------------------------
 
@@ -363,60 +378,30 @@ class SoftAuthenticator:
         options: Mapping[str, Any],
         *,
         credential_id: bytes | None = None,
-        origin: str | None = None,
-        client_type: str = "webauthn.get",
-        challenge: bytes | None = None,
-        cross_origin: Any = False,
-        top_origin: str | None = None,
-        extra_client_data: Mapping[str, Any] | None = None,
-        rp_id: str | None = None,
-        up: bool | None = None,
-        uv: bool | None = None,
-        be: bool | None = None,
-        bs: bool | None = None,
-        flags: int | None = None,
-        sign_count: int | None = None,
-        response_id: str | None = None,
-        raw_id: bytes | None = None,
-        cred_type: str = "public-key",
-        user_handle: bytes | None | _Missing = MISSING,
-        corrupt_signature: bool = False,
+        tamper: Tamper = HONEST,
     ) -> dict[str, Any]:
         """Sign an assertion and return the AuthenticationResponseJSON a browser would post.
 
         The credential is `credential_id` if given (even if allowCredentials does not list it,
         so tests can present the wrong one); else the first of allowCredentials we hold for
         the RP; else, with no allowCredentials, our newest resident credential for the RP.
-        Raises `NotAllowedError` when there is none.
-
-        Knobs: `origin`, `client_type`, `challenge`, `cross_origin` (written as is),
-        `top_origin` (adds "topOrigin"), `extra_client_data` (merged last) change the client
-        data; `rp_id` is hashed instead of the real RP ID; `up`/`uv`/`be`/`bs` override one
-        flag, `flags` the whole byte; `sign_count` is sent without advancing the stored
-        counter; `response_id` changes only "id", `raw_id` changes "id" and "rawId" together;
-        `cred_type` the top-level "type"; `user_handle` replaces the stored handle (`None`
-        omits it); `corrupt_signature` flips a bit of the signature.
+        Raises `NotAllowedError` when there is none. `tamper` breaks the response (see
+        `Tamper`).
         """
+        if tamper.force_alg or tamper.statement is not None:
+            raise ValueError("Tamper.force_alg and .statement are for create(): get() has none")
         pk = _public_key_options(options)
         real_rp_id = pk.get("rpId") or self._origin_host()
         credential = self._select(real_rp_id, pk.get("allowCredentials"), credential_id)
 
         auth_data = self._authenticator_data(
-            rp_id or real_rp_id,
-            self._flags(up=up, uv=uv, be=be, bs=bs, flags=flags, attested=False),
-            self._next_count(credential, sign_count),
+            tamper.rp_id or real_rp_id,
+            self._flags(tamper, attested=False),
+            self._next_count(credential, tamper.sign_count),
         )
-        client_data = self._client_data(
-            pk,
-            client_type=client_type,
-            origin=origin,
-            challenge=challenge,
-            cross_origin=cross_origin,
-            top_origin=top_origin,
-            extra=extra_client_data,
-        )
+        client_data = self._client_data(pk, tamper, "webauthn.get")
         signature = credential.sign(auth_data + hashlib.sha256(client_data).digest())
-        if corrupt_signature:
+        if tamper.corrupt_signature:
             signature = _flip_bit(signature)
 
         response: dict[str, Any] = {
@@ -424,21 +409,14 @@ class SoftAuthenticator:
             "authenticatorData": b64u(auth_data),
             "signature": b64u(signature),
         }
-        if user_handle is MISSING:
+        if tamper.user_handle is MISSING:
             # Like real keys, a non-resident credential does not store (or return) the user.
             handle = credential.user_handle if credential.resident else None
         else:
-            handle = user_handle
+            handle = tamper.user_handle
         if handle is not None:
             response["userHandle"] = b64u(handle)
-        return self._credential_json(
-            credential.credential_id,
-            response,
-            {},
-            response_id=response_id,
-            raw_id=raw_id,
-            cred_type=cred_type,
-        )
+        return self._credential_json(credential.credential_id, response, {}, tamper)
 
     # -- device management ----------------------------------------------------------------
 
@@ -483,24 +461,15 @@ class SoftAuthenticator:
                 return held
         raise NotAllowedError(f"no discoverable credential for {rp_id!r}")
 
-    def _flags(
-        self,
-        *,
-        up: bool | None,
-        uv: bool | None,
-        be: bool | None,
-        bs: bool | None,
-        flags: int | None,
-        attested: bool,
-    ) -> int:
-        if flags is not None:
-            return flags
+    def _flags(self, tamper: Tamper, *, attested: bool) -> int:
+        if tamper.flags is not None:
+            return tamper.flags
         value = _FLAG.AT if attested else 0
         for override, default, bit in (
-            (up, True, _FLAG.UP),
-            (uv, self.uv, _FLAG.UV),
-            (be, self.backup_eligible, _FLAG.BE),
-            (bs, self.backed_up, _FLAG.BS),
+            (tamper.up, True, _FLAG.UP),
+            (tamper.uv, self.uv, _FLAG.UV),
+            (tamper.be, self.backup_eligible, _FLAG.BE),
+            (tamper.bs, self.backed_up, _FLAG.BS),
         ):
             enabled = default if override is None else override
             if enabled:
@@ -520,27 +489,18 @@ class SoftAuthenticator:
     def _authenticator_data(rp_id: str, flags: int, count: int) -> bytes:
         return hashlib.sha256(rp_id.encode()).digest() + struct.pack(">BI", flags, count)
 
-    def _client_data(
-        self,
-        pk: Mapping[str, Any],
-        *,
-        client_type: str,
-        origin: str | None,
-        challenge: bytes | None,
-        cross_origin: Any,
-        top_origin: str | None,
-        extra: Mapping[str, Any] | None,
-    ) -> bytes:
+    def _client_data(self, pk: Mapping[str, Any], tamper: Tamper, client_type: str) -> bytes:
         """CollectedClientData in the browser's key order, serialised compactly."""
+        challenge = tamper.challenge
         data: dict[str, Any] = {
-            "type": client_type,
+            "type": tamper.client_type if tamper.client_type is not None else client_type,
             "challenge": b64u(challenge if challenge is not None else _as_bytes(pk["challenge"])),
-            "origin": origin if origin is not None else self.origin,
-            "crossOrigin": cross_origin,
+            "origin": tamper.origin if tamper.origin is not None else self.origin,
+            "crossOrigin": tamper.cross_origin,
         }
-        if top_origin is not None:
-            data["topOrigin"] = top_origin
-        data.update(extra or {})
+        if tamper.top_origin is not None:
+            data["topOrigin"] = tamper.top_origin
+        data.update(tamper.extra_client_data or {})
         return json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
 
     def _credential_json(
@@ -548,17 +508,14 @@ class SoftAuthenticator:
         credential_id: bytes,
         response: dict[str, Any],
         extension_results: dict[str, Any],
-        *,
-        response_id: str | None,
-        raw_id: bytes | None,
-        cred_type: str,
+        tamper: Tamper,
     ) -> dict[str, Any]:
         """The PublicKeyCredential.toJSON() envelope around a response."""
-        raw = b64u(raw_id if raw_id is not None else credential_id)
+        raw = b64u(tamper.raw_id if tamper.raw_id is not None else credential_id)
         return {
-            "id": response_id if response_id is not None else raw,
+            "id": tamper.response_id if tamper.response_id is not None else raw,
             "rawId": raw,
-            "type": cred_type,
+            "type": tamper.cred_type,
             "authenticatorAttachment": self.attachment,
             "clientExtensionResults": extension_results,
             "response": response,

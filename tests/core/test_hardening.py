@@ -28,7 +28,7 @@ from tests.clock import clock_fixture  # noqa: F401
 from tests.conftest import ORIGIN, Api, base_config, snapshot
 from tests.notify.test_devices_told import later, rows, step_up
 from tests.recovery.test_recovery import Recovery, activate_backup, mailed_code, mails_to
-from tools.softauthn import SoftAuthenticator, b64u
+from tools.softauthn import SoftAuthenticator, Tamper, b64u
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -238,7 +238,7 @@ def test_two_sign_ins_in_parallel_with_one_assertion_counter_one_wins(app, api, 
     bodies = []
     for browser in browsers:
         options = browser.post("/api/authenticate/begin", {"username": "alice"}).get_json()
-        bodies.append(authenticator.get(options, sign_count=5))
+        bodies.append(authenticator.get(options, tamper=Tamper(sign_count=5)))
     barrier = threading.Barrier(2)
     results: list[int] = []
 
@@ -311,9 +311,9 @@ def test_attestation_statements_that_do_not_verify_are_refused(
     device = SoftAuthenticator(origin=ORIGIN, attestation=attestation)
     before = snapshot(app)
     if ceremony == "sign_up":
-        response = api.sign_up(device, username="mallory", statement=statement)
+        response = api.sign_up(device, username="mallory", tamper=Tamper(statement=statement))
     else:
-        response = api.add_device(device, statement=statement)
+        response = api.add_device(device, tamper=Tamper(statement=statement))
     assert response.status_code == 400, response.get_json()
     assert response.get_json()["error"] in ("registration_failed", "invalid_input")
     assert snapshot(app) == before
@@ -334,7 +334,7 @@ def test_a_format_python_fido2_may_learn_later_is_not_accepted_unreviewed(app, a
         assert Attestation.for_type("x-future") is FutureAttestation
         before = snapshot(app)
         device = SoftAuthenticator(origin=ORIGIN)
-        response = api.sign_up(device, statement=lambda fmt, stmt: ("x-future", {}))
+        response = api.sign_up(device, tamper=Tamper(statement=lambda fmt, stmt: ("x-future", {})))
         assert response.status_code == 400
         assert response.get_json()["error"] == "registration_failed"
         assert snapshot(app) == before
@@ -353,7 +353,7 @@ def test_a_verified_packed_statement_registers_and_its_format_is_kept(app, api):
 
 @pytest.mark.parametrize("config_overrides", [{"USER_VERIFICATION": "preferred"}], indirect=True)
 def test_uv_initialized_records_whether_the_user_was_verified_at_registration(app, api):
-    assert api.sign_up(SoftAuthenticator(origin=ORIGIN), uv=False).status_code == 201
+    assert api.sign_up(SoftAuthenticator(origin=ORIGIN), tamper=Tamper(uv=False)).status_code == 201
     second = Api(app.test_client())
     assert second.sign_up(SoftAuthenticator(origin=ORIGIN), username="bob").status_code == 201
     assert [
@@ -459,7 +459,7 @@ def test_a_forged_assertion_for_a_removed_credential_learns_nothing(app, signed_
     old_id = signed_in.get("/api/devices").get_json()["devices"][-1]["id"]
     assert signed_in.delete(f"/api/devices/{old_id}").status_code == 204
     stranger = Api(app.test_client())
-    refused = stranger.sign_in(other, username=None, corrupt_signature=True)
+    refused = stranger.sign_in(other, username=None, tamper=Tamper(corrupt_signature=True))
     assert refused.status_code == 401 and refused.get_json()["error"] == "authentication_failed"
 
 

@@ -19,7 +19,7 @@ from tests.clock import Clock, clock_fixture  # noqa: F401
 from tests.conftest import ORIGIN, Api, snapshot
 from tests.notify.test_devices_told import NewDevice, start_pairing, step_up
 from tests.recovery.test_recovery import activate_backup, mailed_code
-from tools.softauthn import SoftAuthenticator
+from tools.softauthn import SoftAuthenticator, Tamper
 from webauthn import devices
 
 PREFERRED = {"USER_VERIFICATION": "preferred"}
@@ -39,7 +39,7 @@ def stale(clock: Clock, app: Any) -> None:
 
 @pytest.mark.parametrize("config_overrides", [PREFERRED], indirect=True)
 def test_a_session_that_never_verified_its_user_is_not_fresh(clock, app, api, authenticator):
-    assert api.sign_up(authenticator, uv=False).status_code == 201
+    assert api.sign_up(authenticator, tamper=Tamper(uv=False)).status_code == 201
     refused = api.post("/api/pairing")
     assert error(refused) == (401, "reauth_required")
     assert error(api.post("/api/backup/regenerate")) == (401, "reauth_required")
@@ -54,7 +54,8 @@ def test_a_step_up_without_user_verification_does_not_make_a_session_fresh(
 ):
     stale(clock, app)
     assert error(signed_in.post("/api/pairing")) == (401, "reauth_required")
-    assert error(step_up(signed_in, authenticator, uv=False)) == (401, "authentication_failed")
+    without_uv = step_up(signed_in, authenticator, Tamper(uv=False))
+    assert error(without_uv) == (401, "authentication_failed")
     assert error(signed_in.post("/api/pairing")) == (401, "reauth_required")
     assert step_up(signed_in, authenticator).status_code == 204
     assert signed_in.post("/api/pairing").status_code == 201

@@ -16,7 +16,7 @@ import webauthn.views as webauthn_views
 from core.db import utcnow
 from tests.conftest import ORIGIN, Api, snapshot
 from tests.openapi_check import check_response
-from tools.softauthn import SoftAuthenticator
+from tools.softauthn import HONEST, SoftAuthenticator, Tamper
 
 ALICE = "alice@example.com"
 
@@ -55,10 +55,10 @@ def two_devices(app: Any, signed_in: Api, authenticator: SoftAuthenticator) -> d
     }
 
 
-def step_up(api: Api, key: SoftAuthenticator, **knobs: Any) -> Any:
+def step_up(api: Api, key: SoftAuthenticator, tamper: Tamper = HONEST) -> Any:
     begin = api.post("/api/reauth/begin")
     assert begin.status_code == 200, begin.get_json()
-    return api.post("/api/reauth/complete", key.get(begin.get_json(), **knobs))
+    return api.post("/api/reauth/complete", key.get(begin.get_json(), tamper=tamper))
 
 
 def block_link(mailbox: Any, count: int) -> str:
@@ -199,7 +199,7 @@ def test_step_up_refuses_another_ids_key_and_missing_user_verification(
     begin = a.post("/api/reauth/begin").get_json()
     forged = bob_key.get(begin, credential_id=next(iter(bob_key.credentials)))
     assert a.post("/api/reauth/complete", forged).status_code == 401
-    assert step_up(a, two_devices["a_key"], uv=False).status_code == 401
+    assert step_up(a, two_devices["a_key"], Tamper(uv=False)).status_code == 401
     assert a.post(f"/api/devices/{two_devices['b_id']}/block").status_code == 401
 
 

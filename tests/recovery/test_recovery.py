@@ -73,8 +73,8 @@ class Recovery:
     def verify(self, otp: str) -> Any:
         return self.api.post("/api/recovery/verify", {"otp": otp})
 
-    def complete(self, options: dict[str, Any], mode: str = "restore", **knobs: Any) -> Any:
-        body = self.authenticator.create(options, **knobs)
+    def complete(self, options: dict[str, Any], mode: str = "restore") -> Any:
+        body = self.authenticator.create(options)
         return self.api.post(
             "/api/recovery/complete", {**body, "mode": mode, "device_name": "New phone"}
         )

@@ -6,6 +6,7 @@ relying-party implementation accepts its honest responses and rejects each broke
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import secrets
 from typing import Any
@@ -27,10 +28,12 @@ from fido2.webauthn import (
 )
 
 from tools.softauthn import (
+    HONEST,
     TEST_AAGUID,
     InvalidStateError,
     NotAllowedError,
     SoftAuthenticator,
+    Tamper,
     b64u,
     b64u_decode,
 )
@@ -55,12 +58,13 @@ def register(
     server: Fido2Server,
     authn: SoftAuthenticator,
     user: PublicKeyCredentialUserEntity | None = None,
-    **knobs: Any,
+    tamper: Tamper = HONEST,
+    credential_id: bytes | None = None,
 ) -> tuple[dict[str, Any], AttestedCredentialData]:
     options, state = server.register_begin(
         user or new_user(), resident_key_requirement="required", user_verification="preferred"
     )
-    response = authn.create(dict(options), **knobs)
+    response = authn.create(dict(options), credential_id=credential_id, tamper=tamper)
     auth_data = server.register_complete(state, response)
     assert auth_data.credential_data is not None
     return response, auth_data.credential_data
@@ -71,10 +75,11 @@ def authenticate(
     authn: SoftAuthenticator,
     credentials: list[AttestedCredentialData],
     allow: list[AttestedCredentialData] | None = None,
-    **knobs: Any,
+    tamper: Tamper = HONEST,
+    credential_id: bytes | None = None,
 ) -> dict[str, Any]:
     options, state = server.authenticate_begin(allow)
-    response = authn.get(dict(options), **knobs)
+    response = authn.get(dict(options), credential_id=credential_id, tamper=tamper)
     server.authenticate_complete(state, credentials, response)
     return response
 
@@ -223,7 +228,10 @@ def test_counter_zero(server: Fido2Server) -> None:
 def test_sign_count_knob_does_not_advance(server: Fido2Server) -> None:
     authn = SoftAuthenticator()
     _, cred = register(server, authn)
-    assert auth_data_of(authenticate(server, authn, [cred], sign_count=99)).counter == 99
+    assert (
+        auth_data_of(authenticate(server, authn, [cred], tamper=Tamper(sign_count=99))).counter
+        == 99
+    )
     assert auth_data_of(authenticate(server, authn, [cred])).counter == 2
 
 
@@ -254,7 +262,7 @@ def test_alg_not_offered_is_not_allowed_unless_forced() -> None:
     with pytest.raises(NotAllowedError):
         authn.create(dict(options))
     assert authn.credentials == {}
-    response = authn.create(dict(options), force_alg=True)
+    response = authn.create(dict(options), tamper=Tamper(force_alg=True))
     assert response["response"]["publicKeyAlgorithm"] == -8
 
 
@@ -274,21 +282,21 @@ def test_unsupported_configuration_is_refused() -> None:
         SoftAuthenticator(aaguid=b"short")
 
 
-# -- knobs: each one breaks exactly the thing it names -------------------------------------
+# -- Tamper: each field breaks exactly the thing it names ----------------------------------
 
 
 def test_corrupt_signature_fails_authentication(server: Fido2Server) -> None:
     authn = SoftAuthenticator()
     _, cred = register(server, authn)
     with pytest.raises(ValueError, match="Invalid signature"):
-        authenticate(server, authn, [cred], corrupt_signature=True)
+        authenticate(server, authn, [cred], tamper=Tamper(corrupt_signature=True))
 
 
 @pytest.mark.parametrize("alg", ALGS)
 def test_corrupt_packed_attestation_signature(server: Fido2Server, alg: int) -> None:
     authn = SoftAuthenticator(alg=alg, attestation="packed")
     options, state = server.register_begin(new_user())
-    reg = authn.create(dict(options), corrupt_signature=True)
+    reg = authn.create(dict(options), tamper=Tamper(corrupt_signature=True))
     server.register_complete(state, reg)  # fido2 ignores attestation by default
     att = AttestationObject(b64u_decode(reg["response"]["attestationObject"]))
     client_hash = CollectedClientData(b64u_decode(reg["response"]["clientDataJSON"])).hash
@@ -299,48 +307,68 @@ def test_corrupt_packed_attestation_signature(server: Fido2Server, alg: int) -> 
 def test_corrupt_signature_without_attestation_is_a_test_bug(server: Fido2Server) -> None:
     options, _ = server.register_begin(new_user())
     with pytest.raises(ValueError):
-        SoftAuthenticator().create(dict(options), corrupt_signature=True)
+        SoftAuthenticator().create(dict(options), tamper=Tamper(corrupt_signature=True))
 
 
 @pytest.mark.parametrize(
-    ("knobs", "message"),
+    ("tamper", "message"),
     [
-        ({"challenge": b"x" * 32}, "Wrong challenge"),
-        ({"rp_id": "evil.example"}, "Wrong RP ID hash"),
-        ({"up": False}, "User Present"),
-        ({"origin": "http://evil.example"}, "Invalid origin"),
-        ({"client_type": "webauthn.create"}, "Incorrect type"),
-        ({"flags": 0}, "User Present"),
-        ({"response_id": "AAAA"}, "id does not match rawId"),
-        ({"raw_id": b"\x00" * 32}, "Unknown credential ID"),
+        (Tamper(challenge=b"x" * 32), "Wrong challenge"),
+        (Tamper(rp_id="evil.example"), "Wrong RP ID hash"),
+        (Tamper(up=False), "User Present"),
+        (Tamper(origin="http://evil.example"), "Invalid origin"),
+        (Tamper(client_type="webauthn.create"), "Incorrect type"),
+        (Tamper(flags=0), "User Present"),
+        (Tamper(response_id="AAAA"), "id does not match rawId"),
+        (Tamper(raw_id=b"\x00" * 32), "Unknown credential ID"),
     ],
 )
-def test_get_knobs_make_fido2_raise(
-    server: Fido2Server, knobs: dict[str, Any], message: str
-) -> None:
+def test_get_knobs_make_fido2_raise(server: Fido2Server, tamper: Tamper, message: str) -> None:
     authn = SoftAuthenticator()
     _, cred = register(server, authn)
     with pytest.raises(ValueError, match=message):
-        authenticate(server, authn, [cred], **knobs)
+        authenticate(server, authn, [cred], tamper=tamper)
     authenticate(server, authn, [cred])  # the device itself is still fine
 
 
 @pytest.mark.parametrize(
-    ("knobs", "message"),
+    ("tamper", "message"),
     [
-        ({"challenge": b"x" * 32}, "Wrong challenge"),
-        ({"rp_id": "evil.example"}, "Wrong RP ID hash"),
-        ({"up": False}, "User Present"),
-        ({"origin": "http://evil.example"}, "Invalid origin"),
-        ({"client_type": "webauthn.get"}, "Incorrect type"),
-        ({"response_id": "AAAA"}, "id does not match rawId"),
+        (Tamper(challenge=b"x" * 32), "Wrong challenge"),
+        (Tamper(rp_id="evil.example"), "Wrong RP ID hash"),
+        (Tamper(up=False), "User Present"),
+        (Tamper(origin="http://evil.example"), "Invalid origin"),
+        (Tamper(client_type="webauthn.get"), "Incorrect type"),
+        (Tamper(response_id="AAAA"), "id does not match rawId"),
     ],
 )
-def test_create_knobs_make_fido2_raise(
-    server: Fido2Server, knobs: dict[str, Any], message: str
-) -> None:
+def test_create_knobs_make_fido2_raise(server: Fido2Server, tamper: Tamper, message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        register(server, SoftAuthenticator(), **knobs)
+        register(server, SoftAuthenticator(), tamper=tamper)
+
+
+@pytest.mark.parametrize(
+    "tamper", [Tamper(force_alg=True), Tamper(statement=lambda fmt, stmt: (fmt, stmt))]
+)
+def test_get_refuses_what_only_create_can_break(server: Fido2Server, tamper: Tamper) -> None:
+    authn = SoftAuthenticator()
+    _, cred = register(server, authn)
+    options, _ = server.authenticate_begin([cred])
+    with pytest.raises(ValueError, match="create"):
+        authn.get(dict(options), tamper=tamper)
+
+
+def test_create_refuses_what_only_get_can_break(server: Fido2Server) -> None:
+    options, _ = server.register_begin(new_user())
+    for handle in (None, b"someone-else"):
+        with pytest.raises(ValueError, match="get"):
+            SoftAuthenticator().create(dict(options), tamper=Tamper(user_handle=handle))
+
+
+def test_one_tamper_value_is_frozen_and_honest_by_default() -> None:
+    assert Tamper() == HONEST
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        HONEST.uv = False  # type: ignore[misc]
 
 
 def test_uv_required_sees_uv_knob(server: Fido2Server) -> None:
@@ -348,7 +376,9 @@ def test_uv_required_sees_uv_knob(server: Fido2Server) -> None:
     _, cred = register(server, authn)
     options, state = server.authenticate_begin([cred], user_verification="required")
     with pytest.raises(ValueError, match="verif"):
-        server.authenticate_complete(state, [cred], authn.get(dict(options), uv=False))
+        server.authenticate_complete(
+            state, [cred], authn.get(dict(options), tamper=Tamper(uv=False))
+        )
 
 
 def test_flag_knobs_and_device_flags(server: Fido2Server) -> None:
@@ -357,9 +387,9 @@ def test_flag_knobs_and_device_flags(server: Fido2Server) -> None:
     flags = auth_data_of(reg).flags
     F = AuthenticatorData.FLAG
     assert flags == F.UP | F.BE | F.BS | F.AT
-    auth = authenticate(server, authn, [cred], uv=True, bs=False)
+    auth = authenticate(server, authn, [cred], tamper=Tamper(uv=True, bs=False))
     assert auth_data_of(auth).flags == F.UP | F.UV | F.BE
-    auth = authenticate(server, authn, [cred], flags=0x01 | 0x10)
+    auth = authenticate(server, authn, [cred], tamper=Tamper(flags=0x01 | 0x10))
     assert auth_data_of(auth).flags == F.UP | F.BS
 
 
@@ -370,9 +400,9 @@ def test_client_data_knobs(server: Fido2Server) -> None:
         server,
         authn,
         [cred],
-        cross_origin=True,
-        top_origin="http://partner.example",
-        extra_client_data={"x": 1},
+        tamper=Tamper(
+            cross_origin=True, top_origin="http://partner.example", extra_client_data={"x": 1}
+        ),
     )
     data = client_data_of(auth)
     assert data["crossOrigin"] is True
@@ -386,17 +416,17 @@ def test_cred_type_knob(server: Fido2Server) -> None:
     # fido2 does not check the top-level "type"; Keystead's own checks must.
     authn = SoftAuthenticator()
     options, _ = server.register_begin(new_user())
-    assert authn.create(dict(options), cred_type="password")["type"] == "password"
+    assert authn.create(dict(options), tamper=Tamper(cred_type="password"))["type"] == "password"
     options, _ = server.authenticate_begin()
-    assert authn.get(dict(options), cred_type="password")["type"] == "password"
+    assert authn.get(dict(options), tamper=Tamper(cred_type="password"))["type"] == "password"
 
 
 def test_user_handle_knob(server: Fido2Server) -> None:
     authn = SoftAuthenticator()
     _, cred = register(server, authn)
-    auth = authenticate(server, authn, [cred], user_handle=None)
+    auth = authenticate(server, authn, [cred], tamper=Tamper(user_handle=None))
     assert "userHandle" not in auth["response"]
-    auth = authenticate(server, authn, [cred], user_handle=b"someone-else")
+    auth = authenticate(server, authn, [cred], tamper=Tamper(user_handle=b"someone-else"))
     assert b64u_decode(auth["response"]["userHandle"]) == b"someone-else"
 
 

@@ -26,7 +26,7 @@ import webauthn.views
 from core.db import ENGINE_KEY, utcnow
 from core.models import AuditEvent
 from tests.conftest import ORIGIN, Api, snapshot
-from tools.softauthn import SoftAuthenticator, b64u, b64u_decode
+from tools.softauthn import HONEST, SoftAuthenticator, Tamper, b64u, b64u_decode
 
 SESSION_COOKIE = "keystead_session"
 BROWSER_COOKIE = "keystead_browser"
@@ -109,16 +109,18 @@ class Ceremony:
         assert response.status_code == 200, response.get_json()
         return response.get_json()
 
-    def respond(self, options: dict[str, Any], **knobs: Any) -> dict[str, Any]:
+    def respond(
+        self, options: dict[str, Any], tamper: Tamper = HONEST, credential_id: bytes | None = None
+    ) -> dict[str, Any]:
         if self.registers:
-            return self.device.create(options, **knobs)
-        return self.device.get(options, **knobs)
+            return self.device.create(options, credential_id=credential_id, tamper=tamper)
+        return self.device.get(options, credential_id=credential_id, tamper=tamper)
 
     def complete(self, body: Any, api: Api | None = None) -> Any:
         return (api or self.api).post(self.paths[1], body)
 
-    def attempt(self, **knobs: Any) -> Any:
-        return self.complete(self.respond(self.begin(), **knobs))
+    def attempt(self, tamper: Tamper = HONEST, credential_id: bytes | None = None) -> Any:
+        return self.complete(self.respond(self.begin(), tamper, credential_id))
 
     def assert_refused(self, response: Any, expected: tuple[int, str] | None = None) -> None:
         assert_error(response, expected or self.failure)
@@ -133,11 +135,15 @@ def ceremony(request: pytest.FixtureRequest, api: Api, authenticator: SoftAuthen
 
 
 def refused(
-    app: Flask, ceremony: Ceremony, expected: tuple[int, str] | None = None, **knobs: Any
+    app: Flask,
+    ceremony: Ceremony,
+    tamper: Tamper = HONEST,
+    expected: tuple[int, str] | None = None,
+    credential_id: bytes | None = None,
 ) -> None:
-    """The attack with ``knobs`` is refused and changes nothing."""
+    """The attack (``tamper``, another ``credential_id``) is refused and changes nothing."""
     before = snapshot(app)
-    ceremony.assert_refused(ceremony.attempt(**knobs), expected)
+    ceremony.assert_refused(ceremony.attempt(tamper, credential_id), expected)
     assert snapshot(app) == before
 
 
@@ -155,7 +161,7 @@ def test_replayed_response_is_refused(app, ceremony):
 
 
 def test_response_to_a_challenge_never_issued_is_refused(app, ceremony):
-    refused(app, ceremony, challenge=b"\x07" * 32)
+    refused(app, ceremony, Tamper(challenge=b"\x07" * 32))
 
 
 def test_challenge_from_another_browser_is_refused(app, ceremony, authenticator):
@@ -206,9 +212,9 @@ def test_challenge_issued_for_another_purpose_is_refused(
     begin_path = completed_at.replace("complete", "begin")
     options = api.post(begin_path, new_user if "/api/register/" in begin_path else {}).get_json()
     if "authenticate" in completed_at:
-        body = authenticator.get(options, challenge=challenge)
+        body = authenticator.get(options, tamper=Tamper(challenge=challenge))
     else:
-        body = SoftAuthenticator().create(options, challenge=challenge)
+        body = SoftAuthenticator().create(options, tamper=Tamper(challenge=challenge))
     before = snapshot(app)
     response = api.post(completed_at, body)
     assert_error(response, expected)
@@ -268,43 +274,43 @@ def test_raced_response_succeeds_once(app, ceremony):
     ],
 )
 def test_response_from_another_origin_is_refused(app, ceremony, origin):
-    refused(app, ceremony, origin=origin)
+    refused(app, ceremony, Tamper(origin=origin))
 
 
 def test_credential_type_other_than_public_key_is_refused(app, ceremony):
-    refused(app, ceremony, cred_type="password")
+    refused(app, ceremony, Tamper(cred_type="password"))
 
 
 @pytest.mark.parametrize("value", [True, "true", None])
 def test_cross_origin_response_is_refused(app, ceremony, value):
-    refused(app, ceremony, cross_origin=value)
+    refused(app, ceremony, Tamper(cross_origin=value))
 
 
 def test_top_origin_is_refused(app, ceremony):
-    refused(app, ceremony, top_origin=ORIGIN)
+    refused(app, ceremony, Tamper(top_origin=ORIGIN))
 
 
 def test_swapped_client_data_type_is_refused(app, ceremony):
     swapped = "webauthn.get" if ceremony.registers else "webauthn.create"
-    refused(app, ceremony, client_type=swapped)
+    refused(app, ceremony, Tamper(client_type=swapped))
 
 
 def test_rp_id_hash_of_another_rp_is_refused(app, ceremony):
-    refused(app, ceremony, rp_id="evil.example")
+    refused(app, ceremony, Tamper(rp_id="evil.example"))
 
 
 def test_response_without_user_presence_is_refused(app, ceremony):
-    refused(app, ceremony, up=False)
+    refused(app, ceremony, Tamper(up=False))
 
 
 def test_response_without_user_verification_is_refused(app, ceremony):
     assert app.config["USER_VERIFICATION"] == "required"
-    refused(app, ceremony, uv=False)
+    refused(app, ceremony, Tamper(uv=False))
 
 
 @pytest.mark.parametrize("ceremony", SIGN_INS, indirect=True)
 def test_bad_signature_is_refused(app, ceremony):
-    refused(app, ceremony, corrupt_signature=True)
+    refused(app, ceremony, Tamper(corrupt_signature=True))
 
 
 # ---- sign counter --------------------------------------------------------------------------
@@ -331,7 +337,7 @@ def test_cloned_authenticator_is_refused_and_flags_the_device(app, api, authenti
     [device] = api.get("/api/devices").get_json()["devices"]
     assert device["flagged"] is True
     api.post("/api/logout")
-    assert_error(api.sign_in(authenticator, sign_count=3), AUTHENTICATION_FAILED)
+    assert_error(api.sign_in(authenticator, tamper=Tamper(sign_count=3)), AUTHENTICATION_FAILED)
     assert_error(api.sign_in(clone), AUTHENTICATION_FAILED)  # the clone is at 3 too
 
 
@@ -339,7 +345,7 @@ def test_cloned_authenticator_is_refused_and_flags_the_device(app, api, authenti
 @pytest.mark.parametrize("count", [0, 1])
 def test_counter_that_does_not_increase_is_refused(app, ceremony, count):
     before = snapshot(app)
-    ceremony.assert_refused(ceremony.attempt(sign_count=count))
+    ceremony.assert_refused(ceremony.attempt(Tamper(sign_count=count)))
     assert snapshot(app)["login_sessions"] == before["login_sessions"]
     assert len(audit_events(app, "device_flagged")) == 1
 
@@ -357,12 +363,12 @@ def test_counters_that_stay_zero_are_accepted(api):
 
 
 def test_backed_up_without_backup_eligible_is_refused(app, ceremony):
-    refused(app, ceremony, be=False, bs=True)
+    refused(app, ceremony, Tamper(be=False, bs=True))
 
 
 @pytest.mark.parametrize("ceremony", SIGN_INS, indirect=True)
 def test_backup_eligibility_different_from_registration_is_refused(app, ceremony):
-    refused(app, ceremony, be=True, bs=True)
+    refused(app, ceremony, Tamper(be=True, bs=True))
 
 
 def test_backup_eligibility_dropped_at_sign_in_is_refused(app, api):
@@ -370,7 +376,9 @@ def test_backup_eligibility_dropped_at_sign_in_is_refused(app, api):
     assert api.sign_up(authenticator).status_code == 201
     api.post("/api/logout")
     before = snapshot(app)
-    assert_error(api.sign_in(authenticator, be=False, bs=False), AUTHENTICATION_FAILED)
+    assert_error(
+        api.sign_in(authenticator, tamper=Tamper(be=False, bs=False)), AUTHENTICATION_FAILED
+    )
     assert snapshot(app) == before
 
 
@@ -403,11 +411,11 @@ def test_credential_id_registered_to_another_id_is_refused(app, ceremony):
 
 @pytest.mark.parametrize("ceremony", REGISTRATIONS, indirect=True)
 def test_attested_id_different_from_raw_id_is_refused(app, ceremony):
-    refused(app, ceremony, raw_id=b"\x01" * 32)
+    refused(app, ceremony, Tamper(raw_id=b"\x01" * 32))
 
 
 def test_id_different_from_raw_id_is_invalid_input(app, ceremony):
-    refused(app, ceremony, INVALID_INPUT, response_id=b64u(b"\x02" * 32))
+    refused(app, ceremony, Tamper(response_id=b64u(b"\x02" * 32)), INVALID_INPUT)
 
 
 def test_credential_of_one_id_cannot_finish_a_sign_in_begun_for_another(app, api, authenticator):
@@ -445,17 +453,17 @@ def test_user_handle_of_another_id_is_refused(app, ceremony):
     bobs_key = SoftAuthenticator()
     assert Api(app.test_client()).sign_up(bobs_key, username="bob").status_code == 201
     [bobs_credential] = bobs_key.credentials.values()
-    refused(app, ceremony, user_handle=bobs_credential.user_handle)
+    refused(app, ceremony, Tamper(user_handle=bobs_credential.user_handle))
 
 
 @pytest.mark.parametrize("ceremony", ["usernameless"], indirect=True)
 def test_usernameless_sign_in_without_user_handle_is_refused(app, ceremony):
-    refused(app, ceremony, user_handle=None)
+    refused(app, ceremony, Tamper(user_handle=None))
 
 
 @pytest.mark.parametrize("ceremony", ["username_first"], indirect=True)
 def test_username_first_sign_in_without_user_handle_is_accepted(ceremony):
-    assert ceremony.attempt(user_handle=None).status_code == 200
+    assert ceremony.attempt(Tamper(user_handle=None)).status_code == 200
 
 
 @pytest.mark.parametrize("ceremony", SIGN_INS, indirect=True)
@@ -480,9 +488,7 @@ def test_a_forged_attempt_with_a_blocked_devices_id_writes_no_audit_row(app, cer
     use it to write into the ID's audit trail."""
     set_device_status(app, "blocked")
     [alices_credential] = ceremony.device.credentials
-    ceremony.assert_refused(
-        ceremony.attempt(credential_id=alices_credential, corrupt_signature=True)
-    )
+    ceremony.assert_refused(ceremony.attempt(Tamper(corrupt_signature=True), alices_credential))
     assert audit_events(app, "sign_in_failed") == []
 
 

@@ -16,7 +16,7 @@ import pytest
 from fido2 import cbor
 
 from core.errors import AuthenticationFailed, InvalidInput, RegistrationFailed
-from tools.softauthn import SoftAuthenticator, b64u, b64u_decode
+from tools.softauthn import HONEST, SoftAuthenticator, Tamper, b64u, b64u_decode
 from webauthn.ceremony import (
     Assertion,
     CounterRegression,
@@ -46,7 +46,9 @@ def authenticator() -> SoftAuthenticator:
     return SoftAuthenticator(origin=ORIGIN)
 
 
-def register(rp: RelyingParty, authenticator: SoftAuthenticator, **knobs: Any) -> NewCredential:
+def register(
+    rp: RelyingParty, authenticator: SoftAuthenticator, tamper: Tamper = HONEST
+) -> NewCredential:
     challenge = secrets.token_bytes(32)
     options = registration_options(
         rp,
@@ -56,7 +58,7 @@ def register(rp: RelyingParty, authenticator: SoftAuthenticator, **knobs: Any) -
         display_name="Alice",
         exclude=[],
     )
-    raw = authenticator.create(options, **knobs)
+    raw = authenticator.create(options, tamper=tamper)
     return verify_registration(rp, parse_registration(raw), raw, challenge=challenge)
 
 
@@ -75,13 +77,13 @@ def authenticate(
     rp: RelyingParty,
     authenticator: SoftAuthenticator,
     credential: StoredCredential,
+    tamper: Tamper = HONEST,
     *,
     user_handle_required: bool = True,
-    **knobs: Any,
 ) -> Assertion:
     challenge = secrets.token_bytes(32)
     options = authentication_options(rp, challenge=challenge, allow=[])
-    raw = authenticator.get(options, **knobs)
+    raw = authenticator.get(options, tamper=tamper)
     return verify_authentication(
         rp,
         parse_authentication(raw),
@@ -173,35 +175,35 @@ def test_registration_accepts_packed_self_attestation(rp):
 
 
 @pytest.mark.parametrize(
-    "knobs",
+    "tamper",
     [
-        pytest.param({"origin": "https://evil.example"}, id="other-origin"),
-        pytest.param({"origin": "https://evil.localhost:5000"}, id="https-subdomain"),
-        pytest.param({"origin": "http://localhost:5001"}, id="other-port"),
-        pytest.param({"origin": "https://localhost:5000"}, id="other-scheme"),
-        pytest.param({"cred_type": "password"}, id="type-not-public-key"),
-        pytest.param({"cross_origin": True}, id="cross-origin"),
-        pytest.param({"cross_origin": "true"}, id="cross-origin-string"),
-        pytest.param({"top_origin": ORIGIN}, id="top-origin"),
-        pytest.param({"client_type": "webauthn.get"}, id="client-data-type-get"),
-        pytest.param({"challenge": b"x" * 32}, id="other-challenge"),
-        pytest.param({"rp_id": "evil.example"}, id="rp-id-hash"),
-        pytest.param({"up": False}, id="no-user-presence"),
-        pytest.param({"uv": False}, id="no-user-verification"),
-        pytest.param({"be": False, "bs": True}, id="bs-without-be"),
-        pytest.param({"raw_id": b"r" * 32}, id="raw-id-not-attested-id"),
+        pytest.param(Tamper(origin="https://evil.example"), id="other-origin"),
+        pytest.param(Tamper(origin="https://evil.localhost:5000"), id="https-subdomain"),
+        pytest.param(Tamper(origin="http://localhost:5001"), id="other-port"),
+        pytest.param(Tamper(origin="https://localhost:5000"), id="other-scheme"),
+        pytest.param(Tamper(cred_type="password"), id="type-not-public-key"),
+        pytest.param(Tamper(cross_origin=True), id="cross-origin"),
+        pytest.param(Tamper(cross_origin="true"), id="cross-origin-string"),
+        pytest.param(Tamper(top_origin=ORIGIN), id="top-origin"),
+        pytest.param(Tamper(client_type="webauthn.get"), id="client-data-type-get"),
+        pytest.param(Tamper(challenge=b"x" * 32), id="other-challenge"),
+        pytest.param(Tamper(rp_id="evil.example"), id="rp-id-hash"),
+        pytest.param(Tamper(up=False), id="no-user-presence"),
+        pytest.param(Tamper(uv=False), id="no-user-verification"),
+        pytest.param(Tamper(be=False, bs=True), id="bs-without-be"),
+        pytest.param(Tamper(raw_id=b"r" * 32), id="raw-id-not-attested-id"),
     ],
 )
-def test_registration_refuses(rp, authenticator, knobs):
+def test_registration_refuses(rp, authenticator, tamper):
     with pytest.raises(RegistrationFailed):
-        register(rp, authenticator, **knobs)
+        register(rp, authenticator, tamper)
 
 
 def test_registration_without_uv_passes_when_only_preferred(authenticator):
     rp = RelyingParty(
         id="localhost", name="t", origins=frozenset({ORIGIN}), user_verification="preferred"
     )
-    assert register(rp, authenticator, uv=False).user_verified is False
+    assert register(rp, authenticator, Tamper(uv=False)).user_verified is False
 
 
 def test_registration_keeps_backup_flags(rp):
@@ -224,7 +226,7 @@ def test_credential_id_of_1024_bytes_is_refused(rp):
 def test_algorithm_not_offered_is_refused():
     rp = RelyingParty(id="localhost", name="t", origins=frozenset({ORIGIN}), algorithms=(-7,))
     with pytest.raises(RegistrationFailed, match="not offered"):
-        register(rp, SoftAuthenticator(origin=ORIGIN, alg=-8), force_alg=True)
+        register(rp, SoftAuthenticator(origin=ORIGIN, alg=-8), Tamper(force_alg=True))
 
 
 def test_key_claiming_an_algorithm_not_offered_is_refused(rp, authenticator):
@@ -269,51 +271,51 @@ def test_authentication_accepts_a_genuine_assertion(rp, alg):
 
 
 @pytest.mark.parametrize(
-    "knobs",
+    "tamper",
     [
-        pytest.param({"origin": "https://evil.example"}, id="other-origin"),
-        pytest.param({"origin": "https://evil.localhost:5000"}, id="https-subdomain"),
-        pytest.param({"origin": "http://localhost:5001"}, id="other-port"),
-        pytest.param({"cred_type": "password"}, id="type-not-public-key"),
-        pytest.param({"cross_origin": True}, id="cross-origin"),
-        pytest.param({"top_origin": ORIGIN}, id="top-origin"),
-        pytest.param({"client_type": "webauthn.create"}, id="client-data-type-create"),
-        pytest.param({"challenge": b"x" * 32}, id="other-challenge"),
-        pytest.param({"rp_id": "evil.example"}, id="rp-id-hash"),
-        pytest.param({"up": False}, id="no-user-presence"),
-        pytest.param({"uv": False}, id="no-user-verification"),
-        pytest.param({"corrupt_signature": True}, id="bad-signature"),
-        pytest.param({"bs": True}, id="bs-without-be"),
-        pytest.param({"be": True}, id="be-differs-from-stored"),
-        pytest.param({"user_handle": b"v" * 32}, id="user-handle-of-another-id"),
-        pytest.param({"user_handle": None}, id="user-handle-missing"),
-        pytest.param({"raw_id": b"r" * 32}, id="unknown-credential-id"),
-        pytest.param({"sign_count": 1}, id="counter-not-increased"),
+        pytest.param(Tamper(origin="https://evil.example"), id="other-origin"),
+        pytest.param(Tamper(origin="https://evil.localhost:5000"), id="https-subdomain"),
+        pytest.param(Tamper(origin="http://localhost:5001"), id="other-port"),
+        pytest.param(Tamper(cred_type="password"), id="type-not-public-key"),
+        pytest.param(Tamper(cross_origin=True), id="cross-origin"),
+        pytest.param(Tamper(top_origin=ORIGIN), id="top-origin"),
+        pytest.param(Tamper(client_type="webauthn.create"), id="client-data-type-create"),
+        pytest.param(Tamper(challenge=b"x" * 32), id="other-challenge"),
+        pytest.param(Tamper(rp_id="evil.example"), id="rp-id-hash"),
+        pytest.param(Tamper(up=False), id="no-user-presence"),
+        pytest.param(Tamper(uv=False), id="no-user-verification"),
+        pytest.param(Tamper(corrupt_signature=True), id="bad-signature"),
+        pytest.param(Tamper(bs=True), id="bs-without-be"),
+        pytest.param(Tamper(be=True), id="be-differs-from-stored"),
+        pytest.param(Tamper(user_handle=b"v" * 32), id="user-handle-of-another-id"),
+        pytest.param(Tamper(user_handle=None), id="user-handle-missing"),
+        pytest.param(Tamper(raw_id=b"r" * 32), id="unknown-credential-id"),
+        pytest.param(Tamper(sign_count=1), id="counter-not-increased"),
     ],
 )
-def test_authentication_refuses(rp, authenticator, knobs):
+def test_authentication_refuses(rp, authenticator, tamper):
     credential = stored(register(rp, authenticator))
     with pytest.raises(AuthenticationFailed):
-        authenticate(rp, authenticator, credential, **knobs)
+        authenticate(rp, authenticator, credential, tamper)
 
 
 def test_be_cleared_on_a_backup_eligible_credential_is_refused(rp):
     authenticator = SoftAuthenticator(origin=ORIGIN, backup_eligible=True, backed_up=True)
     credential = stored(register(rp, authenticator))
     with pytest.raises(AuthenticationFailed, match="BE"):
-        authenticate(rp, authenticator, credential, be=False, bs=False)
+        authenticate(rp, authenticator, credential, Tamper(be=False, bs=False))
 
 
 def test_backup_state_may_change(rp):
     authenticator = SoftAuthenticator(origin=ORIGIN, backup_eligible=True)
     credential = stored(register(rp, authenticator))
-    assert authenticate(rp, authenticator, credential, bs=True).backed_up is True
+    assert authenticate(rp, authenticator, credential, Tamper(bs=True)).backed_up is True
 
 
 def test_missing_user_handle_is_fine_when_the_username_was_given(rp, authenticator):
     credential = stored(register(rp, authenticator))
     assertion = authenticate(
-        rp, authenticator, credential, user_handle=None, user_handle_required=False
+        rp, authenticator, credential, Tamper(user_handle=None), user_handle_required=False
     )
     assert assertion.sign_count == 2
 
@@ -322,20 +324,24 @@ def test_user_handle_of_another_id_is_refused_even_username_first(rp, authentica
     credential = stored(register(rp, authenticator))
     with pytest.raises(AuthenticationFailed, match="userHandle"):
         authenticate(
-            rp, authenticator, credential, user_handle=b"v" * 32, user_handle_required=False
+            rp,
+            authenticator,
+            credential,
+            Tamper(user_handle=b"v" * 32),
+            user_handle_required=False,
         )
 
 
 def test_counter_regression_is_its_own_error(rp, authenticator):
     credential = stored(register(rp, authenticator))
     with pytest.raises(CounterRegression):
-        authenticate(rp, authenticator, credential, sign_count=1)
+        authenticate(rp, authenticator, credential, Tamper(sign_count=1))
 
 
 def test_only_a_genuine_signature_can_report_a_counter_regression(rp, authenticator):
     credential = stored(register(rp, authenticator))
     with pytest.raises(AuthenticationFailed) as failure:
-        authenticate(rp, authenticator, credential, sign_count=1, corrupt_signature=True)
+        authenticate(rp, authenticator, credential, Tamper(sign_count=1, corrupt_signature=True))
     assert not isinstance(failure.value, CounterRegression)
 
 

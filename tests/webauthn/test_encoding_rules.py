@@ -185,7 +185,9 @@ def test_client_data_members_of_the_wrong_kind_are_malformed_input(parse, change
 # ---- registration values at their limits --------------------------------------------------
 
 
-def _registration(rp: RelyingParty, **knobs: Any) -> tuple[dict[str, Any], bytes]:
+def _registration(
+    rp: RelyingParty, credential_id: bytes | None = None
+) -> tuple[dict[str, Any], bytes]:
     challenge = secrets.token_bytes(32)
     options = registration_options(
         rp,
@@ -195,7 +197,7 @@ def _registration(rp: RelyingParty, **knobs: Any) -> tuple[dict[str, Any], bytes
         display_name="Alice",
         exclude=[],
     )
-    return SoftAuthenticator(origin=ORIGIN).create(options, **knobs), challenge
+    return SoftAuthenticator(origin=ORIGIN).create(options, credential_id=credential_id), challenge
 
 
 def _verify(rp: RelyingParty, raw: dict[str, Any], challenge: bytes) -> Any:

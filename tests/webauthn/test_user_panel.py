@@ -17,7 +17,7 @@ from core import useragent
 from core.db import utcnow
 from tests.conftest import ORIGIN, Api, snapshot
 from tests.openapi_check import check_response
-from tools.softauthn import SoftAuthenticator
+from tools.softauthn import SoftAuthenticator, Tamper
 
 ALICE = "alice@example.com"
 FIREFOX_MAC = "Mozilla/5.0 (Macintosh; Intel Mac OS X 14.5; rv:128.0) Gecko/20100101 Firefox/128.0"
@@ -471,7 +471,11 @@ def test_deleting_the_id(app, laptop_and_phone, mailbox):
     # security key's non-discoverable credential sends none): refused like an unknown
     # credential, nothing recorded.
     begin = signin.post("/api/authenticate/begin", {"username": f"deleted:{user_id}"})
-    forced = key.get(begin.get_json(), credential_id=next(iter(key.credentials)), user_handle=None)
+    forced = key.get(
+        begin.get_json(),
+        credential_id=next(iter(key.credentials)),
+        tamper=Tamper(user_handle=None),
+    )
     refused = signin.post("/api/authenticate/complete", forced)
     assert refused.status_code == 401 and refused.get_json()["error"] == "authentication_failed"
     assert len(rows(app, "SELECT id FROM audit_events WHERE user_id = :u", u=user_id)) == (
