@@ -106,9 +106,20 @@ def config_overrides(request: pytest.FixtureRequest) -> dict[str, Any]:
     return dict(getattr(request, "param", {}))
 
 
+class BufferedClient(FlaskClient):
+    """Reads each response to its end and closes it, as a WSGI server does; otherwise a
+    static file's handle stays open until garbage collection (a ResourceWarning, which
+    ``filterwarnings = ["error"]`` makes a failure)."""
+
+    def open(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs.setdefault("buffered", True)
+        return super().open(*args, **kwargs)
+
+
 @pytest.fixture
 def app(migrated: str, tmp_path: Path, config_overrides: dict[str, Any]) -> Iterator[Flask]:
     app = create_app({**base_config(migrated, tmp_path), **config_overrides})
+    app.test_client_class = BufferedClient
     empty_tables(app)
     yield app
     app.extensions[database.ENGINE_KEY].dispose()

@@ -592,6 +592,8 @@ def test_two_workers_on_a_fresh_database_answer_their_first_requests_at_once(tmp
     finally:
         server.terminate()
         server.wait(timeout=10)
+        if server.stderr:
+            server.stderr.close()
 
 
 # ---- refusals on the sign-in path that are easy to lose -------------------------------------
