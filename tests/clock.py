@@ -18,6 +18,8 @@ import core.web
 
 _PACKAGES = ("core", "webauthn", "recovery", "notify", "app")
 
+BEFORE, AT = -1, 0  # seconds relative to a limit: one second before it, and on it
+
 
 class Clock:
     def __init__(self, start: datetime) -> None:
@@ -37,6 +39,11 @@ class Clock:
 
     def advance(self, seconds: float) -> datetime:
         return self.set(self.now + timedelta(seconds=seconds))
+
+
+def stale(clock: Clock, app: Any) -> None:
+    """Moves past the sign-in's freshness (REAUTH_MAX_AGE), well within every other limit."""
+    clock.at(app.config["REAUTH_MAX_AGE"] + 1)
 
 
 @pytest.fixture(name="clock")

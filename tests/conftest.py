@@ -25,6 +25,7 @@ from app import create_app
 from core import db as database
 from core.db import Base
 from notify.models import OutboxMail
+from tests.clock import clock_fixture  # noqa: F401 - the ``clock`` fixture, for every test
 from tests.mail import SERVER, SMTP_HOST, SMTP_PORT, mailbox, smtp_server  # noqa: F401
 from tools.softauthn import HONEST, SoftAuthenticator, Tamper
 
@@ -267,6 +268,17 @@ def signed_in(api: Api, authenticator: SoftAuthenticator) -> Api:
     response = api.sign_up(authenticator)
     assert response.status_code == 201, response.get_json()
     return api
+
+
+def error(response: Any) -> tuple[int, str]:
+    """A JSON answer's status and error code, e.g. ``(401, "reauth_required")``."""
+    return response.status_code, (response.get_json() or {}).get("error")
+
+
+def execute(app: Flask, sql: str, **params: Any) -> Any:
+    """Runs one SQL statement in its own committed transaction, beside the app."""
+    with app.extensions[database.ENGINE_KEY].begin() as conn:
+        return conn.execute(sa.text(sql), params)
 
 
 def snapshot(app: Flask) -> dict[str, list[tuple[Any, ...]]]:

@@ -33,19 +33,25 @@ from tools.mutation.mutants import Mutant, generate
 ROOT = Path(__file__).resolve().parents[2]
 EQUIVALENT_FILE = Path(__file__).with_name("equivalent.toml")
 
+# Files split by package (tests/<package>/test_rules.py, ...): every piece but the browser's.
+_PACKAGES = ("core", "webauthn", "recovery", "notify")
+_RULES = [f"tests/{package}/test_rules.py" for package in _PACKAGES]
+_BOUNDARIES = [f"tests/{package}/test_boundaries.py" for package in _PACKAGES]
+_HARDENING = [f"tests/{package}/test_hardening.py" for package in _PACKAGES]
+
 _PASSKEY_TESTS = [
-    "tests/core/test_rules.py",
-    "tests/core/test_hardening.py",
+    *_RULES,
+    *_HARDENING,
     "tests/webauthn/test_user_panel.py",
-    "tests/core/test_boundaries.py",
+    *_BOUNDARIES,
     "tests/webauthn/test_api.py",
     "tests/notify/test_devices_told.py",
     "tests/recovery/test_recovery.py",
     "tests/webauthn/test_attacks.py",
 ]
 _RECOVERY_TESTS = [
-    "tests/core/test_rules.py",
-    "tests/core/test_boundaries.py",
+    *_RULES,
+    *_BOUNDARIES,
     "tests/recovery/test_*throttl*.py",
     "tests/recovery/test_recovery.py",
     "tests/recovery/test_email_address.py",
@@ -62,15 +68,15 @@ TARGETS: dict[str, tuple[str, list[str]]] = {
         [
             "tests/webauthn/test_encoding_rules.py",
             "tests/webauthn/test_ceremony.py",
-            "tests/core/test_rules.py",
-            "tests/core/test_hardening.py",
+            *_RULES,
+            *_HARDENING,
             "tests/webauthn/test_attacks.py",
         ],
     ),
     "webauthn/challenges.py": (
         "full",
         [
-            "tests/core/test_boundaries.py",
+            *_BOUNDARIES,
             "tests/webauthn/test_attacks.py",
             "tests/webauthn/test_api.py",
         ],
@@ -80,7 +86,7 @@ TARGETS: dict[str, tuple[str, list[str]]] = {
         [
             "tests/recovery/test_domain_rules.py",
             "tests/recovery/test_backup_codes.py",
-            "tests/core/test_rules.py",
+            *_RULES,
             "tests/recovery/test_recovery.py",
         ],
     ),
@@ -88,8 +94,8 @@ TARGETS: dict[str, tuple[str, list[str]]] = {
         "full",
         [
             "tests/recovery/test_domain_rules.py",
-            "tests/core/test_rules.py",
-            "tests/core/test_boundaries.py",
+            *_RULES,
+            *_BOUNDARIES,
             "tests/recovery/test_recovery.py",
         ],
     ),
@@ -97,17 +103,17 @@ TARGETS: dict[str, tuple[str, list[str]]] = {
         "full",
         [
             "tests/recovery/test_*throttl*.py",
-            "tests/core/test_rules.py",
+            *_RULES,
             "tests/recovery/test_recovery.py",
         ],
     ),
     "core/sessions.py": (
         "full",
         [
-            "tests/core/test_rules.py",
+            *_RULES,
             "tests/webauthn/test_user_panel.py",
-            "tests/core/test_hardening.py",
-            "tests/core/test_boundaries.py",
+            *_HARDENING,
+            *_BOUNDARIES,
             "tests/webauthn/test_api.py",
             "tests/notify/test_devices_told.py",
             "tests/recovery/test_recovery.py",
@@ -130,8 +136,8 @@ TARGETS: dict[str, tuple[str, list[str]]] = {
             "tests/recovery/test_pairing_rules.py",
             "tests/recovery/test_pairing_confirm.py",
             "tests/recovery/test_page_states.py",
-            "tests/core/test_rules.py",
-            "tests/core/test_boundaries.py",
+            *_RULES,
+            *_BOUNDARIES,
             "tests/notify/test_devices_told.py",
         ],
     ),
