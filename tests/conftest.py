@@ -270,6 +270,25 @@ def signed_in(api: Api, authenticator: SoftAuthenticator) -> Api:
     return api
 
 
+@pytest.fixture
+def two_devices(app: Any, signed_in: Api, authenticator: SoftAuthenticator) -> dict[str, Any]:
+    """alice on device A (``signed_in``), and device B added from A then signed in on its own
+    browser."""
+    b_key = SoftAuthenticator(attachment="cross-platform")
+    assert signed_in.add_device(b_key, device_name="Device B").status_code == 201
+    b = Api(app.test_client())
+    assert b.sign_in(b_key).status_code == 200
+    a_id, b_id = [d["id"] for d in signed_in.get("/api/devices").get_json()["devices"]]
+    return {
+        "a": signed_in,
+        "a_key": authenticator,
+        "a_id": a_id,
+        "b": b,
+        "b_key": b_key,
+        "b_id": b_id,
+    }
+
+
 def error(response: Any) -> tuple[int, str]:
     """A JSON answer's status and error code, e.g. ``(401, "reauth_required")``."""
     return response.status_code, (response.get_json() or {}).get("error")

@@ -6,22 +6,14 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-import pytest
 import sqlalchemy as sa
 
 import notify.inbox_views
 from core.db import utcnow
 from tests.conftest import ORIGIN, snapshot
-from tests.notify import test_devices_told as told
 from tests.notify.test_devices_told import block_link, form_token
 
 ALREADY = "Already blocked"
-
-
-@pytest.fixture
-def two_devices(app: Any, signed_in: Any, authenticator: Any) -> dict[str, Any]:
-    """Device A (``signed_in``) and device B, as in tests/notify/test_devices_told.py."""
-    return told.two_devices.__wrapped__(app, signed_in, authenticator)
 
 
 def use(app: Any, token: str) -> None:

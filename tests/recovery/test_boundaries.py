@@ -8,7 +8,7 @@ import pytest
 
 from tests.clock import AT, BEFORE
 from tests.conftest import ORIGIN, Api, error
-from tests.notify.test_devices_told import NewDevice, start_pairing
+from tests.recovery.test_pairing import NewDevice, start_pairing
 from tests.recovery.test_recovery import activate_backup, mailed_code
 from tools.softauthn import SoftAuthenticator
 

@@ -12,7 +12,7 @@ import pytest
 import recovery.views as recovery_views
 from core.db import utcnow
 from tests.conftest import Api
-from tests.notify.test_devices_told import NewDevice, start_pairing
+from tests.recovery.test_pairing import NewDevice, start_pairing
 from tests.recovery.test_recovery import ALICE, Recovery, activate_backup, mail_text, mailed_code
 
 NOT_VALID = "This pairing link is not valid"

@@ -11,8 +11,9 @@ import recovery.views as recovery_views
 import webauthn.views as webauthn_views
 from core.db import utcnow
 from tests.conftest import Api
-from tests.notify.test_devices_told import NewDevice, device_ids, start_pairing
+from tests.notify.test_devices_told import device_ids
 from tests.openapi_check import check_response
+from tests.recovery.test_pairing import NewDevice, start_pairing
 
 
 def other_number(right: str) -> str:

@@ -11,7 +11,8 @@ import sqlalchemy as sa
 import recovery.pairing
 from recovery.models import Pairing
 from tests.conftest import Api, snapshot
-from tests.notify.test_devices_told import NewDevice, start_pairing, step_up
+from tests.notify.test_devices_told import step_up
+from tests.recovery.test_pairing import NewDevice, start_pairing
 
 
 def error(response: Any) -> tuple[int, str]:

@@ -14,7 +14,8 @@ from core.errors import InvalidInput
 from recovery.models import BackupCode
 from tests.clock import stale
 from tests.conftest import ORIGIN, Api, error, snapshot
-from tests.notify.test_devices_told import NewDevice, start_pairing, step_up
+from tests.notify.test_devices_told import step_up
+from tests.recovery.test_pairing import NewDevice, start_pairing
 from tests.recovery.test_recovery import activate_backup, mailed_code
 from tools.softauthn import SoftAuthenticator
 

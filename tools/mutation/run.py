@@ -46,6 +46,7 @@ _PASSKEY_TESTS = [
     *_BOUNDARIES,
     "tests/webauthn/test_api.py",
     "tests/notify/test_devices_told.py",
+    "tests/recovery/test_pairing.py",
     "tests/recovery/test_recovery.py",
     "tests/webauthn/test_attacks.py",
 ]
@@ -116,6 +117,7 @@ TARGETS: dict[str, tuple[str, list[str]]] = {
             *_BOUNDARIES,
             "tests/webauthn/test_api.py",
             "tests/notify/test_devices_told.py",
+            "tests/recovery/test_pairing.py",
             "tests/recovery/test_recovery.py",
         ],
     ),
@@ -139,6 +141,7 @@ TARGETS: dict[str, tuple[str, list[str]]] = {
             *_RULES,
             *_BOUNDARIES,
             "tests/notify/test_devices_told.py",
+            "tests/recovery/test_pairing.py",
         ],
     ),
 }
