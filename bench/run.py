@@ -43,7 +43,7 @@ WARM_UP_SIGNINS = 3
 
 
 def load_authenticator() -> Callable[..., Any]:
-    from tests.softauthn import SoftAuthenticator  # the project's software authenticator
+    from tools.softauthn import SoftAuthenticator  # the project's software authenticator
 
     return SoftAuthenticator
 
@@ -215,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         factory = load_authenticator()
     except ImportError as exc:
-        print(f"bench: cannot import tests.softauthn.SoftAuthenticator: {exc}", file=sys.stderr)
+        print(f"bench: cannot import tools.softauthn.SoftAuthenticator: {exc}", file=sys.stderr)
         return 2
     try:
         results = run_all(args, factory)

@@ -1,5 +1,5 @@
 """Rewrites the configuration table in README.md from core/config.py's SETTINGS
-(``make docs``); tests/test_config.py fails while the two differ."""
+(``make docs``); tests/core/test_config.py fails while the two differ."""
 
 from pathlib import Path
 

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
 
 from core import clock as app_clock
+
+BEFORE, AT = -1, 0  # seconds relative to a limit: one second before it, and on it
 
 
 class Clock:
@@ -33,6 +36,11 @@ class Clock:
 
     def advance(self, seconds: float) -> datetime:
         return self.set(self.now + timedelta(seconds=seconds))
+
+
+def stale(clock: Clock, app: Any) -> None:
+    """Moves past the sign-in's freshness (REAUTH_MAX_AGE), well within every other limit."""
+    clock.at(app.config["REAUTH_MAX_AGE"] + 1)
 
 
 @pytest.fixture(name="clock")

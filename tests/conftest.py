@@ -25,9 +25,9 @@ from app import create_app
 from core import db as database
 from core.db import Base
 from notify.models import OutboxMail
-from tests.clock import clock_fixture  # noqa: F401
+from tests.clock import clock_fixture  # noqa: F401 - the ``clock`` fixture, for every test
 from tests.mail import SERVER, SMTP_HOST, SMTP_PORT, mailbox, smtp_server  # noqa: F401
-from tests.softauthn import SoftAuthenticator
+from tools.softauthn import HONEST, SoftAuthenticator, Tamper
 
 ORIGIN = "http://localhost:5000"
 
@@ -107,9 +107,20 @@ def config_overrides(request: pytest.FixtureRequest) -> dict[str, Any]:
     return dict(getattr(request, "param", {}))
 
 
+class BufferedClient(FlaskClient):
+    """Reads each response to its end and closes it, as a WSGI server does; otherwise a
+    static file's handle stays open until garbage collection (a ResourceWarning, which
+    ``filterwarnings = ["error"]`` makes a failure)."""
+
+    def open(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs.setdefault("buffered", True)
+        return super().open(*args, **kwargs)
+
+
 @pytest.fixture
 def app(migrated: str, tmp_path: Path, config_overrides: dict[str, Any]) -> Iterator[Flask]:
     app = create_app({**base_config(migrated, tmp_path), **config_overrides})
+    app.test_client_class = BufferedClient
     empty_tables(app)
     yield app
     app.extensions[database.ENGINE_KEY].dispose()
@@ -156,7 +167,8 @@ class Api:
         email: str | None = None,
         device_name: str = "Alice's laptop",
         confirm_email: bool = True,
-        **knobs: Any,
+        credential_id: bytes | None = None,
+        tamper: Tamper = HONEST,
     ) -> Any:
         """Signs up; unless ``confirm_email=False``, the new ID's address is then confirmed
         with the code sign-up mailed, and that mail is taken away (from the outbox, or from
@@ -167,7 +179,7 @@ class Api:
             {"username": username, "email": email or f"{username}@example.com"},
         )
         assert begin.status_code == 200, begin.get_json()
-        body = authenticator.create(begin.get_json(), **knobs)
+        body = authenticator.create(begin.get_json(), credential_id=credential_id, tamper=tamper)
         response = self.post("/api/register/complete", {**body, "device_name": device_name})
         if confirm_email and response.status_code == 201:
             code = take_sign_up_code(self.client.application, response.get_json()["user"]["id"])
@@ -179,21 +191,24 @@ class Api:
         self,
         authenticator: SoftAuthenticator,
         username: str | None = "alice",
-        **knobs: Any,
+        tamper: Tamper = HONEST,
     ) -> Any:
         begin = self.post(
             "/api/authenticate/begin", {} if username is None else {"username": username}
         )
         assert begin.status_code == 200, begin.get_json()
-        body = authenticator.get(begin.get_json(), **knobs)
+        body = authenticator.get(begin.get_json(), tamper=tamper)
         return self.post("/api/authenticate/complete", body)
 
     def add_device(
-        self, authenticator: SoftAuthenticator, device_name: str = "Second key", **knobs: Any
+        self,
+        authenticator: SoftAuthenticator,
+        device_name: str = "Second key",
+        tamper: Tamper = HONEST,
     ) -> Any:
         begin = self.post("/api/devices/register/begin", {"device_name": device_name})
         assert begin.status_code == 200, begin.get_json()
-        body = authenticator.create(begin.get_json(), **knobs)
+        body = authenticator.create(begin.get_json(), tamper=tamper)
         return self.post("/api/devices/register/complete", {**body, "device_name": device_name})
 
 
@@ -253,6 +268,36 @@ def signed_in(api: Api, authenticator: SoftAuthenticator) -> Api:
     response = api.sign_up(authenticator)
     assert response.status_code == 201, response.get_json()
     return api
+
+
+@pytest.fixture
+def two_devices(app: Any, signed_in: Api, authenticator: SoftAuthenticator) -> dict[str, Any]:
+    """alice on device A (``signed_in``), and device B added from A then signed in on its own
+    browser."""
+    b_key = SoftAuthenticator(attachment="cross-platform")
+    assert signed_in.add_device(b_key, device_name="Device B").status_code == 201
+    b = Api(app.test_client())
+    assert b.sign_in(b_key).status_code == 200
+    a_id, b_id = [d["id"] for d in signed_in.get("/api/devices").get_json()["devices"]]
+    return {
+        "a": signed_in,
+        "a_key": authenticator,
+        "a_id": a_id,
+        "b": b,
+        "b_key": b_key,
+        "b_id": b_id,
+    }
+
+
+def error(response: Any) -> tuple[int, str]:
+    """A JSON answer's status and error code, e.g. ``(401, "reauth_required")``."""
+    return response.status_code, (response.get_json() or {}).get("error")
+
+
+def execute(app: Flask, sql: str, **params: Any) -> Any:
+    """Runs one SQL statement in its own committed transaction, beside the app."""
+    with app.extensions[database.ENGINE_KEY].begin() as conn:
+        return conn.execute(sa.text(sql), params)
 
 
 def snapshot(app: Flask) -> dict[str, list[tuple[Any, ...]]]:

@@ -33,25 +33,32 @@ from tools.mutation.mutants import Mutant, generate
 ROOT = Path(__file__).resolve().parents[2]
 EQUIVALENT_FILE = Path(__file__).with_name("equivalent.toml")
 
+# Files split by package (tests/<package>/test_rules.py, ...): every piece but the browser's.
+_PACKAGES = ("core", "webauthn", "recovery", "notify")
+_RULES = [f"tests/{package}/test_rules.py" for package in _PACKAGES]
+_BOUNDARIES = [f"tests/{package}/test_boundaries.py" for package in _PACKAGES]
+_HARDENING = [f"tests/{package}/test_hardening.py" for package in _PACKAGES]
+
 _PASSKEY_TESTS = [
-    "tests/test_rules.py",
-    "tests/test_hardening.py",
-    "tests/test_user_panel.py",
-    "tests/test_boundaries.py",
-    "tests/test_api.py",
-    "tests/test_devices_told.py",
-    "tests/test_recovery.py",
-    "tests/test_attacks.py",
+    *_RULES,
+    *_HARDENING,
+    "tests/webauthn/test_user_panel.py",
+    *_BOUNDARIES,
+    "tests/webauthn/test_api.py",
+    "tests/notify/test_devices_told.py",
+    "tests/recovery/test_pairing.py",
+    "tests/recovery/test_recovery.py",
+    "tests/webauthn/test_attacks.py",
 ]
 _RECOVERY_TESTS = [
-    "tests/test_rules.py",
-    "tests/test_boundaries.py",
-    "tests/test_*throttl*.py",
-    "tests/test_recovery.py",
-    "tests/test_email_address.py",
-    "tests/test_backup_codes.py",
-    "tests/test_page_states.py",
-    "tests/test_mail.py",
+    *_RULES,
+    *_BOUNDARIES,
+    "tests/recovery/test_*throttl*.py",
+    "tests/recovery/test_recovery.py",
+    "tests/recovery/test_email_address.py",
+    "tests/recovery/test_backup_codes.py",
+    "tests/recovery/test_page_states.py",
+    "tests/notify/test_mail.py",
 ]
 
 # Module → scope and the test files that may cover it (patterns may match nothing yet). The
@@ -60,54 +67,58 @@ TARGETS: dict[str, tuple[str, list[str]]] = {
     "webauthn/ceremony.py": (
         "full",
         [
-            "tests/test_encoding_rules.py",
-            "tests/test_ceremony.py",
-            "tests/test_rules.py",
-            "tests/test_hardening.py",
-            "tests/test_attacks.py",
+            "tests/webauthn/test_encoding_rules.py",
+            "tests/webauthn/test_ceremony.py",
+            *_RULES,
+            *_HARDENING,
+            "tests/webauthn/test_attacks.py",
         ],
     ),
     "webauthn/challenges.py": (
         "full",
         [
-            "tests/test_boundaries.py",
-            "tests/test_attacks.py",
-            "tests/test_api.py",
-            "tests/test_rules.py",
+            *_BOUNDARIES,
+            "tests/webauthn/test_attacks.py",
+            "tests/webauthn/test_api.py",
         ],
     ),
     "recovery/codes.py": (
         "full",
         [
-            "tests/test_domain_rules.py",
-            "tests/test_backup_codes.py",
-            "tests/test_rules.py",
-            "tests/test_recovery.py",
+            "tests/recovery/test_domain_rules.py",
+            "tests/recovery/test_backup_codes.py",
+            *_RULES,
+            "tests/recovery/test_recovery.py",
         ],
     ),
     "recovery/otp.py": (
         "full",
         [
-            "tests/test_domain_rules.py",
-            "tests/test_rules.py",
-            "tests/test_boundaries.py",
-            "tests/test_recovery.py",
+            "tests/recovery/test_domain_rules.py",
+            *_RULES,
+            *_BOUNDARIES,
+            "tests/recovery/test_recovery.py",
         ],
     ),
     "recovery/throttle.py": (
         "full",
-        ["tests/test_*throttl*.py", "tests/test_rules.py", "tests/test_recovery.py"],
+        [
+            "tests/recovery/test_*throttl*.py",
+            *_RULES,
+            "tests/recovery/test_recovery.py",
+        ],
     ),
     "core/sessions.py": (
         "full",
         [
-            "tests/test_rules.py",
-            "tests/test_user_panel.py",
-            "tests/test_hardening.py",
-            "tests/test_boundaries.py",
-            "tests/test_api.py",
-            "tests/test_devices_told.py",
-            "tests/test_recovery.py",
+            *_RULES,
+            "tests/webauthn/test_user_panel.py",
+            *_HARDENING,
+            *_BOUNDARIES,
+            "tests/webauthn/test_api.py",
+            "tests/notify/test_devices_told.py",
+            "tests/recovery/test_pairing.py",
+            "tests/recovery/test_recovery.py",
         ],
     ),
     "core/policy.py": (
@@ -128,12 +139,13 @@ TARGETS: dict[str, tuple[str, list[str]]] = {
     "recovery/pairing.py": (
         "refusing",
         [
-            "tests/test_pairing_rules.py",
-            "tests/test_pairing_confirm.py",
-            "tests/test_page_states.py",
-            "tests/test_rules.py",
-            "tests/test_boundaries.py",
-            "tests/test_devices_told.py",
+            "tests/recovery/test_pairing_rules.py",
+            "tests/recovery/test_pairing_confirm.py",
+            "tests/recovery/test_page_states.py",
+            *_RULES,
+            *_BOUNDARIES,
+            "tests/notify/test_devices_told.py",
+            "tests/recovery/test_pairing.py",
         ],
     ),
 }
@@ -259,7 +271,7 @@ class Worker:
 # own (those the fork server may import once for all runs).
 _PROBE = """
 import sys
-import core.sessions, app, tests.conftest, tests.softauthn, pytest
+import core.sessions, app, tests.conftest, tools.softauthn, pytest
 tree = sys.argv[1]
 print(core.sessions.__file__)
 for name, module in sorted(sys.modules.items()):
