@@ -59,8 +59,10 @@ docs: install
 	$(BIN)/python docs/openapi.py
 	$(BIN)/python docs/update_readme.py
 
+# ruff (pinned in pyproject's [dev] extra) and mypy over the packages ([tool.mypy] says which).
 lint: install-test
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import sqlalchemy as sa
 from sqlalchemy.orm import DeclarativeBase
@@ -62,3 +62,10 @@ class Base(DeclarativeBase):
             "pk": "pk_%(table_name)s",
         }
     )
+
+
+def rowcount(result: sa.Result[Any]) -> int:
+    """How many rows an UPDATE or DELETE matched: what decides who won a conditional write.
+    (``Session.execute`` is typed as returning a plain ``Result``; for DML it is a
+    ``CursorResult``, which has the count.)"""
+    return cast("sa.CursorResult[Any]", result).rowcount or 0

@@ -33,6 +33,7 @@ from core.config import SETTINGS, ConfigError, Setting
 from core.context import RequestContext
 from core.errors import InvalidInput
 from core.models import PolicyState, PolicyValue
+from core.orm import rowcount
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -82,7 +83,7 @@ class Policy(Mapping[str, Any]):
         """``factory(self)`` (a feature's settings object, e.g. ``Settings.from_config``),
         built once under this stamp."""
         try:
-            return self._built[factory]  # type: ignore[no-any-return]
+            return self._built[factory]
         except KeyError:
             built = self._built[factory] = factory(self)
             return built
@@ -215,7 +216,7 @@ def _changed(db: Session, now: datetime) -> None:
         .values(stamp=stamp, changed_at=now)
         .execution_options(synchronize_session=False)
     )
-    if updated.rowcount == 0:  # type: ignore[attr-defined]
+    if rowcount(updated) == 0:
         db.add(PolicyState(id=STATE_ID, stamp=stamp, changed_at=now))
 
 
@@ -306,4 +307,4 @@ def current() -> Policy:
     """The policy this request (or app context) runs under, read at its first use."""
     if "policy" not in g:
         g.policy = current_app.extensions[CACHE_KEY].current(database.session())
-    return g.policy  # type: ignore[no-any-return]
+    return g.policy

@@ -10,10 +10,11 @@ import math
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 from urllib.parse import urlsplit
 
 from flask import Flask, current_app
+from flask.typing import RouteCallable
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from limits.errors import StorageError
@@ -73,8 +74,10 @@ def install_rate_limits(app: Flask) -> Limiter:
         if getattr(view, "ceremony_rate_limited", False):
             limit = limiter.limit(lambda: str(app.config["RATELIMIT_CEREMONY"]), scope=endpoint)
             limited = limit(view)
-            app.view_functions[endpoint] = (
-                _closed_while_store_down(limited, health) if fail_closed else limited
+            # Flask-Limiter types its decorator for async views too; these views are sync.
+            app.view_functions[endpoint] = cast(
+                RouteCallable,
+                _closed_while_store_down(limited, health) if fail_closed else limited,
             )
     app.extensions["keystead.limiter"] = limiter
     return limiter

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from core.context import RequestContext
 from core.errors import ReauthRequired
 from core.models import LoginSession, User
+from core.orm import rowcount
 from core.security import new_token, token_hash
 
 # Writing last_seen_at on every request would turn every read into a write; a minute of
@@ -93,7 +94,7 @@ def lookup(
 def revoke_token(db: Session, token: str, now: datetime) -> None:
     # Core UPDATE on the table, not an ORM bulk update: no session synchronisation to pay for
     # on the sign-in path.
-    table = LoginSession.__table__
+    table = cast(sa.Table, LoginSession.__table__)
     db.execute(
         sa.update(table)
         .where(table.c.token_hash == token_hash(token), table.c.revoked_at.is_(None))
@@ -108,7 +109,7 @@ def revoke_device_sessions(db: Session, device_id: int, now: datetime) -> int:
         .where(LoginSession.device_id == device_id, LoginSession.revoked_at.is_(None))
         .values(revoked_at=now)
     )
-    return result.rowcount or 0
+    return rowcount(result)
 
 
 def _live(*, policy: SessionPolicy, now: datetime) -> sa.ColumnElement[bool]:
@@ -149,7 +150,7 @@ def end_session(
         )
         .values(revoked_at=now)
     )
-    if ended.rowcount != 1:
+    if rowcount(ended) != 1:
         return None
     return db.get(LoginSession, session_id)
 
@@ -167,7 +168,7 @@ def end_other_sessions(
         )
         .values(revoked_at=now)
     )
-    return result.rowcount or 0
+    return rowcount(result)
 
 
 def revoke_user_sessions(db: Session, user_id: int, now: datetime) -> None:
@@ -190,7 +191,7 @@ def purge_ended(db: Session, now: datetime) -> int:
             sa.or_(LoginSession.expires_at <= cutoff, LoginSession.revoked_at <= cutoff)
         )
     )
-    return result.rowcount or 0
+    return rowcount(result)
 
 
 def require_fresh(login_session: LoginSession | None, *, max_age: int, now: datetime) -> None:

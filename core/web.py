@@ -119,7 +119,7 @@ def request_now() -> datetime:
     """The request's one instant, read from the app's clock once."""
     if "request_now" not in g:
         g.request_now = utcnow()
-    return g.request_now  # type: ignore[no-any-return]
+    return g.request_now
 
 
 def request_context() -> RequestContext:
@@ -132,7 +132,7 @@ def request_context() -> RequestContext:
             login_session=current_login_session(),
             session_token=current_session_token(),
         )
-    return g.request_context  # type: ignore[no-any-return]
+    return g.request_context
 
 
 # ---- where a page may send the browser next -----------------------------------------------
@@ -182,7 +182,7 @@ def _load_user_from_session_cookie(_request: Any) -> User | None:
 def signed_in_user() -> User:
     if not current_user.is_authenticated:
         raise NotSignedIn()
-    return current_user._get_current_object()  # type: ignore[no-any-return]
+    return current_user._get_current_object()
 
 
 def current_login_session() -> LoginSession | None:

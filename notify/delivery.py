@@ -29,7 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.utils import make_msgid, parseaddr
-from typing import Any
+from typing import Any, cast
 
 import flask_mail
 import sqlalchemy as sa
@@ -38,6 +38,7 @@ from sqlalchemy.engine import Engine
 
 from core.clock import utcnow
 from core.db import ENGINE_KEY
+from core.orm import rowcount
 from notify.models import OutboxMail
 
 log = logging.getLogger(__name__)
@@ -90,7 +91,7 @@ class _Claimed:
     claimed_until: datetime
 
 
-_mail = OutboxMail.__table__
+_mail = cast(sa.Table, OutboxMail.__table__)
 
 
 def _due_ids(engine: Engine, now: datetime, limit: int, force: bool) -> list[int]:
@@ -158,7 +159,7 @@ def _mark_sent(engine: Engine, mail: _Claimed, now: datetime) -> None:
                 html_body="",
             )
         )
-    if done.rowcount != 1:
+    if rowcount(done) != 1:
         log.warning("mail %s was sent after its claim ran out; it may go out twice", mail.id)
 
 

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from core import events, policy
 from core.context import RequestContext
 from core.models import AuditEvent, User
+from core.orm import rowcount
 from core.security import keyed_hash, new_token, token_hash
 from notify.errors import BlockLinkInvalid, NotificationNotFound
 from notify.models import BlockLink, Notification
@@ -307,7 +308,7 @@ def mark_all_read(db: Session, ctx: RequestContext, *, user: User) -> int:
         .values(read_at=ctx.now)
         .execution_options(synchronize_session=False)
     )
-    return result.rowcount or 0
+    return rowcount(result)
 
 
 _HIDDEN_DATA = frozenset({"to", "credential_id"})
@@ -399,6 +400,6 @@ def block_by_link(
         .execution_options(synchronize_session=False)
     )
     device = db.get(Device, link.device_id)
-    if used.rowcount != 1 or device is None:
+    if rowcount(used) != 1 or device is None:
         raise BlockLinkInvalid()
     return device, devices.block(db, ctx, device, via="email")

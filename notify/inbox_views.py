@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, Response, current_app, redirect, render_template, request
+from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from sqlalchemy.orm import Session
 
@@ -98,7 +99,7 @@ def activity() -> Response:
 # ---- pages ---------------------------------------------------------------------------------
 
 
-def _signed_in_page(template: str, path: str, **context: Any) -> Response | str:
+def _signed_in_page(template: str, path: str, **context: Any) -> ResponseReturnValue:
     if not current_user.is_authenticated:
         return redirect(f"/signin?next={path}")
     user = signed_in_user()
@@ -106,7 +107,7 @@ def _signed_in_page(template: str, path: str, **context: Any) -> Response | str:
 
 
 @pages.get("/account/notifications")
-def notifications_page() -> Response | str:
+def notifications_page() -> ResponseReturnValue:
     if not current_user.is_authenticated:
         return redirect("/signin?next=/account/notifications")
     user = signed_in_user()
@@ -121,7 +122,7 @@ def notifications_page() -> Response | str:
 
 
 @pages.get("/account/activity")
-def activity_page() -> Response | str:
+def activity_page() -> ResponseReturnValue:
     if not current_user.is_authenticated:
         return redirect("/signin?next=/account/activity")
     user = signed_in_user()

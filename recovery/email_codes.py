@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from core import events
 from core.context import RequestContext
 from core.models import User
+from core.orm import rowcount
 from recovery import mailcap, otp
 from recovery.errors import MailCapReached
 from recovery.models import EmailCode, EmailCodePurpose
@@ -139,7 +140,7 @@ def consume_email_code(db: Session, code: EmailCode, now: datetime) -> bool:
         .values(used_at=now)
         .execution_options(synchronize_session=False)
     )
-    return result.rowcount == 1
+    return rowcount(result) == 1
 
 
 def wrong_email_code(db: Session, code: EmailCode, now: datetime) -> bool:

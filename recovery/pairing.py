@@ -32,7 +32,7 @@ from core import events
 from core.context import RequestContext
 from core.errors import InvalidInput, NotFound
 from core.models import User
-from core.orm import UTCDateTime
+from core.orm import UTCDateTime, rowcount
 from core.security import ClientInfo, new_token, token_hash
 from core.users import TextRule
 from recovery.errors import (
@@ -98,6 +98,7 @@ def start(
     if pending[0] >= MAX_PENDING:
         # The true wait: until the oldest pending pairing expires (or one is finished).
         oldest_expiry = UTCDateTime().process_result_value(pending[1], None)
+        assert oldest_expiry is not None  # noqa: S101 - MIN over MAX_PENDING > 0 rows
         raise TooManyPairings(max(1, math.ceil((oldest_expiry - now).total_seconds())))
     token = new_token(24)  # 192 bits
     expires_at = now + timedelta(seconds=ttl)
@@ -199,7 +200,7 @@ def begin_redeem(
             )
             .execution_options(synchronize_session=False)
         )
-        if won.rowcount != 1:
+        if rowcount(won) != 1:
             raise PairingNotFound()
         db.refresh(pairing)
     user = db.get(User, pairing.user_id)
@@ -245,7 +246,7 @@ def complete_redeem(
         .values(status=PairingStatus.AWAITING_APPROVAL, device_id=device.id)
         .execution_options(synchronize_session=False)
     )
-    if moved.rowcount != 1:
+    if rowcount(moved) != 1:
         raise RegistrationFailed(detail="pairing no longer waiting")
     return {"status": PairingStatus.AWAITING_APPROVAL}
 
@@ -283,7 +284,7 @@ def view(
         .values(session_issued_at=ctx.now)
         .execution_options(synchronize_session=False)
     )
-    if issued.rowcount != 1:
+    if rowcount(issued) != 1:
         return state
     # Not fresh: a newly paired device verifies its user (a step-up) before it may block,
     # unpair or approve anything.
@@ -328,7 +329,7 @@ def _check_confirmation(db: Session, pairing: Pairing, typed: str | None, now: d
         .values(status=PairingStatus.REJECTED, decided_at=now)
         .execution_options(synchronize_session=False)
     )
-    if rejected.rowcount == 1:
+    if rowcount(rejected) == 1:
         db.refresh(pairing)
         _close(db, pairing, PairingStatus.REJECTED, now)
     raise PairingRejected(detail="too many wrong pairing numbers", keep_changes=True)
@@ -365,7 +366,7 @@ def decide(
         )
         .execution_options(synchronize_session=False)
     )
-    if decided.rowcount != 1:
+    if rowcount(decided) != 1:
         raise NotFound("This pairing is not waiting for approval.")
     db.refresh(pairing)
     if not approve:

@@ -27,6 +27,7 @@ from core import events
 from core.context import RequestContext
 from core.errors import InvalidInput
 from core.models import User
+from core.orm import rowcount
 from core.users import TYPED_USERNAME, find_user
 from recovery import codes, otp
 from recovery.backup import NewCode, backup_row, deliver_code, require_enabled
@@ -170,7 +171,7 @@ def _advance(
         .values(stage=to_stage, **values)
         .execution_options(synchronize_session=False)
     )
-    return result.rowcount == 1
+    return rowcount(result) == 1
 
 
 def verify_recovery_code(
@@ -318,7 +319,7 @@ def complete_recovery(
         .values(code_hash=codes.hash_code(settings.secret_key, new_plain), code_created_at=now)
         .execution_options(synchronize_session=False)
     )
-    if consumed.rowcount != 1:
+    if rowcount(consumed) != 1:
         raise RecoveryEnded(detail="the backup code changed during the recovery")
     removed: list[str] = []
     if chosen == RecoveryMode.RESTORE:

@@ -8,6 +8,7 @@ from typing import Any
 import qrcode
 import qrcode.image.svg
 from flask import Blueprint, Response, current_app, redirect, render_template, request
+from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from sqlalchemy.orm import Session
 
@@ -112,7 +113,7 @@ def recover() -> str:
 
 
 @pages.get("/account/backup")
-def backup_page() -> Response | str:
+def backup_page() -> ResponseReturnValue:
     if not current_user.is_authenticated:
         return redirect("/signin?next=/account/backup")
     user = signed_in_user()

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -20,6 +20,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from core import events
 from core.context import RequestContext
 from core.models import User
+from core.orm import rowcount
 from webauthn import challenges
 from webauthn.ceremony import (
     CounterRegression,
@@ -144,7 +145,7 @@ def _advance_counter(db: Session, device: Device, assertion: Any, now: datetime)
     """Stores the new counter only if it still moves forward (§7.2 step 22) as one conditional
     UPDATE, so that of two concurrent sign-ins with the same counter exactly one wins. An
     authenticator without a counter (0 stored, 0 received) always passes."""
-    table = Device.__table__
+    table = cast(sa.Table, Device.__table__)
     new_count = assertion.sign_count
     moves_forward = table.c.sign_count < new_count if new_count else table.c.sign_count == 0
     result = db.execute(
@@ -152,7 +153,7 @@ def _advance_counter(db: Session, device: Device, assertion: Any, now: datetime)
         .where(table.c.id == device.id, table.c.status == DeviceStatus.ACTIVE, moves_forward)
         .values(sign_count=new_count, backed_up=assertion.backed_up, last_used_at=now)
     )
-    if result.rowcount != 1:
+    if rowcount(result) != 1:
         return False
     # The row is written; keep the loaded object in step without another UPDATE.
     for key, value in (

@@ -16,7 +16,7 @@ import struct
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
+from typing import Any, cast
 
 from cryptography.exceptions import InvalidSignature
 from fido2 import cbor
@@ -25,9 +25,11 @@ from fido2.cose import CoseKey, UnsupportedKey
 from fido2.server import Fido2Server
 from fido2.utils import websafe_encode
 from fido2.webauthn import (
+    AttestationConveyancePreference,
     AttestedCredentialData,
     AuthenticationResponse,
     AuthenticatorData,
+    AuthenticatorTransport,
     CollectedClientData,
     PublicKeyCredentialDescriptor,
     PublicKeyCredentialParameters,
@@ -68,14 +70,15 @@ class RelyingParty:
     def server(self) -> Fido2Server:
         server = Fido2Server(
             PublicKeyCredentialRpEntity(id=self.id, name=self.name),
-            attestation="none",
+            attestation=AttestationConveyancePreference.NONE,
             verify_origin=self.origin_allowed,
         )
         server.allowed_algorithms = [
             PublicKeyCredentialParameters(type=PublicKeyCredentialType.PUBLIC_KEY, alg=alg)
             for alg in self.algorithms
         ]
-        server.timeout = self.timeout_ms
+        # Typed None by python-fido2, read as the milliseconds browsers wait.
+        server.timeout = self.timeout_ms  # type: ignore[assignment]
         return server
 
     def origin_allowed(self, origin: str) -> bool:
@@ -168,7 +171,8 @@ def _descriptor(credential_id: bytes, transports: Sequence[str] | None = None) -
     return PublicKeyCredentialDescriptor(
         type=PublicKeyCredentialType.PUBLIC_KEY,
         id=credential_id,
-        transports=list(transports) if transports else None,
+        # Stored as the browser reported them; unknown ones pass through (L3 §5.8.4).
+        transports=cast(list[AuthenticatorTransport], list(transports)) if transports else None,
     )
 
 
@@ -417,7 +421,9 @@ def verify_authentication(
     elif not hmac.compare_digest(user_handle, stored.user_handle):
         raise AuthenticationFailed(detail="userHandle does not belong to the credential's owner")
     attested = AttestedCredentialData.create(
-        stored.aaguid, stored.credential_id, CoseKey.parse(cbor.decode(stored.public_key))
+        stored.aaguid,
+        stored.credential_id,
+        CoseKey.parse(cast(Mapping[int, Any], cbor.decode(stored.public_key))),
     )
     try:
         rp.server.authenticate_complete(rp.fido2_state(challenge), [attested], response)

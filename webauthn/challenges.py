@@ -18,12 +18,13 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction
 
 from core.models import LoginSession
+from core.orm import rowcount
 from webauthn.models import Challenge, ChallengePurpose
 
 
@@ -74,7 +75,7 @@ def consume(
     at once. None when there is none or it has expired (an expired one is deleted too). Must be
     the transaction's first write (``NotFirstWrite``)."""
     _require_first_write(db)
-    table = Challenge.__table__
+    table = cast(sa.Table, Challenge.__table__)
     row = db.execute(
         sa.delete(table)
         .where(
@@ -93,7 +94,7 @@ def consume(
 def purge_expired(db: Session, now: datetime) -> int:
     """Deletes challenges past their expiry; run opportunistically, never required for safety."""
     result = db.execute(sa.delete(Challenge).where(Challenge.expires_at <= now))
-    return result.rowcount or 0
+    return rowcount(result)
 
 
 # ---- consume's commit is the transaction's first write ---------------------------------------

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from fido2.utils import websafe_encode
@@ -99,7 +99,7 @@ def add_unique(db: Session, row: object) -> None:
 def remember_browser(db: Session, device_id: int, browser: bytes, now: datetime) -> bool:
     """Records that ``device`` was used in this browser; True the first time (a sign-in from
     a device the ID has not used before on that browser)."""
-    table = DeviceBrowser.__table__
+    table = cast(sa.Table, DeviceBrowser.__table__)
     known = db.execute(
         sa.select(table.c.device_id).where(
             table.c.device_id == device_id, table.c.browser == browser

@@ -14,6 +14,7 @@ from flask import (
     request,
     url_for,
 )
+from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
 from core import db as database
@@ -90,7 +91,7 @@ def _safe_next(target: str | None) -> str:
 
 @pages.get("/")
 @pages.get("/signin")
-def signin() -> Response | str:
+def signin() -> ResponseReturnValue:
     next_url = _safe_next(request.args.get("next"))
     if current_user.is_authenticated:
         return redirect(next_url)
@@ -98,14 +99,14 @@ def signin() -> Response | str:
 
 
 @pages.get("/signup")
-def signup() -> Response | str:
+def signup() -> ResponseReturnValue:
     if current_user.is_authenticated:
         return redirect(url_for("pages.account"))
     return render_template("webauthn/signup.html")
 
 
 @pages.get("/account")
-def account() -> Response | str:
+def account() -> ResponseReturnValue:
     if not current_user.is_authenticated:
         return redirect(url_for("pages.signin", next="/account"))
     user = signed_in_user()
