@@ -14,6 +14,9 @@ true and ``MAIL_SERVER`` is set. ``flask --app app send-mail`` delivers everythi
 
 Delivery is at least once: a process killed between the SMTP server's acceptance and the
 ``sent_at`` update leaves a claimed row that is retried (sent again) once its lease ends.
+
+Past 400 lines on purpose: claiming, sending, retrying and the worker are one state machine
+over the outbox rows.
 """
 
 from __future__ import annotations

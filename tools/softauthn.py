@@ -13,6 +13,9 @@ one attack runs against registration and sign-in alike.
 
 Only `cryptography` (keys, signatures) and python-fido2's encoders are used, so the bytes on
 the wire are built independently of the server-side verification code they exercise.
+
+Past 400 lines on purpose: one authenticator (keys, attestation, counters, the browser's
+client data) and the ``Tamper`` value whose every field breaks one thing in the same response.
 """
 
 from __future__ import annotations

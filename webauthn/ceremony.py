@@ -5,6 +5,9 @@ fido2 checks the clientData type, the challenge, the origin (through our exact a
 the rpIdHash, UP, UV when required and the signature. We add: the top-level credential type,
 crossOrigin/topOrigin, rawId vs the attested credential id, credential-id length, the algorithm
 against what we offered, BE/BS consistency, userHandle ownership and the sign counter.
+
+Past 400 lines on purpose: every relying-party check of §7.1 and §7.2 in the spec's order, so
+a reviewer reads them side by side with it.
 """
 
 from __future__ import annotations

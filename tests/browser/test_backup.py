@@ -6,6 +6,8 @@ A lost phone is a removed virtual authenticator; a new phone is a new browser co
 own authenticator; a forgotten PIN is a passkey deleted from the authenticator. Policies are
 switched on the session's live server for one test at a time (the ``policy`` fixture), as an
 administrator does: stored through ``core.policy``, in force from the server's next request.
+
+Past 400 lines on purpose: each page state of backup and recovery, one test each.
 """
 
 from __future__ import annotations

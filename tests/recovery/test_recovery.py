@@ -1,5 +1,7 @@
 """Backup and recovery over the real JSON API, with mail delivered over real SMTP (aiosmtpd):
-the codes are read from the received mail, as a person would."""
+the codes are read from the received mail, as a person would.
+
+Past 400 lines on purpose: the recovery flow's steps and their attacks, each standing alone."""
 
 from __future__ import annotations
 

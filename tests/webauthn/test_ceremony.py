@@ -2,6 +2,8 @@
 
 Responses come from the software authenticator against a relying party at
 http://localhost:5000; each test breaks one thing and expects the matching typed error.
+
+Past 400 lines on purpose: one test per check of the ceremony module, in its order.
 """
 
 from __future__ import annotations

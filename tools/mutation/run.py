@@ -8,6 +8,9 @@ behaviour are listed with a reason in ``tools/mutation/equivalent.toml`` and lef
 score.
 
     python -m tools.mutation.run [-j 2] [--module recovery/otp.py] [--list] [--match TEXT]
+
+Past 400 lines on purpose: one program (the targets, the run, the report); the mutant
+generator and the fork server are already modules of their own.
 """
 
 from __future__ import annotations
