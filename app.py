@@ -6,6 +6,7 @@ Serve with ``gunicorn 'app:create_app()'`` (see the README) or ``make run`` in d
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from pathlib import Path
@@ -18,7 +19,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 import notify
-from core import audit, web
+from core import audit, policy, web
 from core import config as settings
 from core import db as database
 from core.errors import AppError, MethodNotAllowed, NotFound, PayloadTooLarge, RateLimited
@@ -44,6 +45,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count)  # type: ignore[method-assign]
 
     database.init_app(app)
+    policy.init_app(app)
     web.init_app(app)
     audit.connect()
 
@@ -202,7 +204,7 @@ def _register_commands(app: Flask) -> None:
         try:
             new_code = reissue_code(
                 db_session,
-                BackupSettings.from_config(app.config),
+                BackupSettings.from_config(policy.effective(db_session, app.config)),
                 username=username,
                 deliver=deliver,
                 actor=f"cli:{os.environ.get('USER', 'admin')}",
@@ -258,7 +260,72 @@ def _register_commands(app: Flask) -> None:
         if summary.failed:
             raise SystemExit(1)
 
+    _register_policy_commands(app)
+
     @app.cli.command("config-table")
     def config_table() -> None:
         """Print the configuration reference as a Markdown table (the README's)."""
         click.echo(settings.markdown_table())
+
+
+def _register_policy_commands(app: Flask) -> None:
+    @app.cli.group("policy")
+    def policy_group() -> None:
+        """Policies: settings that change while the server runs (core/policy.py)."""
+
+    @policy_group.command("list")
+    @click.option("--json", "as_json", is_flag=True, help="One JSON object per policy.")
+    def policy_list(as_json: bool) -> None:
+        """Each policy's default, configured, stored and effective value."""
+        described = policy.describe(database.session(), app.config)
+        if as_json:
+            click.echo(json.dumps([d.to_json() for d in described], indent=2))
+            return
+        for d in described:
+            line = f"{d.key} = {json.dumps(d.effective)}"
+            if d.stored is not None:
+                line += f"  (stored {json.dumps(d.stored)}; configured {json.dumps(d.configured)})"
+            click.echo(line)
+
+    @policy_group.command("set")
+    @click.argument("key")
+    @click.argument("value")
+    def policy_set(key: str, value: str) -> None:
+        """Store VALUE for KEY: every server process applies it from its next request."""
+        db_session = database.session()
+        try:
+            parsed = policy.parse_value(key, value)
+            policy.set_policy(
+                db_session,
+                key,
+                parsed,
+                now=database.utcnow(),
+                actor=f"cli:{os.environ.get('USER', 'admin')}",
+            )
+        except AppError as error:
+            db_session.rollback()
+            raise click.ClickException(error.message) from error
+        db_session.commit()
+        click.echo(f"{key} = {json.dumps(parsed)} (stored)")
+
+    @policy_group.command("unset")
+    @click.argument("key")
+    def policy_unset(key: str) -> None:
+        """Remove KEY's stored value: the configured one applies again."""
+        db_session = database.session()
+        try:
+            removed = policy.unset_policy(
+                db_session,
+                key,
+                now=database.utcnow(),
+                actor=f"cli:{os.environ.get('USER', 'admin')}",
+            )
+        except AppError as error:
+            db_session.rollback()
+            raise click.ClickException(error.message) from error
+        db_session.commit()
+        configured = json.dumps(app.config[key])
+        if removed:
+            click.echo(f"{key} = {configured} (configured; the stored value was removed)")
+        else:
+            click.echo(f"{key} = {configured} (configured; nothing was stored)")

@@ -46,6 +46,11 @@ email_verified = _signals.signal("email_verified")
 email_changed = _signals.signal("email_changed")
 backup_email_verified = _signals.signal("backup_email_verified")
 
+# An administrator set or unset a policy (``core.policy``): ``user_id`` is None (it concerns no
+# ID), the data say which key, its new value (None: back to the configured one), the value
+# stored before, and who (``actor_user_id``, or ``actor`` for the command line).
+policy_changed = _signals.signal("policy_changed")
+
 # Mail requests that carry a secret (``code``): delivered by notify/, never audited.
 email_code_issued = _signals.signal("email_code_issued")
 backup_code_delivered = _signals.signal("backup_code_delivered")
@@ -77,6 +82,7 @@ AUDITED = (
     email_verified,
     email_changed,
     backup_email_verified,
+    policy_changed,
 )
 """The events the audit trail records (``email_code_issued`` and ``backup_code_delivered``
 carry secrets and are left out on purpose)."""

@@ -1,4 +1,4 @@
-"""The ID (user), its sign-in sessions and its audit trail."""
+"""The ID (user), its sign-in sessions, its audit trail, and the policies stored while running."""
 
 from __future__ import annotations
 
@@ -86,3 +86,30 @@ class AuditEvent(Base):
     user_agent: Mapped[str] = mapped_column(sa.String(512), default="")
     data: Mapped[dict[str, Any]] = mapped_column(sa.JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class PolicyValue(Base):
+    """A policy an administrator set while the server runs (``core.policy``): it wins over the
+    configured value of ``key`` until it is unset. ``value`` is the JSON of a value its key's
+    declaration in ``core.config`` accepts."""
+
+    __tablename__ = "policy_values"
+
+    key: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    value: Mapped[Any] = mapped_column(sa.JSON)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_by: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
+
+
+class PolicyState(Base):
+    """One row (id 1): a stamp every policy change replaces in its own transaction. Each
+    request compares it with the stamp its process's cached policies were read under, so every
+    worker, and every app on the database, sees a change on its next request. Random rather
+    than a counter: a counter comes back to an earlier value when the table is restored or
+    emptied, and a process that cached the later value would never notice the difference."""
+
+    __tablename__ = "policy_state"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    stamp: Mapped[str] = mapped_column(sa.String(32))
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime)

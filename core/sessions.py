@@ -3,8 +3,10 @@ carried over from before sign-in), looked up per request, revocable one by one o
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -22,6 +24,10 @@ LAST_SEEN_RESOLUTION = timedelta(seconds=60)
 class SessionPolicy:
     lifetime: int
     idle_timeout: int
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> SessionPolicy:
+        return cls(config["SESSION_LIFETIME"], config["SESSION_IDLE_TIMEOUT"])
 
 
 @dataclass(frozen=True)

@@ -6,21 +6,19 @@ extracts."""
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
 from flask import Flask, Response, current_app, g, request
 from flask_login import LoginManager, current_user
 
-from core import browser_ids, sessions
+from core import browser_ids, policy, sessions
 from core import db as database
 from core.db import ROW_ID_MAX, utcnow
 from core.errors import CsrfFailed, InvalidInput, NotFound, NotSignedIn, UnsupportedMediaType
 from core.models import LoginSession, User
 from core.security import ClientInfo, origin_allowed, token_hash
 
-T = TypeVar("T")
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 login_manager = LoginManager()
 
@@ -52,19 +50,28 @@ def init_app(app: Flask) -> None:
     app.before_request(_check_origin)
     app.before_request(_check_api_content_type)
     app.after_request(_finish_response)
+    # Pages render the policies in force (core.policy), never their own copy of a default.
+    app.add_template_global(_policy_value, "policy_value")
+    app.add_template_filter(duration_words, "duration")
 
 
-def app_settings(key: str, factory: Callable[[Mapping[str, Any]], T]) -> T:
-    """A feature's settings object, built from the app's configuration once per app."""
-    cached = current_app.extensions.get(key)
-    if cached is None:
-        cached = current_app.extensions[key] = factory(current_app.config)
-    return cached  # type: ignore[no-any-return]
+def _policy_value(key: str) -> Any:
+    return policy.current()[key]
+
+
+def duration_words(seconds: int) -> str:
+    """``300`` → "5 minutes", ``3600`` → "1 hour", ``90`` → "90 seconds": a policy's seconds
+    as a page says them."""
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size and seconds % size == 0:
+            count = seconds // size
+            return f"{count} {unit}{'' if count == 1 else 's'}"
+    return f"{seconds} second{'' if seconds == 1 else 's'}"
 
 
 def session_policy() -> sessions.SessionPolicy:
-    config = current_app.config
-    return sessions.SessionPolicy(config["SESSION_LIFETIME"], config["SESSION_IDLE_TIMEOUT"])
+    """Session lifetimes are policies: read per request (``core.policy``)."""
+    return policy.current().settings(sessions.SessionPolicy.from_config)
 
 
 # ---- request parsing -----------------------------------------------------------------------
@@ -190,7 +197,7 @@ def set_session_cookie(response: Response, token: str) -> None:
     response.set_cookie(
         config["SESSION_COOKIE_NAME"],
         token,
-        max_age=config["SESSION_LIFETIME"],
+        max_age=session_policy().lifetime,
         httponly=True,
         secure=config["SESSION_COOKIE_SECURE"],
         samesite="Lax",

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.orm import Session
 
-from core import events
+from core import events, policy
 from core.db import utcnow
 from core.errors import NotFound
 from core.models import AuditEvent, User
@@ -130,7 +130,7 @@ def create_block_link(db: Session, device: Device, now: datetime) -> str:
             user_id=device.user_id,
             device_id=device.id,
             created_at=now,
-            expires_at=now + timedelta(seconds=current_app.config["BLOCK_LINK_TTL"]),
+            expires_at=now + timedelta(seconds=policy.current()["BLOCK_LINK_TTL"]),
         )
     )
     return token

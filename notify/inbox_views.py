@@ -9,6 +9,7 @@ from flask_login import current_user
 from sqlalchemy.orm import Session
 
 from core import db as database
+from core import policy
 from core.errors import InvalidInput
 from core.models import User
 from core.web import (
@@ -61,7 +62,7 @@ def notifications() -> Response:
     return jsonify(
         notifications=items,
         unread=inbox.unread_count(database.session(), user=user, device_id=_device_id()),
-        poll_interval=current_app.config["NOTIFICATION_POLL_INTERVAL"],
+        poll_interval=policy.current()["NOTIFICATION_POLL_INTERVAL"],
     )
 
 
@@ -114,7 +115,7 @@ def notifications_page() -> Response | str:
         "notify/notifications.html",
         user=user.to_json(),
         notifications=items,
-        poll_interval=current_app.config["NOTIFICATION_POLL_INTERVAL"],
+        poll_interval=policy.current()["NOTIFICATION_POLL_INTERVAL"],
         next_url=safe_next_path(request.args.get("next")),
     )
 

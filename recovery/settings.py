@@ -1,4 +1,5 @@
-"""What the backup and recovery use cases need from configuration, built once per app."""
+"""What the backup and recovery use cases need from configuration and the policies, built once
+per policy change (``core.policy``)."""
 
 from __future__ import annotations
 

@@ -10,11 +10,10 @@ from flask_login import current_user
 from sqlalchemy.orm import Session
 
 from core import db as database
-from core import events
+from core import events, policy
 from core.models import User
 from core.security import rate_limited
 from core.web import (
-    app_settings,
     client_info,
     current_login_session,
     current_session_token,
@@ -37,11 +36,9 @@ pages = Blueprint("recovery_pages", __name__)
 api = Blueprint("recovery_api", __name__, url_prefix="/api")
 api.register_blueprint(address_views.api)
 
-SETTINGS_KEY = "keystead.backup_settings"
-
 
 def settings() -> BackupSettings:
-    return app_settings(SETTINGS_KEY, BackupSettings.from_config)
+    return policy.current().settings(BackupSettings.from_config)
 
 
 def _backup_prompt(db: Session, user: User, _device: Device) -> dict[str, Any]:
@@ -59,11 +56,17 @@ def _account_backup(db: Session, user: User) -> dict[str, Any]:
     }
 
 
+def _account_pairing(_db: Session, _user: User) -> dict[str, Any]:
+    return {"pairing_ttl": policy.current()["PAIRING_TTL"]}
+
+
 def register_answer_extras() -> None:
     """Adds the backup keys to the sign-in and sign-up answers and the account page (once per
     process)."""
     if _account_backup not in passkey_views.account_page_extras:
         passkey_views.account_page_extras.append(_account_backup)
+    if _account_pairing not in passkey_views.account_page_extras:
+        passkey_views.account_page_extras.append(_account_pairing)
     if _backup_prompt not in passkey_views.sign_in_answer_extras:
         passkey_views.sign_in_answer_extras.append(_backup_prompt)
     if _backup_required not in passkey_views.sign_up_answer_extras:
@@ -104,6 +107,7 @@ def backup_page() -> Response | str:
         prompt=request.args.get("prompt") == "1",
         next_url=safe_next_path(request.args.get("next")),
         otp_digits=settings().otp.digits,
+        reauth_max_age=settings().reauth_max_age,
     )
 
 
@@ -260,7 +264,7 @@ def pairing_start() -> Response:
         user=signed_in_user(),
         login_session=current_login_session(),
         origin=current_app.config["ORIGIN"],
-        ttl=current_app.config["PAIRING_TTL"],
+        ttl=policy.current()["PAIRING_TTL"],
         now=now(),
     )
     database.session().commit()

@@ -1,5 +1,6 @@
-"""What the passkey use cases need from configuration, built once per app, and the one rule
-read from it that every sensitive action applies: a fresh user verification."""
+"""What the passkey use cases need from configuration, built once per policy change
+(``core.policy``), and the one rule read from it that every sensitive action applies: a fresh
+user verification."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from webauthn.ceremony import RelyingParty
 
 @dataclass(frozen=True)
 class Settings:
-    """What the passkey use cases need from configuration, built once per app."""
+    """What the passkey use cases need from configuration and the policies."""
 
     rp: RelyingParty
     challenge_ttl: int
@@ -36,9 +37,7 @@ class Settings:
             ),
             challenge_ttl=config["CHALLENGE_TTL"],
             secret_key=config["SECRET_KEY"],
-            sessions=sessions.SessionPolicy(
-                config["SESSION_LIFETIME"], config["SESSION_IDLE_TIMEOUT"]
-            ),
+            sessions=sessions.SessionPolicy.from_config(config),
             reauth_max_age=config["REAUTH_MAX_AGE"],
         )
 

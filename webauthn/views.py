@@ -20,10 +20,10 @@ from flask_login import current_user
 from sqlalchemy.orm import Session
 
 from core import db as database
+from core import policy
 from core.models import User
 from core.security import rate_limited
 from core.web import (
-    app_settings,
     clear_session_cookie,
     client_info,
     current_login_session,
@@ -46,8 +46,6 @@ from webauthn.settings import Settings
 pages = Blueprint("pages", __name__)
 api = Blueprint("webauthn_api", __name__, url_prefix="/api")
 
-SETTINGS_KEY = "keystead.webauthn_settings"
-
 # Features above this one add keys to the sign-in and sign-up answers (recovery adds
 # "backup_prompt" / "backup_required", notify the unread "notifications") without this
 # package importing them: each is called with (db session, user, device) and returns a dict
@@ -60,7 +58,7 @@ account_page_extras: list[Callable[[Session, User], dict[str, Any]]] = []
 
 
 def settings() -> Settings:
-    return app_settings(SETTINGS_KEY, Settings.from_config)
+    return policy.current().settings(Settings.from_config)
 
 
 def _current_device_id() -> int | None:

@@ -2,7 +2,7 @@
 // device with a QR code (pairpanel.js). The device list refreshes itself when live.js reports
 // a change to the ID's devices (a device added, paired, blocked or removed elsewhere).
 //
-// Remove and Block are sensitive: without a user verification in the last 5 minutes the
+// Remove and Block are sensitive: without a user verification within REAUTH_MAX_AGE the
 // server answers 401 reauth_required, and withStepUp() asks for the passkey, then retries.
 
 import {

@@ -1,7 +1,7 @@
 // /account/backup: activate backup, or make a new backup code.
 //   Activate backup         → POST /api/backup/activate   (emails a code)
 //   Make a new backup code  → POST /api/backup/regenerate (needs a user verification within
-//                              5 minutes: on 401 reauth_required, a step-up right here, retry)
+//                              REAUTH_MAX_AGE: on 401 reauth_required, a step-up here, retry)
 //   the emailed code        → POST /api/backup/confirm    → the backup code, shown once
 //                              (or emailed, under BACKUP_CODE_DELIVERY=email)
 //

@@ -1,7 +1,7 @@
 // The backup address on /account/backup (templates/recovery/_backup_email.html), under
 // BACKUP_CODE_DELIVERY=email:
 //   Send a code → POST /api/me/backup-email {email} (needs a user verification within
-//                 5 minutes: on 401 reauth_required a step-up runs here, then a retry)
+//                 REAUTH_MAX_AGE: on 401 reauth_required a step-up runs here, then a retry)
 //   the code    → POST /api/me/backup-email/confirm {otp} → {user}
 // Messages (waits included) come from the server, through the page's shared status region.
 

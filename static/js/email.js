@@ -1,7 +1,7 @@
 // The email card on /account (templates/recovery/_email.html):
 //   Send a new code      → POST /api/me/email/verify   (a code to confirm the current address)
 //   Change address       → POST /api/me/email {email}  (a code to the new address; needs a
-//                           user verification within 5 minutes: on 401 reauth_required a
+//                           user verification within REAUTH_MAX_AGE: on 401 reauth_required a
 //                           step-up runs here, then the request is retried)
 //   the code             → POST /api/me/email/confirm {otp} → {user}
 // Messages, waits included (429 with Retry-After), come from the server through the page's

@@ -25,14 +25,14 @@ const region = document.getElementById("live-notifications");
 const navCount = document.getElementById("unread-count");
 const navCountLabel = document.getElementById("unread-count-label");
 
-const DEFAULT_INTERVAL = 3;
 const MAX_BACKOFF = 30;
 const MAX_TOASTS = 4;
 // Toasts shown in this tab and not dismissed yet come back on the next page (sessionStorage).
 const TOASTS_KEY = "keystead:live-toasts";
 
 let lastId = 0;
-let interval = DEFAULT_INTERVAL;
+// Seconds between polls: the page's NOTIFICATION_POLL_INTERVAL, then what each answer says.
+let interval = Number(region?.dataset.pollInterval) || 1;
 let failures = 0;
 let timer = null;
 let stopped = false;

@@ -194,7 +194,8 @@ export function setupPairing({ onDevicesChanged = () => {} } = {}) {
 
   function open(created) {
     stop();
-    const expiresAt = parseInstant(created.expires_at)?.getTime() ?? Date.now() + 5 * 60 * 1000;
+    // The server's expiry; failing that, its PAIRING_TTL rendered into the page.
+    const expiresAt = parseInstant(created.expires_at)?.getTime() ?? Date.now() + Number(panel.dataset.ttl) * 1000;
     const current = { token: created.token, expiresAt, pollTimer: null, tickTimer: null, done: false, deviceName: "" };
     session = current;
 

@@ -1,6 +1,6 @@
 // /account: change the display name, and delete the ID. Deleting needs the username typed
 // exactly (the server checks it, and says so before asking for anything else) and a user
-// verification within the last 5 minutes: withStepUp() asks for the passkey on 401
+// verification within REAUTH_MAX_AGE: withStepUp() asks for the passkey on 401
 // reauth_required, then retries.
 
 import { api, explain, withStepUp } from "./webauthn.js";

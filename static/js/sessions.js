@@ -1,5 +1,5 @@
 // /account, "Where you're signed in": sign out one of the ID's other browsers, or all of them.
-// Both need a user verification within the last 5 minutes: on 401 reauth_required,
+// Both need a user verification within REAUTH_MAX_AGE: on 401 reauth_required,
 // withStepUp() asks for the passkey, then retries. The list itself is rendered by the server.
 
 import { api, explain, withStepUp } from "./webauthn.js";

@@ -244,7 +244,7 @@ export async function stepUp({ signal } = {}) {
 
 /**
  * Run `action` (a function returning a promise, usually an api() call). When the server
- * answers 401 reauth_required (no user verification in this session in the last 5 minutes),
+ * answers 401 reauth_required (no user verification in this session within REAUTH_MAX_AGE),
  * confirm it's the person with a passkey (stepUp), then run the action once more.
  *
  * `onStepUp` is called just before the passkey prompt, so the page can say why it appears.

@@ -4,7 +4,8 @@ authenticators, every one-time code read from real mail received by the test SMT
 
 A lost phone is a removed virtual authenticator; a new phone is a new browser context with its
 own authenticator; a forgotten PIN is a passkey deleted from the authenticator. Policies are
-switched on the session's live server for one test at a time (the ``policy`` fixture).
+switched on the session's live server for one test at a time (the ``policy`` fixture), as an
+administrator does: stored through ``core.policy``, in force from the server's next request.
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
+from core import db as database
+from core import policy as policies
 from core.models import User
-from recovery.views import SETTINGS_KEY
 from tests.browser.test_pages import (
     credential_id,
     me,
@@ -183,23 +185,25 @@ def device_names(dev: Any) -> list[tuple[str, bool]]:
 
 @pytest.fixture
 def policy(server: Any) -> Iterator[Callable[..., None]]:
-    """``policy(BACKUP_MODE="disabled", …)`` changes the live server's configuration for this
-    test; the old values come back afterwards. The backup settings are cached on the app, so
-    the cache is dropped on each change."""
+    """``policy(BACKUP_MODE="disabled", …)`` stores policies for this test, the live server
+    running on; they are unset afterwards (the configured values apply again)."""
     app = server.app
-    saved: dict[str, Any] = {}
+    changed: set[str] = set()
 
     def change(**values: Any) -> None:
-        for key, value in values.items():
-            saved.setdefault(key, app.config[key])
-            app.config[key] = value
-        app.extensions.pop(SETTINGS_KEY, None)
+        with app.app_context():
+            for key, value in values.items():
+                policies.set_policy(database.session(), key, value, now=database.utcnow())
+                changed.add(key)
+            database.session().commit()
 
     try:
         yield change
     finally:
-        app.config.update(saved)
-        app.extensions.pop(SETTINGS_KEY, None)
+        with app.app_context():
+            for key in changed:
+                policies.unset_policy(database.session(), key, now=database.utcnow())
+            database.session().commit()
 
 
 # ---- activate ------------------------------------------------------------------------------

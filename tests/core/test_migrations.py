@@ -37,3 +37,18 @@ def test_migrations_downgrade_and_upgrade_cleanly(tmp_path):
         sa.inspect(engine).get_table_names()
     )
     engine.dispose()
+
+
+def test_the_migrated_database_holds_the_policy_stamp_the_code_reads(tmp_path):
+    """A fresh database has its policy stamp from the migration, in the row ``core.policy``
+    reads, so a server's first change replaces it instead of adding a second one."""
+    from sqlalchemy.orm import Session
+
+    from core import config, policy
+
+    url = f"sqlite:///{tmp_path}/fresh.db"
+    command.upgrade(alembic_config(url), "heads")
+    engine = sa.create_engine(url)
+    with Session(engine) as db:
+        assert policy.effective(db, config.defaults()).stamp is not None
+    engine.dispose()

@@ -121,6 +121,10 @@ TARGETS: dict[str, tuple[str, list[str]]] = {
             "tests/recovery/test_recovery.py",
         ],
     ),
+    "core/policy.py": (
+        "full",
+        ["tests/core/test_policy.py", "tests/core/test_config.py", "tests/core/test_migrations.py"],
+    ),
     # The service modules, refusing branches only: the passkey use cases with the user rules
     # and the freshness check they apply, and the recovery ones with the throttle checks.
     "webauthn/signin.py": ("refusing", _PASSKEY_TESTS),
