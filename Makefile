@@ -40,11 +40,14 @@ serve: install
 	$(BIN)/flask db upgrade
 	$(BIN)/gunicorn --workers $${WORKERS:-2} --bind $${BIND:-127.0.0.1:$(PORT)} 'app:create_app()'
 
-# Two workers (pytest-xdist) by default: the suite takes half the time on two cores. Each
-# worker has its own SQLite file or PostgreSQL database. TEST_WORKERS=0 runs in one process.
-TEST_WORKERS ?= 2
+# One pytest-xdist worker per CPU this process may use (`auto`: 2 on a 2-core machine; a third
+# worker there only adds its own set-up). `worksteal` hands a worker that ran dry the tests
+# still queued on another, so the slow ones (browser, gunicorn) do not end the run on one
+# core. Each worker has its own SQLite file or PostgreSQL database, SMTP server, Chromium and
+# ports. TEST_WORKERS=0 runs in one process.
+TEST_WORKERS ?= auto
 test: install-test
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist worksteal $(PYTEST_ARGS)
 
 # Mutation run over the security-critical code (tools/mutation/): does a test fail when a rule
 # is changed? MUTATION_ARGS="--module core/sessions.py", "--list", "-j 1".

@@ -126,7 +126,7 @@ TARGETS: dict[str, tuple[str, list[str]]] = {
     ),
     "core/policy.py": (
         "full",
-        ["tests/test_policy.py", "tests/test_config.py", "tests/test_migrations.py"],
+        ["tests/core/test_policy.py", "tests/core/test_config.py", "tests/core/test_migrations.py"],
     ),
     # The service modules, refusing branches only: the passkey use cases with the user rules
     # and the freshness check they apply, and the recovery ones with the throttle checks.
