@@ -5,14 +5,10 @@ SMTP (aiosmtpd)."""
 from __future__ import annotations
 
 import threading
-from datetime import timedelta
 from typing import Any
 
 import pytest
 
-import recovery.views as recovery_views
-import webauthn.views as webauthn_views
-from core.db import utcnow
 from tests.conftest import ORIGIN, Api
 from tests.notify.test_devices_told import ALICE, device_ids, later, step_up
 from tests.openapi_check import check_response
@@ -109,7 +105,7 @@ def test_two_redeemers_one_wins(app, signed_in):
     assert sorted(results) == [200, 404]
 
 
-def test_replayed_and_expired_pairings_fail(app, signed_in, monkeypatch):
+def test_replayed_and_expired_pairings_fail(app, signed_in, clock):
     token = start_pairing(signed_in)["token"]
     phone = NewDevice(app)
     assert phone.redeem(token).status_code == 202
@@ -121,8 +117,7 @@ def test_replayed_and_expired_pairings_fail(app, signed_in, monkeypatch):
     late = NewDevice(app)
     assert late.redeem(expiring).status_code == 202
     pending_id = signed_in.get(f"/api/pairing/{expiring}").get_json()["device"]["id"]
-    when = utcnow() + timedelta(seconds=app.config["PAIRING_TTL"] + 1)
-    monkeypatch.setattr(recovery_views, "now", lambda: when)
+    clock.advance(app.config["PAIRING_TTL"] + 1)
     assert signed_in.get(f"/api/pairing/{expiring}").get_json()["status"] == "expired"
     late_number = {"confirmation": late.confirmation}
     assert signed_in.post(f"/api/pairing/{expiring}/approve", late_number).status_code == 404
@@ -142,7 +137,7 @@ def test_rejecting_deletes_the_pending_passkey(app, signed_in):
 
 @pytest.mark.parametrize("config_overrides", [{"REAUTH_MAX_AGE": 60}], indirect=True)
 def test_approval_needs_a_fresh_verification_and_not_the_redeemer(
-    app, signed_in, authenticator, monkeypatch
+    app, signed_in, authenticator, clock
 ):
     token = start_pairing(signed_in)["token"]
     phone = NewDevice(app)
@@ -154,9 +149,7 @@ def test_approval_needs_a_fresh_verification_and_not_the_redeemer(
     )
     assert phone.api.post(f"/api/pairing/{token}/approve", approve).status_code == 404
     # Past REAUTH_MAX_AGE (60 s here), within the pairing's 5 minutes: a step-up is needed.
-    when = utcnow() + timedelta(minutes=4, seconds=30)
-    monkeypatch.setattr(recovery_views, "now", lambda: when)
-    monkeypatch.setattr(webauthn_views, "now", lambda: when)
+    clock.advance(4 * 60 + 30)
     stale = signed_in.post(f"/api/pairing/{token}/approve", approve)
     assert stale.status_code == 401 and stale.get_json()["error"] == "reauth_required"
     assert signed_in.get(f"/api/pairing/{token}").get_json()["status"] == "awaiting_approval"
@@ -177,28 +170,24 @@ def test_a_blocked_device_cannot_approve(app, two_devices):
     assert status == "awaiting_approval"
 
 
-def test_starting_a_pairing_needs_a_fresh_verification(signed_in, monkeypatch):
-    later(monkeypatch, 6)
+def test_starting_a_pairing_needs_a_fresh_verification(signed_in, clock):
+    later(clock, 6)
     response = signed_in.post("/api/pairing")
     assert response.status_code == 401 and response.get_json()["error"] == "reauth_required"
 
 
 @pytest.mark.parametrize("config_overrides", [{"REAUTH_MAX_AGE": 3600}], indirect=True)
-def test_at_most_three_pending_pairings(app, signed_in, monkeypatch):
-    start = utcnow()
+def test_at_most_three_pending_pairings(app, signed_in, clock):
     for i in range(3):
-        at = start + timedelta(seconds=10 * i)
-        monkeypatch.setattr(recovery_views, "now", lambda at=at: at)
+        clock.at(10 * i)
         start_pairing(signed_in)
     # 25 s after the first: it expires PAIRING_TTL after its start, the true wait.
-    monkeypatch.setattr(recovery_views, "now", lambda: start + timedelta(seconds=25))
+    clock.at(25)
     fourth = signed_in.post("/api/pairing")
     assert fourth.status_code == 429 and fourth.get_json()["error"] == "too_many_pairings"
     assert fourth.headers["Retry-After"] == str(app.config["PAIRING_TTL"] - 25)
     # Once the oldest expired, a new one starts.
-    monkeypatch.setattr(
-        recovery_views, "now", lambda: start + timedelta(seconds=app.config["PAIRING_TTL"])
-    )
+    clock.at(app.config["PAIRING_TTL"])
     assert signed_in.post("/api/pairing").status_code == 201
 
 
