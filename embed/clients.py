@@ -47,7 +47,9 @@ def _problem_with_https_or_loopback(what: str, value: str) -> str | None:
     if parts.scheme not in ("http", "https") or not host:
         return f"{what} must be an absolute http(s) URL: {value!r}"
     if parts.scheme == "http" and host not in LOOPBACK_HOSTS:
-        return f"{what} must use https (plain http only on localhost, 127.0.0.1 or [::1]): {value!r}"
+        return (
+            f"{what} must use https (plain http only on localhost, 127.0.0.1 or [::1]): {value!r}"
+        )
     if parts.username is not None or parts.password is not None:
         return f"{what} must not hold a user name or password: {value!r}"
     return None
@@ -104,7 +106,7 @@ def create_client(
     post_logout_redirect_uris: list[str] | None = None,
     public: bool = False,
     trusted: bool = False,
-    id_token_alg: str = "RS256",
+    id_token_alg: str = "RS256",  # noqa: S107 (an algorithm name, not a password)
     actor: str | None = None,
 ) -> CreatedClient:
     """Registers a website. Its ``client_id`` is random (never a name someone could guess or
@@ -115,11 +117,16 @@ def create_client(
     if not redirect_uris:
         raise InvalidClientSettings("at least one redirect URI is needed")
     if id_token_alg not in ID_TOKEN_ALGORITHMS:
-        raise InvalidClientSettings(f"the ID token algorithm is one of {', '.join(ID_TOKEN_ALGORITHMS)}")
+        raise InvalidClientSettings(
+            f"the ID token algorithm is one of {', '.join(ID_TOKEN_ALGORITHMS)}"
+        )
     redirects = _unique([check_redirect_uri(u) for u in redirect_uris], "redirect URI")
     allowed_origins = _unique([normalise_origin(o) for o in origins or []], "origin")
     logouts = _unique(
-        [check_redirect_uri(u, "post-logout redirect URI") for u in post_logout_redirect_uris or []],
+        [
+            check_redirect_uri(u, "post-logout redirect URI")
+            for u in post_logout_redirect_uris or []
+        ],
         "post-logout redirect URI",
     )
     secret, secret_hash = (None, None) if public else _new_secret()
@@ -162,7 +169,9 @@ def get_client(db: Session, client_id: str) -> Client:
     return client
 
 
-def delete_client(db: Session, ctx: RequestContext, client_id: str, *, actor: str | None = None) -> None:
+def delete_client(
+    db: Session, ctx: RequestContext, client_id: str, *, actor: str | None = None
+) -> None:
     """Removes the website with every connection, grant, code and token it had."""
     client = get_client(db, client_id)
     events.emit(
@@ -185,7 +194,8 @@ def rotate_secret(
     secret, client.secret_hash = _new_secret()
     client.secret_rotated_at = ctx.now
     events.emit(
-        db, events.ClientSecretRotated(ctx=ctx, user_id=None, client_id=client.client_id, actor=actor)
+        db,
+        events.ClientSecretRotated(ctx=ctx, user_id=None, client_id=client.client_id, actor=actor),
     )
     return secret
 

@@ -86,6 +86,9 @@ class Grant(Base):
     device_id: Mapped[int | None] = mapped_column(
         sa.ForeignKey("devices.id", ondelete="SET NULL"), index=True
     )
+    # The ID token's ``sid``: names the session to websites without its row id
+    # (``embed.tokens.session_id_claim``); RP-initiated logout finds the session by it.
+    sid: Mapped[str] = mapped_column(sa.String(64), index=True)
     scope: Mapped[str] = mapped_column(sa.String(512))
     nonce: Mapped[str | None] = mapped_column(sa.String(512))
     auth_time: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -45,6 +45,7 @@ class Authentication:
     auth_time: datetime
     user_verified: bool
     synced: bool  # the credential is backup eligible (a synced passkey), per its BE flag
+    sid: str  # the ID token's ``sid`` (``session_id_claim``)
 
     @property
     def amr(self) -> list[str]:
@@ -59,7 +60,9 @@ class Authentication:
         return "phr" if self.synced else "phrh"
 
 
-def authentication_of(db: Session, login_session: LoginSession, user: User) -> Authentication | None:
+def authentication_of(
+    db: Session, login_session: LoginSession, user: User
+) -> Authentication | None:
     """What a live Keystead session says about how its person signed in; None when it has no
     device (a session that cannot stand behind a website sign-in)."""
     if login_session.device_id is None:
@@ -74,6 +77,7 @@ def authentication_of(db: Session, login_session: LoginSession, user: User) -> A
         auth_time=login_session.created_at,
         user_verified=login_session.verified_at is not None,
         synced=device.backup_eligible,
+        sid=session_id_claim(login_session),
     )
 
 
@@ -86,9 +90,11 @@ def subject(user: User, client: Client, subject_type: str) -> str:
     return b64url(keyed_hash(user.user_handle, "oidc-pairwise-subject", client.client_id))
 
 
-def session_id_claim(secret_key: str, login_session_id: int) -> str:
-    """The ID token's ``sid``: names the Keystead session without revealing its row id."""
-    return b64url(keyed_hash(secret_key, "oidc-sid", str(login_session_id)))[:32]
+def session_id_claim(login_session: LoginSession) -> str:
+    """The ID token's ``sid``: names the Keystead session without revealing its row id or
+    anything a website could turn back into the session's cookie (it is keyed by the stored
+    hash of the session token, which never leaves the database)."""
+    return b64url(keyed_hash(login_session.token_hash, "oidc-sid", b""))[:32]
 
 
 # ---- connections (consent) ------------------------------------------------------------------
@@ -96,7 +102,9 @@ def session_id_claim(secret_key: str, login_session_id: int) -> str:
 
 def connection(db: Session, user_id: int, client: Client) -> Connection | None:
     return db.scalars(
-        sa.select(Connection).where(Connection.user_id == user_id, Connection.client_pk == client.id)
+        sa.select(Connection).where(
+            Connection.user_id == user_id, Connection.client_pk == client.id
+        )
     ).first()
 
 
@@ -154,7 +162,9 @@ def disconnect(db: Session, ctx: RequestContext, *, user_id: int, connection_id:
         raise ConnectionNotFound()
     client = db.get(Client, found.client_pk)
     assert client is not None
-    _revoke_where(db, ctx.now, "disconnected", Grant.user_id == user_id, Grant.client_pk == client.id)
+    _revoke_where(
+        db, ctx.now, "disconnected", Grant.user_id == user_id, Grant.client_pk == client.id
+    )
     db.delete(found)
     events.emit(
         db,
@@ -192,10 +202,17 @@ class CodeRequest:
 
 
 def issue_code(
-    db: Session, ctx: RequestContext, request: CodeRequest, who: Authentication, *, ttl: int
+    db: Session,
+    ctx: RequestContext,
+    request: CodeRequest,
+    who: Authentication,
+    *,
+    ttl: int,
+    code: str | None = None,
 ) -> str:
-    """A new grant and its authorization code (256 bits, stored hashed, single use, ``ttl``
-    seconds). Records the connection's use; the first one tells every device."""
+    """A new grant and its authorization code (256 bits unless ``code`` is given, stored
+    hashed, single use, ``ttl`` seconds). Records the connection's use; the first one tells
+    every device."""
     client = request.client
     link = _connect(db, ctx, who.user.id, client)
     link.last_used_at = ctx.now
@@ -204,6 +221,7 @@ def issue_code(
         user_id=who.user.id,
         login_session_id=who.login_session_id,
         device_id=who.device_id,
+        sid=who.sid,
         scope=request.scope,
         nonce=request.nonce,
         auth_time=who.auth_time,
@@ -213,7 +231,7 @@ def issue_code(
     )
     db.add(grant)
     db.flush()
-    code = new_token(32)
+    code = code or new_token(32)
     db.add(
         AuthorizationCode(
             code_hash=token_hash(code),
@@ -331,7 +349,9 @@ class HeldToken:
     active: bool
 
 
-def find_token(db: Session, presented: str, now: datetime, kind: TokenKind | None = None) -> HeldToken | None:
+def find_token(
+    db: Session, presented: str, now: datetime, kind: TokenKind | None = None
+) -> HeldToken | None:
     if not presented or len(presented) > 256:
         return None
     query = (
@@ -356,7 +376,9 @@ def find_token(db: Session, presented: str, now: datetime, kind: TokenKind | Non
     return HeldToken(token, grant, client, user if usable else None, usable)
 
 
-def use_refresh_token(db: Session, presented: str, client: Client, now: datetime) -> HeldToken | None:
+def use_refresh_token(
+    db: Session, presented: str, client: Client, now: datetime
+) -> HeldToken | None:
     """Consumes a refresh token of ``client`` (rotation: it works once). A refresh token used
     before is a stolen copy or a replay: the whole grant is revoked."""
     held = find_token(db, presented, now, TokenKind.REFRESH)

@@ -92,10 +92,15 @@ def _safe_next(target: str | None) -> str:
 @pages.get("/")
 @pages.get("/signin")
 def signin() -> ResponseReturnValue:
+    """``next``: where to go after signing in (a path on this site). ``fresh=1``: sign in
+    again even when signed in (a website asked for a new sign-in). ``direct=1``: go straight
+    to ``next``, without the backup prompt or the notifications page (a website is waiting;
+    those wait for the next visit to Keystead itself)."""
     next_url = _safe_next(request.args.get("next"))
-    if current_user.is_authenticated:
+    if current_user.is_authenticated and request.args.get("fresh") != "1":
         return redirect(next_url)
-    return render_template("webauthn/signin.html", next_url=next_url)
+    direct = request.args.get("direct") == "1"
+    return render_template("webauthn/signin.html", next_url=next_url, direct=direct)
 
 
 @pages.get("/signup")
