@@ -449,9 +449,19 @@ class EndSession(EndSessionEndpoint):
         return ["RS256", "ES256"]
 
     def end_session(self, end_session_request: Any) -> None:
-        from embed.views import end_keystead_session
+        from flask import g
+        from flask_login import current_user
 
-        end_keystead_session(end_session_request)
+        from embed.logout import end_sessions
+
+        client = end_session_request.client
+        g.ended_browser_session = end_sessions(
+            database.session(),
+            _ctx(),
+            client=client.row if client else None,
+            claims=end_session_request.id_token_claims,
+            user=current_user._get_current_object() if current_user.is_authenticated else None,
+        )
 
 
 class Issuer(IssuerParameter):

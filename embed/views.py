@@ -15,7 +15,6 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
-import sqlalchemy as sa
 from authlib.oauth2 import OAuth2Error
 from authlib.oidc.discovery import OpenIDProviderMetadata
 from flask import (
@@ -48,10 +47,9 @@ from embed import keys, tokens
 from embed.authorize import BadPrompt, Facts, Next, decide, parse_max_age, parse_prompt
 from embed.clients import origin_of
 from embed.errors import UnknownWebsite
-from embed.models import Client, Grant
+from embed.models import Client
 from embed.provider import ParamsRequest, SignedInUser, issuer, server
 from embed.requests import RequestRefused, code_request, registered_client
-from webauthn import signin as signin_service
 
 oidc = Blueprint("oidc", __name__)
 
@@ -377,35 +375,3 @@ def end_session() -> ResponseReturnValue:
     if g.pop("ended_browser_session", False):
         clear_session_cookie(response)
     return response
-
-
-def end_keystead_session(validated: Any) -> None:
-    """Ends the Keystead session the website's ID token names (``sid``), or, confirmed on the
-    page without one, this browser's. Either way what websites hold through it dies with it."""
-    db = database.session()
-    ctx = request_context()
-    claims = validated.id_token_claims
-    ended: set[int] = set()
-    if claims and validated.client is not None:
-        ended = {
-            session_id
-            for session_id in db.scalars(
-                sa.select(Grant.login_session_id).where(
-                    Grant.sid == str(claims.get("sid", "")),
-                    Grant.client_pk == validated.client.row.id,
-                    Grant.login_session_id.is_not(None),
-                )
-            )
-            if session_id is not None
-        }
-        if ended:
-            db.execute(
-                sa.update(LoginSession)
-                .where(LoginSession.id.in_(ended), LoginSession.revoked_at.is_(None))
-                .values(revoked_at=ctx.now)
-            )
-    browser_session = ctx.login_session
-    if browser_session is not None and (not claims or browser_session.id in ended):
-        user = signed_in_user() if current_user.is_authenticated else None
-        signin_service.sign_out(db, ctx, user=user)
-        g.ended_browser_session = True
