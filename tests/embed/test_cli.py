@@ -144,3 +144,15 @@ def test_es256_client_gets_es256_id_tokens(app: Flask, signed_in: Api) -> None:
 
     assert jws.extract_compact(token.encode()).headers()["alg"] == "ES256"
     assert website.id_token_claims(token)["aud"] == website.client_id
+
+
+def test_purge_sweeps_expired_codes_and_tokens(app: Flask, signed_in: Api, clock: object) -> None:
+    created = _create(app, "--trusted")
+    website = Website(
+        app, str(created["client_id"]), str(created["client_secret"]), f"{WEBSITE}/callback"
+    )
+    sign_in_to(signed_in, website)  # a used code, an access token, a refresh token
+    assert "0 expired website codes and tokens" in _run(app, "purge")
+    clock.advance(app.config["OIDC_REFRESH_TOKEN_TTL"])  # type: ignore[attr-defined]
+    assert "3 expired website codes and tokens" in _run(app, "purge")
+    assert execute(app, "SELECT count(*) FROM oauth_tokens").scalar_one() == 0
