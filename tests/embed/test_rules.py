@@ -173,3 +173,41 @@ def test_origins_are_normalised(origin: str, normalised: str) -> None:
 def test_bad_origins_are_refused(origin: str) -> None:
     with pytest.raises(InvalidClientSettings):
         normalise_origin(origin)
+
+
+def test_max_age_takes_up_to_nine_digits() -> None:
+    assert parse_max_age("999999999") == 999999999
+    assert parse_max_age("0") == 0 and parse_max_age("") is None
+
+
+def test_redirect_uri_length_limit() -> None:
+    base = "https://shop.example/"
+    assert check_redirect_uri(base + "a" * (2048 - len(base)))
+    with pytest.raises(InvalidClientSettings):
+        check_redirect_uri(base + "a" * (2049 - len(base)))
+
+
+@pytest.mark.parametrize("uri", ["https://user@shop.example/cb", "https://:pw@shop.example/cb"])
+def test_redirect_uri_without_user_info(uri: str) -> None:
+    with pytest.raises(InvalidClientSettings):
+        check_redirect_uri(uri)
+
+
+def test_state_and_nonce_length_limits_are_inclusive() -> None:
+    checked = code_request(
+        _client(), "https://shop.example/cb", _params(state="s" * 1024, nonce="n" * 512)
+    )
+    assert checked.nonce == "n" * 512
+
+
+def test_a_secret_matches_only_its_own_hash() -> None:
+    from core.security import token_hash
+    from embed.clients import secret_matches
+
+    confidential = _client()
+    confidential.secret_hash = token_hash("right")
+    assert secret_matches(confidential, "right")
+    assert not secret_matches(confidential, "wrong")
+    assert not secret_matches(confidential, "")
+    assert not secret_matches(confidential, None)
+    assert not secret_matches(_client(public=True), "right")
