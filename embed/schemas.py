@@ -77,7 +77,7 @@ class EmbedOptions(Answer):
 
 class ScopeOut(Answer):
     name: str
-    description: str = Field(description="What it lets the website know, in words")
+    text: str = Field(description="What it lets the website know, in words")
 
 
 class ConsentOut(Answer):
@@ -108,7 +108,7 @@ class EmbedResult(Answer):
     @classmethod
     def of(cls, result: CodeIssued | ConsentAsked | AccessDenied) -> EmbedResult:
         if isinstance(result, ConsentAsked):
-            scopes = [ScopeOut(name=s, description=SCOPE_WORDS.get(s, s)) for s in result.scopes]
+            scopes = [ScopeOut(name=s, text=SCOPE_WORDS.get(s, s)) for s in result.scopes]
             consent = ConsentOut(website=result.website, origin=result.origin, scopes=scopes)
             return cls(consent=consent, transaction=result.transaction)
         if isinstance(result, AccessDenied):

@@ -135,7 +135,7 @@ function askConsent(answer) {
   const list = document.getElementById("consent-scopes");
   list.replaceChildren(...scopes.map((scope) => {
     const item = document.createElement("li");
-    item.textContent = scope.description;
+    item.textContent = scope.text;
     item.dataset.scope = scope.name;
     return item;
   }));

@@ -30,6 +30,7 @@ from embed import frame_views
 from tests.clock import Clock
 from tests.conftest import ORIGIN, Api, execute, snapshot
 from tests.embed.conftest import WEBSITE, Website, register
+from tests.openapi_check import check_response
 from tools.softauthn import HONEST, SoftAuthenticator, Tamper
 from webauthn.ceremony import (
     RelyingParty,
@@ -58,11 +59,20 @@ def app(app: Flask) -> Flask:
     return app
 
 
-@pytest.fixture
-def frame(app: Flask) -> Api:
+class Frame(Api):
     """The frame inside the website's page: a browser that sends none of Keystead's cookies
-    (a third-party frame gets none), whose fetches come from Keystead's origin."""
-    return Api(app.test_client())
+    (a third-party frame gets none), whose fetches come from Keystead's origin. Every answer
+    of the frame's API is checked against the OpenAPI document."""
+
+    def post(self, path: str, body: Any = None, **kwargs: Any) -> Any:
+        response = super().post(path, body, **kwargs)
+        check_response("POST", path, response.status_code, response.get_json())
+        return response
+
+
+@pytest.fixture
+def frame(app: Flask) -> Frame:
+    return Frame(app.test_client())
 
 
 def challenge_of(verifier: str) -> str:
@@ -439,7 +449,7 @@ def test_a_website_that_is_not_trusted_asks_first_and_allow_gives_the_code(
     assert asked["consent"]["website"] == "Partner Shop"
     assert asked["consent"]["origin"] == WEBSITE
     assert [s["name"] for s in asked["consent"]["scopes"]] == ["openid", "profile", "email"]
-    assert all(s["description"] for s in asked["consent"]["scopes"])
+    assert all(s["text"] for s in asked["consent"]["scopes"])
     assert lasting(app)["oauth_grants"] == []
 
     allowed = frame.post(
