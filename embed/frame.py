@@ -196,11 +196,11 @@ def complete(
     who = _authentication(db, started.session, user)
     scopes = request.scope.split()
     if consent_needed(db, user.id, request.client, scopes):
-        consent = new_token()
+        consent_transaction = new_token()
         challenges.issue(
             db,
             purpose=ChallengePurpose.EMBED,
-            browser=token_hash(consent),
+            browser=token_hash(consent_transaction),
             ttl=settings.passkeys.challenge_ttl,
             now=ctx.now,
             user_id=user.id,
@@ -212,7 +212,7 @@ def complete(
                 "origin": origin,
             },
         )
-        return ConsentAsked(consent, request.client.name, origin, tuple(scopes))
+        return ConsentAsked(consent_transaction, request.client.name, origin, tuple(scopes))
     code = issue_code(db, acting, request, who, ttl=settings.code_ttl)
     return CodeIssued(code, saved["request"]["state"], settings.issuer, origin)
 
@@ -222,7 +222,8 @@ def decide(
 ) -> CodeIssued | AccessDenied:
     """The person's answer to the consent question of ``transaction`` (used once). Allow:
     the consent is recorded and the code issued. Deny: the website hears ``access_denied`` and
-    the session the sign-in started ends, as nothing was signed in to."""
+    the session the sign-in started ends, as nothing was signed in to. A refusal keeps the
+    transaction used up."""
     saved, user_id = _take_consent(db, transaction, ctx.now)
     request = _code_request(db, saved["request"])
     state, origin = saved["request"]["state"], saved["origin"]
@@ -237,18 +238,7 @@ def decide(
             now=ctx.now,
         )
         return AccessDenied(state, settings.issuer, origin)
-    login_session = db.get(LoginSession, saved["login_session_id"])
-    user = db.get(User, user_id)
-    if (
-        login_session is None
-        or user is None
-        or user.deleted_at is not None
-        or login_session.user_id != user_id
-        or login_session.revoked_at is not None
-        or ctx.now >= login_session.expires_at
-    ):
-        raise EmbedTransactionInvalid(detail="the session of the sign-in ended meanwhile")
-    who = _authentication(db, login_session, user)
+    who = _still_signed_in(db, user_id, saved["login_session_id"], ctx.now)
     record_consent(db, acting, user_id, request.client, request.scope.split())
     code = issue_code(db, acting, request, who, ttl=settings.code_ttl)
     return CodeIssued(code, state, settings.issuer, origin)
@@ -331,7 +321,11 @@ def _code_request(db: Session, saved: Mapping[str, Any]) -> CodeRequest:
     a redirect URI it no longer registers, ends the transaction."""
     client = find_client(db, saved["client_id"])
     if client is None or saved["redirect_uri"] not in client.redirect_uris:
-        raise EmbedTransactionInvalid(detail="the website or its redirect URI is gone")
+        # Nothing is written before this in ``complete``; in ``decide`` the consumed consent
+        # transaction stays consumed.
+        raise EmbedTransactionInvalid(
+            detail="the website or its redirect URI is gone", keep_changes=True
+        )
     return CodeRequest(
         client=client,
         redirect_uri=saved["redirect_uri"],
@@ -346,4 +340,28 @@ def _authentication(db: Session, login_session: LoginSession, user: User) -> Aut
     who = authentication_of(db, login_session, user)
     if who is None:  # the device was blocked or removed meanwhile
         raise EmbedTransactionInvalid(detail="the device of the sign-in is no longer active")
+    return who
+
+
+def _still_signed_in(
+    db: Session, user_id: int, login_session_id: int, now: datetime
+) -> Authentication:
+    """The sign-in a consent transaction came from, if its session, ID and device still stand;
+    ``EmbedTransactionInvalid`` otherwise (the transaction stays used up)."""
+    login_session = db.get(LoginSession, login_session_id)
+    user = db.get(User, user_id)
+    who = None
+    if (
+        login_session is not None
+        and user is not None
+        and user.deleted_at is None
+        and login_session.user_id == user_id
+        and login_session.revoked_at is None
+        and now < login_session.expires_at
+    ):
+        who = authentication_of(db, login_session, user)
+    if who is None:
+        raise EmbedTransactionInvalid(
+            detail="the session or device of the sign-in ended meanwhile", keep_changes=True
+        )
     return who

@@ -523,6 +523,27 @@ def test_a_session_ended_before_the_consent_gets_no_code(
     decision = {"transaction": asked["transaction"], "decision": "allow"}
     assert error_of(frame.post("/api/embed/consent", decision)) == (400, "embed_expired")
     assert lasting(app)["oauth_grants"] == []
+    assert pending_embeds(app) == 0
+
+
+def test_a_device_blocked_before_the_consent_gets_no_code(
+    app, signed_in, authenticator, frame, untrusted
+):
+    asked = consent_asked(frame, untrusted, authenticator)
+    execute(app, "UPDATE devices SET status = 'blocked'")
+    decision = {"transaction": asked["transaction"], "decision": "allow"}
+    assert error_of(frame.post("/api/embed/consent", decision)) == (400, "embed_expired")
+    assert lasting(app)["oauth_grants"] == []
+    assert pending_embeds(app) == 0
+
+
+def test_a_website_removed_meanwhile_ends_the_sign_in(
+    app, signed_in, authenticator, frame, website
+):
+    body = framed_assertion(frame, website, authenticator)
+    execute(app, "DELETE FROM oauth_clients")
+    assert error_of(frame.post("/api/embed/complete", body)) == (400, "embed_expired")
+    assert len(lasting(app)["login_sessions"]) == 1  # alice's own: no session was started
 
 
 # ---- the frame page --------------------------------------------------------------------------
