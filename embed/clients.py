@@ -204,6 +204,6 @@ def rotate_secret(
 
 def secret_matches(client: Client, secret: str | None) -> bool:
     """Constant-time check of a presented client secret against the stored hash."""
-    if client.secret_hash is None or not secret or len(secret) > 256:
+    if client.secret_hash is None or not secret:
         return False
     return hmac.compare_digest(client.secret_hash, token_hash(secret))
