@@ -56,6 +56,9 @@ function ask(row) {
 
 cancelButton.addEventListener("click", () => dialog.close());
 dialog.addEventListener("close", () => {
+  // A close event is queued; input may be handled first and open the dialog again (Enter on
+  // a row's button right after Escape): that close is over.
+  if (dialog.open) return;
   progress.textContent = "";
   if (asked) {
     const button = asked.querySelector("button.disconnect");
