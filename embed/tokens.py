@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from core import events
+from core import events, retention
 from core.context import RequestContext
 from core.encoding import b64url
 from core.models import LoginSession, User
@@ -458,7 +458,9 @@ def _on_user_deleted(db: Session, event: events.UserDeleted) -> None:
 
 def connect() -> None:
     """Grants die for good with the device (blocked or removed) and the ID (deleted); an
-    ended session is seen on every use (``live_user``)."""
+    ended session is seen on every use (``live_user``). ``flask purge`` sweeps expired codes
+    and tokens."""
+    retention.register("expired website codes and tokens", purge_expired)
     events.subscribe(events.DeviceBlocked, _on_device_gone)
     events.subscribe(events.DeviceRemoved, _on_device_gone)
     events.subscribe(events.UserDeleted, _on_user_deleted)

@@ -247,6 +247,7 @@ def _authorize(args: MultiDict[str, str], *, requested_at: datetime | None) -> R
                 next=_continuation(args, ctx.now),
                 direct=1,
                 fresh=1 if fresh and who is not None else None,
+                hint=(args.get("login_hint") or "")[:64] or None,
             )
             return redirect(target)
         case Next.LOGIN_REQUIRED:

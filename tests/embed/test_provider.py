@@ -539,3 +539,10 @@ def test_end_session_without_hint_asks_first(signed_in: Api, website: Website) -
     )
     assert done.status_code == 200
     assert signed_in.get("/api/me").status_code == 401
+
+
+def test_login_hint_fills_in_the_username(client: Any, website: Website) -> None:
+    response = client.get(website.authorize_url(login_hint="bob"))
+    assert redirect_params(response)["hint"] == "bob"
+    page = client.get(response.headers["Location"])
+    assert b'id="username" name="username" type="text" value="bob"' in page.data
