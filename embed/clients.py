@@ -9,6 +9,7 @@ A confidential client's secret is shown once and stored as a hash."""
 from __future__ import annotations
 
 import hmac
+import re
 import secrets
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -23,6 +24,7 @@ from embed.errors import ClientNotFound, InvalidClientSettings
 from embed.models import Client
 
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+_HOST = re.compile(r"[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?|[0-9a-f:.]*:[0-9a-f:.]*")
 ID_TOKEN_ALGORITHMS = ("RS256", "ES256")
 MAX_URIS = 20
 MAX_URI_LENGTH = 2048
@@ -46,6 +48,10 @@ def _problem_with_https_or_loopback(what: str, value: str) -> str | None:
         return f"{what} is not a valid URL: {value!r}"
     if parts.scheme not in ("http", "https") or not host:
         return f"{what} must be an absolute http(s) URL: {value!r}"
+    if not _HOST.fullmatch(host):
+        # What goes into a CSP header and a postMessage target: nothing that could end a
+        # directive or the header (a space, ";", ",", "*"...).
+        return f"{what} has a host that is not a plain DNS name or IP address: {value!r}"
     if parts.scheme == "http" and host not in LOOPBACK_HOSTS:
         return (
             f"{what} must use https (plain http only on localhost, 127.0.0.1 or [::1]): {value!r}"

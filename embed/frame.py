@@ -58,13 +58,6 @@ REQUEST_PARAMETERS = (
     "code_challenge_method",
 )
 
-# What each scope lets a website know, as the consent question says it.
-SCOPE_WORDS = {
-    "openid": "Know that it is you when you come back",
-    "profile": "Your display name and username",
-    "email": "Your email address",
-    "offline_access": "Stay connected to your ID while you are away",
-}
 
 # The two kinds of transaction, kept in the pending row's state.
 _SIGN_IN = "sign_in"

@@ -10,20 +10,15 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Any
 
 from flask import (
     Blueprint,
-    Flask,
     Response,
     current_app,
-    g,
     make_response,
     render_template,
     request,
-    request_finished,
 )
-from flask.blueprints import BlueprintSetupState
 from flask.typing import ResponseReturnValue
 
 from core import db as database
@@ -87,26 +82,14 @@ def signin() -> ResponseReturnValue:
 
 def _frameable_by(response: Response, origins: list[str]) -> None:
     """The page's CSP with ``frame-ancestors`` set to ``origins`` (every other directive as
-    on every page), and no ``X-Frame-Options``, which would forbid any frame."""
+    on every page), and so no ``X-Frame-Options``, which would forbid any frame."""
     directives = [d for d in PAGE_CSP.split("; ") if not d.startswith("frame-ancestors")]
     allowed = [origin for origin in origins if _CSP_ORIGIN.fullmatch(origin)]
     ancestors = " ".join(allowed) if allowed else "'none'"
+    # core.web adds X-Frame-Options: DENY only where the CSP forbids every frame.
     response.headers["Content-Security-Policy"] = "; ".join(
         [*directives, f"frame-ancestors {ancestors}"]
     )
-    g.embed_frameable = True
-
-
-def _drop_frame_options(_app: Flask, response: Response, **_extra: Any) -> None:
-    """``core.web`` adds ``X-Frame-Options: DENY`` to every page after the view has run
-    (unless one is set); the frame page drops it here, once every ``after_request`` ran."""
-    if g.pop("embed_frameable", False):
-        response.headers.pop("X-Frame-Options", None)
-
-
-@bp.record_once
-def _on_registered(state: BlueprintSetupState) -> None:
-    request_finished.connect(_drop_frame_options, state.app)
 
 
 # ---- its JSON API --------------------------------------------------------------------------

@@ -18,7 +18,8 @@ from embed.errors import (
     EmbedTransactionInvalid,
     UnknownWebsite,
 )
-from embed.frame import SCOPE_WORDS, AccessDenied, CodeIssued, ConsentAsked
+from embed.frame import AccessDenied, CodeIssued, ConsentAsked
+from embed.tokens import SCOPE_WORDS
 from webauthn.errors import AuthenticationFailed, DeviceBlocked, DeviceRemoved
 from webauthn.schemas import AuthenticationCredential
 

@@ -28,7 +28,7 @@ from app import create_app
 from core.context import RequestContext
 from core.db import ENGINE_KEY
 from core.models import LoginSession
-from embed import clients, frame_views
+from embed import clients
 from embed.models import Client
 from tests.browser.conftest import Device, LiveServer, _free_port
 from tests.browser.test_pages import sign_up
@@ -57,8 +57,6 @@ def keystead(migrated: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
             "RP_NAME": "Keystead",
         }
     )
-    if frame_views.bp.name not in app.blueprints:
-        app.register_blueprint(frame_views.bp)
     server = make_server("127.0.0.1", port, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

@@ -26,7 +26,6 @@ from flask.testing import FlaskClient
 
 from core import db as database
 from core.web import PAGE_CSP
-from embed import frame_views
 from tests.clock import Clock
 from tests.conftest import ORIGIN, Api, execute, snapshot
 from tests.embed.conftest import WEBSITE, Website, register
@@ -54,8 +53,6 @@ FRAMED = Tamper(cross_origin=True, top_origin=WEBSITE)
 @pytest.fixture
 def app(app: Flask) -> Flask:
     """The app with the embedded sign-in's blueprint (until app.py registers it)."""
-    if frame_views.bp.name not in app.blueprints:
-        app.register_blueprint(frame_views.bp)
     return app
 
 

@@ -169,7 +169,19 @@ def test_origins_are_normalised(origin: str, normalised: str) -> None:
     assert normalise_origin(origin) == normalised
 
 
-@pytest.mark.parametrize("origin", ["https://shop.example/path", "http://shop.example", "null"])
+@pytest.mark.parametrize(
+    "origin",
+    [
+        "https://shop.example/path",
+        "http://shop.example",
+        "null",
+        "https://a;b.example",
+        "https://a b.example",
+        "https://exa*mple.com",
+        "https://shop.example,evil.example",
+        "https://-shop.example",
+    ],
+)
 def test_bad_origins_are_refused(origin: str) -> None:
     with pytest.raises(InvalidClientSettings):
         normalise_origin(origin)
