@@ -191,7 +191,7 @@ def connections_of(db: Session, user_id: int) -> list[tuple[Connection, Client]]
         .where(Connection.user_id == user_id)
         .order_by(Connection.last_used_at.desc())
     )
-    return [(c, client) for c, client in rows.tuples()]
+    return [(c, client) for c, client in rows]
 
 
 # ---- codes ---------------------------------------------------------------------------------
