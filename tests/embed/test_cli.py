@@ -209,3 +209,13 @@ def test_the_service_refuses_what_the_cli_cannot_send(
 def test_unknown_client_id_is_an_error(app: Flask, command: str) -> None:
     result = app.test_cli_runner().invoke(args=["clients", command, "nobody"])
     assert result.exit_code != 0 and "No website" in result.output
+
+
+def test_purge_deletes_a_code_at_its_expiry(app: Flask, signed_in: Api, clock: object) -> None:
+    created = _create(app, "--trusted")
+    website = Website(
+        app, str(created["client_id"]), str(created["client_secret"]), f"{WEBSITE}/callback"
+    )
+    signed_in.get(website.authorize_url())  # a code, never redeemed
+    clock.advance(app.config["OIDC_CODE_TTL"])  # type: ignore[attr-defined]
+    assert "1 expired website codes and tokens" in _run(app, "purge")

@@ -571,3 +571,106 @@ def test_website_activity_keeps_its_session_alive_and_listed(
     assert seen is not None
     clock.advance(idle)  # the website stopped: the session idles out, its tokens with it
     assert website.refresh(refresh).get_json()["error"] == "invalid_grant"
+
+
+# ---- what the mutation run found untested -----------------------------------------------------
+
+
+def test_unknown_code_is_invalid_grant(signed_in: Api, website: Website) -> None:
+    assert website.redeem("no-such-code").get_json()["error"] == "invalid_grant"
+
+
+def test_code_replayed_by_another_client_revokes_its_tokens(
+    app: Flask, signed_in: Api, website: Website
+) -> None:
+    other_id, other_secret = register(app, name="Other", redirect_uris=[website.redirect_uri])
+    code = code_from(signed_in.get(website.authorize_url()), website)
+    first = website.redeem(code).get_json()
+    thief = Website(app, other_id, other_secret, website.redirect_uri, verifier=website.verifier)
+    assert thief.redeem(code).get_json()["error"] == "invalid_grant"
+    assert _userinfo_status(website, first["access_token"]) == 401
+
+
+def test_code_of_a_device_blocked_before_redemption_is_refused(
+    two_devices: dict[str, Any], website: Website
+) -> None:
+    code = code_from(two_devices["b"].get(website.authorize_url()), website)
+    assert two_devices["a"].post(f"/api/devices/{two_devices['b_id']}/block").status_code == 200
+    assert website.redeem(code).get_json()["error"] == "invalid_grant"
+
+
+def test_a_session_whose_device_is_not_active_cannot_authorize(
+    app: Flask, signed_in: Api, website: Website
+) -> None:
+    execute(app, "UPDATE devices SET status = 'blocked'")  # the session itself not ended
+    response = signed_in.get(website.authorize_url())
+    assert response.headers["Location"].startswith("/signin?")
+    execute(app, "UPDATE devices SET status = 'active'")
+    execute(app, "UPDATE login_sessions SET device_id = NULL")
+    response = signed_in.get(website.authorize_url())
+    assert response.headers["Location"].startswith("/signin?")
+
+
+def test_refresh_token_of_another_client_is_refused(
+    app: Flask, signed_in: Api, website: Website
+) -> None:
+    tokens = sign_in_to(signed_in, website)
+    other_id, other_secret = register(app, name="Other", redirect_uris=["https://other.example/cb"])
+    other = Website(app, other_id, other_secret, "https://other.example/cb")
+    assert other.refresh(tokens["refresh_token"]).get_json()["error"] == "invalid_grant"
+    assert website.refresh(tokens["refresh_token"]).status_code == 200  # untouched
+
+
+def test_a_refresh_lost_to_a_concurrent_one_revokes_the_family(
+    signed_in: Api, website: Website, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from embed import tokens as token_service
+
+    first = sign_in_to(signed_in, website)
+    found = token_service.find_token
+
+    def raced(db: Any, presented: str, *args: Any, **kwargs: Any) -> Any:
+        held = found(db, presented, *args, **kwargs)
+        # Another request used the same refresh token between our read and our write.
+        db.execute(
+            token_service.sa.update(token_service.Token)
+            .where(token_service.Token.id == held.token.id)
+            .values(used_at=held.token.created_at)
+        )
+        return held
+
+    monkeypatch.setattr(token_service, "find_token", raced)
+    lost = website.refresh(first["refresh_token"])
+    monkeypatch.undo()
+    assert lost.get_json()["error"] == "invalid_grant"
+    assert _userinfo_status(website, first["access_token"]) == 401
+
+
+@pytest.mark.parametrize("config_overrides", [{"OIDC_REFRESH_TOKEN_TTL": 3600}], indirect=True)
+def test_refresh_token_lifetime_is_exact(signed_in: Api, website: Website, clock: Clock) -> None:
+    early = sign_in_to(signed_in, website)["refresh_token"]
+    late = sign_in_to(signed_in, website)["refresh_token"]
+    clock.advance(3599)
+    assert website.refresh(early).status_code == 200
+    clock.advance(1)
+    assert website.refresh(late).get_json()["error"] == "invalid_grant"
+
+
+def test_revoking_an_access_token_ends_it_alone(signed_in: Api, website: Website) -> None:
+    tokens = sign_in_to(signed_in, website)
+    revoked = website.token_request({"token": tokens["access_token"]}, path="/oauth/revoke")
+    assert revoked.status_code == 200
+    assert _userinfo_status(website, tokens["access_token"]) == 401
+    assert website.refresh(tokens["refresh_token"]).status_code == 200
+
+
+def test_deleting_the_id_revokes_its_grants_for_good(
+    app: Flask, signed_in: Api, website: Website
+) -> None:
+    sign_in_to(signed_in, website)
+    deleted = signed_in.client.delete(
+        "/api/me", json={"confirm": "alice"}, headers={"Origin": ORIGIN}
+    )
+    assert deleted.status_code == 204, deleted.get_json()
+    reasons = execute(app, "SELECT revoked_reason FROM oauth_grants").scalars().all()
+    assert reasons == ["user_deleted"]

@@ -135,7 +135,15 @@ TARGETS: dict[str, tuple[str, list[str]]] = {
         "full",
         ["tests/embed/test_rules.py", "tests/embed/test_cli.py", "tests/embed/test_provider.py"],
     ),
-    "embed/tokens.py": ("full", ["tests/embed/test_provider.py", "tests/embed/test_cli.py"]),
+    "embed/tokens.py": (
+        "full",
+        [
+            "tests/embed/test_provider.py",
+            "tests/embed/test_cli.py",
+            "tests/embed/test_connections.py",
+            "tests/embed/test_frame.py",
+        ],
+    ),
     # The service modules, refusing branches only: the passkey use cases with the user rules
     # and the freshness check they apply, and the recovery ones with the throttle checks.
     "webauthn/signin.py": ("refusing", _PASSKEY_TESTS),
