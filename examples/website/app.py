@@ -146,8 +146,24 @@ def _is_loopback(host: str | None) -> bool:
 
 
 def keystead() -> Any:
-    """The Authlib client registered for Keystead in this app."""
-    return current_app.extensions["authlib.integrations.flask_client"].keystead
+    """The Authlib client registered for Keystead in this app, its discovery document checked:
+    the issuer it names must be the one configured (OpenID Connect Discovery §4.3), since
+    Authlib checks the ID token's ``iss`` against that document."""
+    client = current_app.extensions["authlib.integrations.flask_client"].keystead
+    named = client.load_server_metadata().get("issuer")
+    if named != current_app.config["KEYSTEAD_ISSUER"]:
+        raise RuntimeError(f"the discovery document names another issuer: {named!r}")
+    return client
+
+
+def _issuer_mismatch() -> bool:
+    """RFC 9207: the authorization response names its issuer; a different one (or none, from a
+    provider that promises it) means the code did not come from Keystead."""
+    iss = request.args.get("iss")
+    if iss is None:
+        metadata = keystead().load_server_metadata()
+        return bool(metadata.get("authorization_response_iss_parameter_supported"))
+    return iss != current_app.config["KEYSTEAD_ISSUER"]
 
 
 def _check_origin() -> Response | None:
@@ -216,6 +232,8 @@ def login() -> Response:
 
 @bp.get("/callback")
 def callback() -> Response | tuple[str, int]:
+    if "error" not in request.args and _issuer_mismatch():
+        return render_template("error.html", error="wrong_issuer", description=None), 400
     try:
         token = keystead().authorize_access_token()
     except PROVIDER_ERRORS as exc:
