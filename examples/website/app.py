@@ -24,6 +24,7 @@ import hmac
 import ipaddress
 import logging
 import os
+import re
 import secrets
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -65,6 +66,7 @@ SHOWN_CLAIMS = (
 # What can go wrong talking to the provider: an error it answered (OAuthError and friends), an
 # ID token that fails verification (joserfc), or no answer at all.
 PROVIDER_ERRORS = (AuthlibBaseError, JoseError, requests.RequestException)
+ERROR_CODE = re.compile(r"[A-Za-z_]{1,64}")
 
 log = logging.getLogger(__name__)
 bp = Blueprint("site", __name__)
@@ -232,24 +234,27 @@ def login() -> Response:
 
 @bp.get("/callback")
 def callback() -> Response | tuple[str, int]:
-    if "error" not in request.args and _issuer_mismatch():
-        return render_template("error.html", error="wrong_issuer", description=None), 400
+    if "error" in request.args:
+        # Back without a code: the person declined, say. Only the error code is shown; an
+        # error_description is text from the URL, which anyone could have written.
+        return _error_page(request.args["error"])
+    if _issuer_mismatch():
+        return _error_page("wrong_issuer")
     try:
         token = keystead().authorize_access_token()
     except PROVIDER_ERRORS as exc:
-        return _error_page(exc)
+        return _error_page(getattr(exc, "error", None) or type(exc).__name__)
     claims = token.get("userinfo")
     if not claims:
-        return render_template("error.html", error="no_id_token", description=None), 400
+        return _error_page("no_id_token")
     _sign_in(token, claims)
     return redirect("/")
 
 
-def _error_page(exc: Exception) -> tuple[str, int]:
-    error = getattr(exc, "error", None) or type(exc).__name__
-    description = getattr(exc, "description", None)
-    log.info("sign-in failed: %s %s", error, description)
-    return render_template("error.html", error=error, description=description), 400
+def _error_page(error: str) -> tuple[str, int]:
+    shown = error if ERROR_CODE.fullmatch(error) else "invalid_response"
+    log.info("sign-in failed: %s", shown)
+    return render_template("error.html", error=shown), 400
 
 
 @bp.post("/logout")
