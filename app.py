@@ -59,6 +59,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     audit.connect()
 
     from core import cli as core_cli
+    from embed import cli as embed_cli
+    from embed import provider as oidc_provider
+    from embed import tokens as oidc_tokens
+    from embed.views import oidc as oidc_views
     from notify import cli as notify_cli
     from recovery import address_views
     from recovery import cli as recovery_cli
@@ -78,12 +82,15 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(address_views.api)
     recovery_views.register_answer_extras()
     recovery_erasure.connect()
+    oidc_provider.init_app(app)
+    app.register_blueprint(oidc_views)
+    oidc_tokens.connect()  # what websites hold dies with the device and the ID
     notify.init_app(app)  # Flask-Mail, the delivery worker, the dev mailbox
     app.add_url_rule("/api/openapi.json", "openapi", _openapi)
     app.jinja_env.globals["rules"] = _input_rules()
     install_rate_limits(app)
     _register_error_handlers(app)
-    for package_cli in (core_cli, webauthn_cli, recovery_cli, notify_cli):
+    for package_cli in (core_cli, webauthn_cli, recovery_cli, notify_cli, embed_cli):
         package_cli.register_cli(app)  # each package adds its own commands
 
     @app.context_processor

@@ -353,6 +353,33 @@ SETTINGS: dict[str, Setting] = {
         max=3600,
         policy=True,
     ),
+    "OIDC_SUBJECT_TYPE": Setting(
+        "pairwise",
+        "The `sub` websites get: `pairwise` (a different stable value for each website, so two "
+        "websites cannot correlate their users) or `public` (one value for every website).",
+        choices=("pairwise", "public"),
+    ),
+    "OIDC_CODE_TTL": Setting(
+        60, "Seconds an authorization code stays redeemable.", int, min=10, max=600
+    ),
+    "OIDC_ACCESS_TOKEN_TTL": Setting(
+        300, "Seconds an access token for a website lasts.", int, min=60, max=3600
+    ),
+    "OIDC_ID_TOKEN_TTL": Setting(
+        600,
+        "Seconds an ID token is valid; a retired signing key stays in the JWKS this long.",
+        int,
+        min=60,
+        max=DAY,
+    ),
+    "OIDC_REFRESH_TOKEN_TTL": Setting(
+        2592000,
+        "Seconds a website's refresh token lasts unused (30 days); each use rotates it. It dies "
+        "sooner with the Keystead session or device it came from.",
+        int,
+        min=300,
+        max=400 * DAY,
+    ),
     "MAX_CONTENT_LENGTH": Setting(
         65536, "Largest accepted request body in bytes (413 beyond).", int, min=1
     ),

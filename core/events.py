@@ -286,6 +286,69 @@ class PolicyChanged(Event):
     actor: str | None  # who, when no ID did it (``cli:<login>``)
 
 
+# ---- partner websites (embed/) -------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class ClientRegistered(Event):
+    """A partner website was registered (``user_id`` None: it concerns no ID)."""
+
+    name = "client_registered"
+    client_id: str
+    client_name: str
+    actor: str | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ClientRemoved(Event):
+    name = "client_removed"
+    client_id: str
+    client_name: str
+    actor: str | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ClientSecretRotated(Event):
+    name = "client_secret_rotated"
+    client_id: str
+    actor: str | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class SigningKeysRotated(Event):
+    name = "signing_keys_rotated"
+    kids: tuple[str, ...]
+    actor: str | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class WebsiteConnected(Event):
+    """An ID signed in to a website for the first time: every device is told."""
+
+    name = "website_connected"
+    client_id: str
+    client_name: str
+    origin: str  # where the website lives (its first redirect URI's origin)
+
+
+@dataclass(frozen=True, kw_only=True)
+class WebsiteSignedIn(Event):
+    """A website received an authorization code for this ID (``device_id``: the device used)."""
+
+    name = "website_signed_in"
+    client_id: str
+    client_name: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class WebsiteDisconnected(Event):
+    """The owner disconnected a website: its consent and tokens are gone."""
+
+    name = "website_disconnected"
+    client_id: str
+    client_name: str
+
+
 # ---- mail that carries a secret ------------------------------------------------------------
 
 

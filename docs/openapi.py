@@ -55,7 +55,10 @@ DESCRIPTION = (
     'are `{"error": code, "message": text}` (`ErrorCode` lists every code). Options are W3C '
     'WebAuthn Level 3 JSON wrapped as `{"publicKey": {...}}`; browser responses are '
     "`credential.toJSON()` output. Sign-in state is a server-side session behind an HttpOnly, "
-    "SameSite=Lax cookie; pending ceremonies are bound to the browser by a second opaque cookie."
+    "SameSite=Lax cookie; pending ceremonies are bound to the browser by a second opaque cookie. "
+    "Websites that sign their users in with Keystead use its OpenID Connect provider, described "
+    "by its own standard document: `GET /.well-known/openid-configuration` (discovery) names the "
+    "authorization, token, userinfo, JWKS, revocation, introspection and end-session endpoints."
 )
 
 # What an endpoint may answer because of what it is, whatever its declaration says: the

@@ -6,6 +6,7 @@ from alembic import context
 from sqlalchemy import engine_from_config, pool
 
 import core.models  # noqa: F401  (registers tables on Base.metadata)
+import embed.models  # noqa: F401
 import notify.models  # noqa: F401
 import recovery.models  # noqa: F401
 import webauthn.models  # noqa: F401

@@ -21,6 +21,7 @@ from core import db as database
 from core.encoding import b64url
 from core.ratelimit import rate_limited
 from core.schemas import Extension, NoFields, UserOut, answer, parse_body
+from core.users import USERNAME
 from core.web import (
     clear_session_cookie,
     current_login_session,
@@ -92,10 +93,17 @@ def _safe_next(target: str | None) -> str:
 @pages.get("/")
 @pages.get("/signin")
 def signin() -> ResponseReturnValue:
+    """``next``: where to go after signing in (a path on this site). ``fresh=1``: sign in
+    again even when signed in (a website asked for a new sign-in). ``direct=1``: go straight
+    to ``next``, without the backup prompt or the notifications page (a website is waiting;
+    those wait for the next visit to Keystead itself). ``hint``: a username to fill in."""
     next_url = _safe_next(request.args.get("next"))
-    if current_user.is_authenticated:
+    if current_user.is_authenticated and request.args.get("fresh") != "1":
         return redirect(next_url)
-    return render_template("webauthn/signin.html", next_url=next_url)
+    direct = request.args.get("direct") == "1"
+    # A website's login_hint: the username to offer (the person may change it).
+    hint = request.args.get("hint", "")[: USERNAME.max_length]
+    return render_template("webauthn/signin.html", next_url=next_url, direct=direct, hint=hint)
 
 
 @pages.get("/signup")

@@ -18,6 +18,7 @@ const username = document.getElementById("username");
 const continueButton = document.getElementById("continue");
 const passkeyButton = document.getElementById("passkey-signin");
 const nextUrl = safeLocalPath(form.dataset.next, "/account");
+const direct = form.dataset.direct === "1";
 
 let autofillAvailable = false;
 let conditional = null; // { controller, done } while an autofill request is pending
@@ -42,6 +43,12 @@ function notificationsUrl(next) {
 async function complete(assertion) {
   const answer = await api("/api/authenticate/complete", { body: assertion });
   leaving = true;
+  if (direct) {
+    // A website is waiting for this sign-in: straight back to it.
+    setStatus("Signed in. Taking you back…", "success");
+    window.location.assign(nextUrl);
+    return LEAVING;
+  }
   const unread = Array.isArray(answer?.notifications) ? answer.notifications.length : 0;
   if (unread > 0) {
     // Notifications first; the backup prompt (if any) comes after them.

@@ -16,6 +16,8 @@ OWNERS = {
     "unblock-device": "webauthn.cli",
     "reissue-backup-code": "recovery.cli",
     "send-mail": "notify.cli",
+    "clients": "embed.cli",
+    "oidc": "embed.cli",
 }
 
 

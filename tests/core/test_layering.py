@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("core", "webauthn", "recovery", "notify")
+PACKAGES = ("core", "webauthn", "recovery", "notify", "embed")
 
 # Libraries of the HTTP edge: none of them may be loaded by importing a module below it.
 EDGE_LIBRARIES = (
@@ -26,7 +26,9 @@ EDGE_LIBRARIES = (
 )
 # Modules of the edge besides the views: the app's database session, the policies in force for
 # the request and the rate limiter are bound to the running app; core.web is the request edge.
-FLASK_BOUND = {"core.db", "core.policy", "core.ratelimit", "core.web"}
+# embed.provider adapts our services to Authlib's Flask integration (its server reads Flask's
+# request): it is the OpenID Connect edge, as views are the JSON API's.
+FLASK_BOUND = {"core.db", "core.policy", "core.ratelimit", "core.web", "embed.provider"}
 # notify's listeners still read the app's configuration and templates (current_app), and the
 # package's __init__ wires the app: the whole package stays above the line for now.
 FLASK_BOUND_PACKAGES = {"notify"}

@@ -1,0 +1,207 @@
+"""Partner websites (OAuth clients): registering, listing, removing, and rotating a secret.
+The CLI uses these functions now; the admin panel will use the same ones.
+
+The registration rules are strict on purpose. Redirect URIs and origins are compared exactly
+(no prefix or subdomain leniency). A redirect URI is https, or plain http only on a loopback
+host (``localhost``, ``127.0.0.1``, ``[::1]``: RFC 8252 §7.3), without a fragment or user info.
+A confidential client's secret is shown once and stored as a hash."""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from core import events
+from core.context import RequestContext
+from core.security import token_hash
+from embed.errors import ClientNotFound, InvalidClientSettings
+from embed.models import Client
+
+LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+ID_TOKEN_ALGORITHMS = ("RS256", "ES256")
+MAX_URIS = 20
+MAX_URI_LENGTH = 2048
+NAME_MAX = 128
+
+
+@dataclass(frozen=True)
+class CreatedClient:
+    """A new client and, for a confidential one, its secret (shown this once)."""
+
+    client: Client
+    secret: str | None
+
+
+def _problem_with_https_or_loopback(what: str, value: str) -> str | None:
+    try:
+        parts = urlsplit(value)
+        host = parts.hostname
+        _ = parts.port  # a malformed port raises here
+    except ValueError:
+        return f"{what} is not a valid URL: {value!r}"
+    if parts.scheme not in ("http", "https") or not host:
+        return f"{what} must be an absolute http(s) URL: {value!r}"
+    if parts.scheme == "http" and host not in LOOPBACK_HOSTS:
+        return (
+            f"{what} must use https (plain http only on localhost, 127.0.0.1 or [::1]): {value!r}"
+        )
+    if parts.username is not None or parts.password is not None:
+        return f"{what} must not hold a user name or password: {value!r}"
+    return None
+
+
+def check_redirect_uri(value: str, what: str = "redirect URI") -> str:
+    """``value`` if it may be registered as a redirect URI; InvalidClientSettings otherwise."""
+    problem = _problem_with_https_or_loopback(what, value)
+    if problem is None and len(value) > MAX_URI_LENGTH:
+        problem = f"{what} is longer than {MAX_URI_LENGTH} characters"
+    if problem is None and urlsplit(value).fragment:
+        problem = f"{what} must not have a fragment (#…): {value!r}"
+    if problem is None and "#" in value:
+        problem = f"{what} must not have a fragment (#…): {value!r}"
+    if problem:
+        raise InvalidClientSettings(problem)
+    return value
+
+
+def normalise_origin(value: str) -> str:
+    """``scheme://host[:port]`` in lower case, https (or http on loopback), nothing else."""
+    problem = _problem_with_https_or_loopback("origin", value)
+    parts = urlsplit(value) if problem is None else None
+    if parts is not None and (parts.path not in ("", "/") or parts.query or parts.fragment):
+        problem = f"an origin is scheme://host[:port] only: {value!r}"
+    if problem or parts is None:
+        raise InvalidClientSettings(problem)
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
+def origin_of(uri: str) -> str:
+    parts = urlsplit(uri)
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
+def _unique(values: list[str], what: str) -> list[str]:
+    if len(values) > MAX_URIS:
+        raise InvalidClientSettings(f"at most {MAX_URIS} {what}s")
+    return list(dict.fromkeys(values))
+
+
+def _new_secret() -> tuple[str, bytes]:
+    secret = secrets.token_urlsafe(32)
+    return secret, token_hash(secret)
+
+
+def create_client(
+    db: Session,
+    ctx: RequestContext,
+    *,
+    name: str,
+    redirect_uris: list[str],
+    origins: list[str] | None = None,
+    post_logout_redirect_uris: list[str] | None = None,
+    public: bool = False,
+    trusted: bool = False,
+    id_token_alg: str = "RS256",  # noqa: S107 (an algorithm name, not a password)
+    actor: str | None = None,
+) -> CreatedClient:
+    """Registers a website. Its ``client_id`` is random (never a name someone could guess or
+    squat); a confidential client's secret is returned once and stored hashed."""
+    name = " ".join(name.split())
+    if not name or len(name) > NAME_MAX:
+        raise InvalidClientSettings(f"the name must have 1 to {NAME_MAX} characters")
+    if not redirect_uris:
+        raise InvalidClientSettings("at least one redirect URI is needed")
+    if id_token_alg not in ID_TOKEN_ALGORITHMS:
+        raise InvalidClientSettings(
+            f"the ID token algorithm is one of {', '.join(ID_TOKEN_ALGORITHMS)}"
+        )
+    redirects = _unique([check_redirect_uri(u) for u in redirect_uris], "redirect URI")
+    allowed_origins = _unique([normalise_origin(o) for o in origins or []], "origin")
+    logouts = _unique(
+        [
+            check_redirect_uri(u, "post-logout redirect URI")
+            for u in post_logout_redirect_uris or []
+        ],
+        "post-logout redirect URI",
+    )
+    secret, secret_hash = (None, None) if public else _new_secret()
+    client = Client(
+        client_id=secrets.token_urlsafe(18),
+        name=name,
+        secret_hash=secret_hash,
+        redirect_uris=redirects,
+        origins=allowed_origins,
+        post_logout_redirect_uris=logouts,
+        trusted=trusted,
+        id_token_alg=id_token_alg,
+        created_at=ctx.now,
+    )
+    db.add(client)
+    db.flush()
+    events.emit(
+        db,
+        events.ClientRegistered(
+            ctx=ctx, user_id=None, client_id=client.client_id, client_name=name, actor=actor
+        ),
+    )
+    return CreatedClient(client, secret)
+
+
+def list_clients(db: Session) -> list[Client]:
+    return list(db.scalars(sa.select(Client).order_by(Client.id)))
+
+
+def find_client(db: Session, client_id: str | None) -> Client | None:
+    if not client_id or len(client_id) > 64:
+        return None
+    return db.scalars(sa.select(Client).where(Client.client_id == client_id)).first()
+
+
+def get_client(db: Session, client_id: str) -> Client:
+    client = find_client(db, client_id)
+    if client is None:
+        raise ClientNotFound()
+    return client
+
+
+def delete_client(
+    db: Session, ctx: RequestContext, client_id: str, *, actor: str | None = None
+) -> None:
+    """Removes the website with every connection, grant, code and token it had."""
+    client = get_client(db, client_id)
+    events.emit(
+        db,
+        events.ClientRemoved(
+            ctx=ctx, user_id=None, client_id=client.client_id, client_name=client.name, actor=actor
+        ),
+    )
+    db.delete(client)
+    db.flush()
+
+
+def rotate_secret(
+    db: Session, ctx: RequestContext, client_id: str, *, actor: str | None = None
+) -> str:
+    """A new secret for a confidential client; the old one stops working at once."""
+    client = get_client(db, client_id)
+    if client.public:
+        raise InvalidClientSettings("a public client has no secret")
+    secret, client.secret_hash = _new_secret()
+    client.secret_rotated_at = ctx.now
+    events.emit(
+        db,
+        events.ClientSecretRotated(ctx=ctx, user_id=None, client_id=client.client_id, actor=actor),
+    )
+    return secret
+
+
+def secret_matches(client: Client, secret: str | None) -> bool:
+    """Constant-time check of a presented client secret against the stored hash."""
+    if client.secret_hash is None or not secret or len(secret) > 256:
+        return False
+    return hmac.compare_digest(client.secret_hash, token_hash(secret))
