@@ -60,8 +60,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     from core import cli as core_cli
     from embed import cli as embed_cli
+    from embed import connection_views
     from embed import provider as oidc_provider
     from embed import tokens as oidc_tokens
+    from embed.frame_views import bp as embed_frame
     from embed.views import oidc as oidc_views
     from notify import cli as notify_cli
     from recovery import address_views
@@ -84,6 +86,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     recovery_erasure.connect()
     oidc_provider.init_app(app)
     app.register_blueprint(oidc_views)
+    app.register_blueprint(embed_frame)
+    app.register_blueprint(connection_views.connections)
+    connection_views.register_page_extras()  # the account page's "Connected websites"
     oidc_tokens.connect()  # what websites hold dies with the device and the ID
     notify.init_app(app)  # Flask-Mail, the delivery worker, the dev mailbox
     app.add_url_rule("/api/openapi.json", "openapi", _openapi)

@@ -112,7 +112,7 @@ def revoke_device_sessions(db: Session, device_id: int, now: datetime) -> int:
     return rowcount(result)
 
 
-def _live(*, policy: SessionPolicy, now: datetime) -> sa.ColumnElement[bool]:
+def live_session(*, policy: SessionPolicy, now: datetime) -> sa.ColumnElement[bool]:
     """The SQL twin of ``lookup``'s test: not revoked, not expired, not idle too long."""
     return sa.and_(
         LoginSession.revoked_at.is_(None),
@@ -128,7 +128,7 @@ def live_sessions(
     return list(
         db.scalars(
             sa.select(LoginSession)
-            .where(LoginSession.user_id == user_id, _live(policy=policy, now=now))
+            .where(LoginSession.user_id == user_id, live_session(policy=policy, now=now))
             .order_by(LoginSession.last_seen_at.desc(), LoginSession.id.desc())
         )
     )
@@ -146,7 +146,7 @@ def end_session(
         .where(
             LoginSession.id == session_id,
             LoginSession.user_id == user_id,
-            _live(policy=policy, now=now),
+            live_session(policy=policy, now=now),
         )
         .values(revoked_at=now)
     )
@@ -164,7 +164,7 @@ def end_other_sessions(
         .where(
             LoginSession.user_id == user_id,
             LoginSession.id != keep_id,
-            _live(policy=policy, now=now),
+            live_session(policy=policy, now=now),
         )
         .values(revoked_at=now)
     )

@@ -266,8 +266,11 @@ def _finish_response(response: Response) -> Response:
     headers.setdefault("Referrer-Policy", "no-referrer")
     config = current_app.config
     if response.mimetype == "text/html":
-        headers.setdefault("Content-Security-Policy", PAGE_CSP)
-        headers.setdefault("X-Frame-Options", "DENY")
+        csp = headers.setdefault("Content-Security-Policy", PAGE_CSP)
+        # For browsers without CSP's frame-ancestors; a page a view made frameable for named
+        # origins (the embedded sign-in) keeps only its CSP.
+        if "frame-ancestors 'none'" in csp:
+            headers.setdefault("X-Frame-Options", "DENY")
     # Pages show an ID's devices, sessions and codes: no shared or back-button cache may keep
     # them. Static files are not text/html and stay cacheable.
     if request.path.startswith("/api/") or response.mimetype == "text/html":

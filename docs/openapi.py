@@ -321,7 +321,7 @@ def _clean(value: Any) -> Any:
     with ``allOf``, which a closed object would refuse); descriptions on one line."""
     if isinstance(value, dict):
         return {
-            key: _one_line(item) if key == "description" else _clean(item)
+            key: _one_line(item) if key == "description" and isinstance(item, str) else _clean(item)
             for key, item in value.items()
             if not (key == "title" and isinstance(item, str))
             and not (key == "additionalProperties" and item is False)

@@ -44,3 +44,12 @@ class EmbedOriginRefused(AppError):
 class ConnectionNotFound(NotFound):
     code = "connection_not_found"
     message = "This website is not connected to your ID."
+
+
+class EmbedRequestRefused(AppError):
+    """The embedded sign-in's authorization request of a registered website does not fit
+    (``embed.requests.RequestRefused``): told to the frame, whose page shows it to whoever
+    builds the website. The message says what is wrong."""
+
+    status, code = 400, "invalid_request"
+    message = "This website asked to sign you in in a way this server does not allow."

@@ -31,7 +31,7 @@ from werkzeug.datastructures import CombinedMultiDict, MultiDict
 
 from core import db as database
 from core.models import User
-from core.web import request_now
+from core.web import request_now, session_policy
 from embed import keys, tokens
 from embed.clients import find_client, secret_matches
 from embed.models import Client, Grant, TokenKind
@@ -275,7 +275,9 @@ class CodeGrant(grants.AuthorizationCodeGrant):
         )
 
     def query_authorization_code(self, code: str, client: OAuthClient) -> CodeAdapter | None:
-        redeemed = tokens.redeem_code(database.session(), code, client.row, request_now())
+        redeemed = tokens.redeem_code(
+            database.session(), code, client.row, request_now(), session_policy()
+        )
         return CodeAdapter(redeemed) if redeemed else None
 
     def delete_authorization_code(self, authorization_code: CodeAdapter) -> None:
@@ -316,7 +318,9 @@ class RefreshGrant(grants.RefreshTokenGrant):
             from authlib.oauth2.rfc6749 import InvalidRequestError
 
             raise InvalidRequestError("Missing 'refresh_token' in request.")
-        held = tokens.use_refresh_token(database.session(), presented, client.row, request_now())
+        held = tokens.use_refresh_token(
+            database.session(), presented, client.row, request_now(), session_policy()
+        )
         if held is None:
             raise InvalidGrantError()
         return TokenAdapter(held)
@@ -380,7 +384,9 @@ class IdToken(OpenIDCode):
 
 class AccessTokens(BearerTokenValidator):
     def authenticate_token(self, token_string: str) -> TokenAdapter | None:
-        held = tokens.find_token(database.session(), token_string, request_now(), TokenKind.ACCESS)
+        held = tokens.find_token(
+            database.session(), token_string, request_now(), session_policy(), TokenKind.ACCESS
+        )
         return TokenAdapter(held) if held else None
 
 
@@ -393,7 +399,7 @@ class UserInfoAnswer(UserInfoEndpoint):
 
 
 def _find_held(token_string: str) -> TokenAdapter | None:
-    held = tokens.find_token(database.session(), token_string, request_now())
+    held = tokens.find_token(database.session(), token_string, request_now(), session_policy())
     return TokenAdapter(held) if held else None
 
 

@@ -21,16 +21,24 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from core import events
+from core import events, retention
 from core.context import RequestContext
 from core.encoding import b64url
 from core.models import LoginSession, User
 from core.orm import rowcount
 from core.security import keyed_hash, new_token, token_hash
+from core.sessions import LAST_SEEN_RESOLUTION, SessionPolicy, live_session
 from embed.models import AuthorizationCode, Client, Connection, Grant, Token, TokenKind
 from webauthn.models import Device, DeviceStatus
 
 SCOPES_SUPPORTED = ("openid", "profile", "email", "offline_access")
+# What each scope lets a website know, as the consent question says it.
+SCOPE_WORDS = {
+    "openid": "Know that it is you when you come back",
+    "profile": "Your display name and username",
+    "email": "Your email address",
+    "offline_access": "Stay connected to your ID while you are away",
+}
 
 
 @dataclass(frozen=True)
@@ -183,7 +191,7 @@ def connections_of(db: Session, user_id: int) -> list[tuple[Connection, Client]]
         .where(Connection.user_id == user_id)
         .order_by(Connection.last_used_at.desc())
     )
-    return [(c, client) for c, client in rows.tuples()]
+    return [(c, client) for c, client in rows]
 
 
 # ---- codes ---------------------------------------------------------------------------------
@@ -263,7 +271,9 @@ class RedeemedCode:
     user: User
 
 
-def redeem_code(db: Session, code: str, client: Client, now: datetime) -> RedeemedCode | None:
+def redeem_code(
+    db: Session, code: str, client: Client, now: datetime, policy: SessionPolicy
+) -> RedeemedCode | None:
     """Consumes ``code`` for ``client`` (one conditional UPDATE). None when it is unknown,
     another client's, expired, or its grant is no longer live. A code used before revokes the
     grant and every token issued from it."""
@@ -294,7 +304,7 @@ def redeem_code(db: Session, code: str, client: Client, now: datetime) -> Redeem
             revoke_grant(db, grant, now, "code_replayed")
         return None
     db.refresh(row)
-    user = live_user(db, grant, now)
+    user = live_user(db, grant, now, policy)
     if user is None:
         return None
     return RedeemedCode(row, grant, user)
@@ -350,7 +360,11 @@ class HeldToken:
 
 
 def find_token(
-    db: Session, presented: str, now: datetime, kind: TokenKind | None = None
+    db: Session,
+    presented: str,
+    now: datetime,
+    policy: SessionPolicy,
+    kind: TokenKind | None = None,
 ) -> HeldToken | None:
     if not presented or len(presented) > 256:
         return None
@@ -366,7 +380,7 @@ def find_token(
     if found is None:
         return None
     token, grant, client = found
-    user = live_user(db, grant, now)
+    user = live_user(db, grant, now, policy)
     usable = (
         user is not None
         and token.revoked_at is None
@@ -377,11 +391,13 @@ def find_token(
 
 
 def use_refresh_token(
-    db: Session, presented: str, client: Client, now: datetime
+    db: Session, presented: str, client: Client, now: datetime, policy: SessionPolicy
 ) -> HeldToken | None:
     """Consumes a refresh token of ``client`` (rotation: it works once). A refresh token used
-    before is a stolen copy or a replay: the whole grant is revoked."""
-    held = find_token(db, presented, now, TokenKind.REFRESH)
+    before is a stolen copy or a replay: the whole grant is revoked. A use is activity of the
+    Keystead session it came from: it stays signed in (and in the owner's sessions list, where
+    it can be ended) while the website uses it."""
+    held = find_token(db, presented, now, policy, TokenKind.REFRESH)
     if held is None or held.client.id != client.id:
         return None
     if held.token.used_at is not None:
@@ -398,6 +414,14 @@ def use_refresh_token(
     if rowcount(consumed) != 1:
         revoke_grant(db, held.grant, now, "refresh_token_reused")
         return None
+    db.execute(
+        sa.update(LoginSession)
+        .where(
+            LoginSession.id == held.grant.login_session_id,
+            LoginSession.last_seen_at <= now - LAST_SEEN_RESOLUTION,
+        )
+        .values(last_seen_at=now)
+    )
     return held
 
 
@@ -412,9 +436,10 @@ def revoke_token(db: Session, held: HeldToken, now: datetime) -> None:
 # ---- liveness and revocation ---------------------------------------------------------------
 
 
-def live_user(db: Session, grant: Grant, now: datetime) -> User | None:
+def live_user(db: Session, grant: Grant, now: datetime, policy: SessionPolicy) -> User | None:
     """The grant's user while the grant lives: not revoked, the ID not deleted, the device
-    active, the Keystead session not ended. One statement; read on every use."""
+    active, the Keystead session live (not ended, not past its lifetime or idle timeout, as
+    ``core.sessions`` decides for the browser). One statement; read on every use."""
     if grant.revoked_at is not None or grant.login_session_id is None or grant.device_id is None:
         return None
     row = db.execute(
@@ -427,7 +452,7 @@ def live_user(db: Session, grant: Grant, now: datetime) -> User | None:
             Device.id == grant.device_id,
             Device.status == DeviceStatus.ACTIVE,
             LoginSession.id == grant.login_session_id,
-            LoginSession.revoked_at.is_(None),
+            live_session(policy=policy, now=now),
         )
     ).first()
     return row[0] if row else None
@@ -458,7 +483,9 @@ def _on_user_deleted(db: Session, event: events.UserDeleted) -> None:
 
 def connect() -> None:
     """Grants die for good with the device (blocked or removed) and the ID (deleted); an
-    ended session is seen on every use (``live_user``)."""
+    ended session is seen on every use (``live_user``). ``flask purge`` sweeps expired codes
+    and tokens."""
+    retention.register("expired website codes and tokens", purge_expired)
     events.subscribe(events.DeviceBlocked, _on_device_gone)
     events.subscribe(events.DeviceRemoved, _on_device_gone)
     events.subscribe(events.UserDeleted, _on_user_deleted)

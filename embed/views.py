@@ -55,12 +55,6 @@ oidc = Blueprint("oidc", __name__)
 
 # How long the sign-in page may take before it comes back to the authorization request.
 CONTINUATION_TTL = 600
-SCOPE_WORDS = {
-    "openid": "Know that it is you (an identifier for you at this website)",
-    "profile": "Your name and username",
-    "email": "Your email address",
-    "offline_access": "Stay signed in while you are away",
-}
 
 
 def _config(key: str) -> Any:
@@ -260,7 +254,7 @@ def _authorize(args: MultiDict[str, str], *, requested_at: datetime | None) -> R
                 "embed/consent.html",
                 website=client.name,
                 origin=tokens.website_origin(client),
-                scopes=[SCOPE_WORDS[s] for s in scopes],
+                scopes=[tokens.SCOPE_WORDS[s] for s in scopes],
                 csrf=_consent_token(ctx.login_session, request.full_path),
                 action=request.full_path,
                 user=who.user,

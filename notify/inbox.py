@@ -1,7 +1,9 @@
 """Every device is told: when a device is added, restored, duplicated, paired, blocked,
 removed or flagged, or signs in from a browser it never used, each other active device of the
 ID gets a notification (its inbox, the live view, the next sign-in) and the ID's address gets
-a mail with a one-click "This wasn't me — block it" link.
+a mail with a one-click "This wasn't me — block it" link. The first sign-in to a website is
+told the same way, naming the website and where it lives (nothing to block: the owner
+disconnects it from the account page).
 
 Everything is written in the event's transaction: nothing is announced for a change that
 rolled back, and nothing is lost when SMTP is down (the mail waits in the outbox).
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -52,7 +55,16 @@ HEADLINES = {
     "device_removed": "A device was removed from your ID",
     "device_flagged": "A device of your ID may have been cloned",
     "new_device_sign_in": "New sign-in to your ID",
+    "website_connected": "A website was connected to your ID",
 }
+
+
+@dataclass(frozen=True)
+class Website:
+    """The website a notice is about, as it was named when it happened."""
+
+    name: str
+    origin: str
 
 
 # ---- writing -------------------------------------------------------------------------------
@@ -67,9 +79,11 @@ def announce(
     subject_device_id: int | None,
     device_name: str,
     mail: bool = True,
+    website: Website | None = None,
 ) -> None:
     """Tells every other active device of the ID about ``kind`` (who: ``ctx.client``, when:
-    ``ctx.now``) and, with ``mail``, the ID's confirmed address."""
+    ``ctx.now``) and, with ``mail``, the ID's confirmed address. ``website``: the website the
+    news is about, if any."""
     user = db.get(User, user_id)
     if user is None:
         return
@@ -85,10 +99,12 @@ def announce(
         )
     ).all()
     subject = db.get(Device, subject_device_id) if subject_device_id else None
-    data = {
+    data: dict[str, Any] = {
         "device_name": device_name,
         "authenticator": authenticator_name(subject.aaguid) if subject else None,
     }
+    if website is not None:
+        data["website"] = {"name": website.name, "origin": website.origin}
     for recipient in recipients:
         db.add(
             Notification(
@@ -123,6 +139,9 @@ def announce(
             "ip": client.ip or "unknown",
             "browser": client.user_agent or "unknown",
             "block_url": block_url,
+            # The mail's own ``origin`` is Keystead's (for its links).
+            "website": website.name if website else None,
+            "website_origin": website.origin if website else None,
         },
     )
 
@@ -182,6 +201,21 @@ def _on_sign_in(db: Session, event: events.SignedIn) -> None:
         )
 
 
+def _on_website_connected(db: Session, event: events.WebsiteConnected) -> None:
+    """The first sign-in to a website: the devices that did not do it, and the address."""
+    if event.user_id is None:
+        return
+    announce(
+        db,
+        event.ctx,
+        "website_connected",
+        user_id=event.user_id,
+        subject_device_id=None,
+        device_name="",
+        website=Website(name=event.client_name, origin=event.origin),
+    )
+
+
 def _forget_user(db: Session, event: events.UserDeleted) -> None:
     """A deleted ID's inboxes (who did what, from which IP and browser) and block links go:
     its devices are removed, nobody can read or use them any more."""
@@ -208,6 +242,7 @@ def connect() -> None:
     for event_type, mail in _TOLD:
         events.subscribe(event_type, _TELL if mail else _TELL_IN_APP)
     events.subscribe(events.SignedIn, _on_sign_in)
+    events.subscribe(events.WebsiteConnected, _on_website_connected)
     events.subscribe(events.UserDeleted, _forget_user)
 
 
@@ -236,6 +271,8 @@ def notification_json(db: Session, notification: Notification) -> dict[str, Any]
         "created_at": notification.created_at.isoformat(),
         "read": notification.read_at is not None,
         "device": device,
+        # The website a notice is about (``website_connected``), else None.
+        "website": notification.data.get("website"),
         "ip": notification.ip,
         "user_agent": notification.user_agent,
     }

@@ -18,6 +18,7 @@ from core.schemas import (
     Query,
     Timestamp,
     document,
+    omitted_if_none,
     rule_error,
 )
 from notify.inbox import GONE, HEADLINES
@@ -57,6 +58,13 @@ class NotifiedDevice(Answer):
     )
 
 
+class NotifiedWebsite(Answer):
+    """The website the notification is about, named as it was then"""
+
+    name: str
+    origin: str = Field(description="Where the website lives (scheme://host[:port])")
+
+
 class NotificationOut(Answer):
     """Something that happened to the ID, told to one of its devices."""
 
@@ -65,6 +73,9 @@ class NotificationOut(Answer):
     created_at: Timestamp
     read: bool
     device: NotifiedDevice
+    website: NotifiedWebsite | None = omitted_if_none(
+        description="Only for a notice about a website (`website_connected`)"
+    )
     ip: str
     user_agent: str
 

@@ -8,7 +8,7 @@ is the caller's business.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
@@ -39,12 +39,14 @@ _REFUSED_STATUS = {DeviceStatus.BLOCKED: DeviceBlocked, DeviceStatus.REMOVED: De
 
 @dataclass(frozen=True)
 class VerifiedAssertion:
-    """A verified assertion: the device that made it, its ID, and whether the user was
-    verified (PIN, biometrics) in it."""
+    """A verified assertion: the device that made it, its ID, whether the user was verified
+    (PIN, biometrics) in it and, for a ceremony run in a website's frame, the page it ran in
+    (``topOrigin``, one of the ``top_origins`` the caller gave)."""
 
     device: Device
     user: User
     user_verified: bool
+    top_origin: str | None = None
 
 
 def verify_assertion(
@@ -54,11 +56,16 @@ def verify_assertion(
     raw: Mapping[str, Any],
     *,
     purpose: ChallengePurpose,
+    top_origins: Collection[str] | None = None,
 ) -> VerifiedAssertion:
     """Consumes the pending challenge of ``purpose`` and runs every check on an assertion; on
     success the device's counter, backup state and last use are updated, and the device, its
     ID and whether the user was verified are returned. Starts no session. Sign-in and step-up
-    share it."""
+    share it.
+
+    ``top_origins``: None (sign-in, step-up) refuses a response made in a frame; the embedded
+    sign-in passes the website's origins and accepts only a response made in a cross-origin
+    frame on one of them (``webauthn.ceremony.verify_authentication``)."""
     response = parse_authentication(raw)
     pending = challenges.consume(
         db,
@@ -101,6 +108,7 @@ def verify_assertion(
             challenge=pending.challenge,
             stored=stored,
             user_handle_required=not username_first,
+            top_origins=top_origins,
         )
     except CounterRegression as exc:
         if device.status == DeviceStatus.ACTIVE:
@@ -138,7 +146,7 @@ def verify_assertion(
             received_count,
             CounterRegression(detail="sign counter raced by a concurrent sign-in"),
         )
-    return VerifiedAssertion(device, user, assertion.user_verified)
+    return VerifiedAssertion(device, user, assertion.user_verified, assertion.top_origin)
 
 
 def _advance_counter(db: Session, device: Device, assertion: Any, now: datetime) -> bool:

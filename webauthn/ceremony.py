@@ -3,8 +3,10 @@ Level 3 §7.1 and §7.2 that it leaves to us. Plain Python: no Flask, no databas
 
 fido2 checks the clientData type, the challenge, the origin (through our exact allow-list),
 the rpIdHash, UP, UV when required and the signature. We add: the top-level credential type,
-crossOrigin/topOrigin, rawId vs the attested credential id, credential-id length, the algorithm
-against what we offered, BE/BS consistency, userHandle ownership and the sign counter.
+crossOrigin/topOrigin (refused, except for the one caller that runs a sign-in in a website's
+frame and names the pages it may run in), rawId vs the attested credential id, credential-id
+length, the algorithm against what we offered, BE/BS consistency, userHandle ownership and
+the sign counter.
 
 Past 400 lines on purpose: every relying-party check of §7.1 and §7.2 in the spec's order, so
 a reviewer reads them side by side with it.
@@ -16,7 +18,7 @@ import binascii
 import hmac
 import re
 import struct
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, cast
@@ -126,6 +128,14 @@ class Assertion:
     sign_count: int
     backed_up: bool
     user_verified: bool
+    # The page a framed ceremony ran in (clientData ``topOrigin``), checked against the
+    # caller's ``top_origins``; None for a first-party ceremony.
+    top_origin: str | None = None
+
+
+class TopOriginRefused(AuthenticationFailed):
+    """A framed ceremony whose page is not one the caller accepts, or whose browser did not
+    say which page it ran in (``crossOrigin`` without ``topOrigin``)."""
 
 
 class CounterRegression(AuthenticationFailed):
@@ -315,17 +325,45 @@ def _check_authenticator_data_encoding(auth_data: bytes) -> None:
 
 
 def _check_common(
-    rp: RelyingParty, raw: Mapping[str, Any], client_data: CollectedClientData, fail: type
-) -> None:
+    rp: RelyingParty,
+    raw: Mapping[str, Any],
+    client_data: CollectedClientData,
+    fail: type,
+    top_origins: Collection[str] | None = None,
+) -> str | None:
+    """The checks both ceremonies share; returns the framing page's origin (``topOrigin``)
+    when ``top_origins`` asks for a framed ceremony."""
     if raw.get("type") != PUBLIC_KEY:
         raise fail(detail="credential type is not public-key")
     if not isinstance(client_data.origin, str) or not rp.origin_allowed(client_data.origin):
         raise fail(detail=f"origin not allowed: {client_data.origin!r}")
+    if top_origins is not None:
+        return _check_framed(client_data, top_origins)
     # First-party ceremonies only: a response made inside a cross-origin frame must not count.
     if client_data._data.get("crossOrigin", False) is not False:
         raise fail(detail="crossOrigin is set")
     if "topOrigin" in client_data._data:
         raise fail(detail="topOrigin is present")
+    return None
+
+
+def _check_framed(client_data: CollectedClientData, top_origins: Collection[str]) -> str:
+    """§7.2 step 13 for the one caller that runs its ceremony in a cross-origin frame (the
+    embedded sign-in): ``crossOrigin`` is exactly true and ``topOrigin`` is exactly one of
+    ``top_origins``. A first-party response is refused too: the frame is always cross-origin,
+    so one made outside it was not made where the caller expects."""
+    data = client_data._data
+    if data.get("crossOrigin", False) is not True:
+        raise AuthenticationFailed(detail="a first-party response where a framed one is expected")
+    top_origin = data.get("topOrigin")
+    if top_origin is None:
+        raise TopOriginRefused(detail="crossOrigin without topOrigin")
+    encoded = top_origin.encode("utf-8") if isinstance(top_origin, str) else None
+    if encoded is None or not any(
+        hmac.compare_digest(encoded, allowed.encode("utf-8")) for allowed in top_origins
+    ):
+        raise TopOriginRefused(detail=f"topOrigin not accepted: {top_origin!r}")
+    return str(top_origin)
 
 
 def _check_backup_flags(auth_data: AuthenticatorData, fail: type) -> None:
@@ -411,12 +449,17 @@ def verify_authentication(
     challenge: bytes,
     stored: StoredCredential,
     user_handle_required: bool,
+    top_origins: Collection[str] | None = None,
 ) -> Assertion:
     """Checks an assertion made with ``stored``; raises ``CounterRegression`` (after every other
-    check passed, so only a genuine signature can flag a device) or ``AuthenticationFailed``."""
+    check passed, so only a genuine signature can flag a device) or ``AuthenticationFailed``.
+
+    ``top_origins``: None (every first-party caller) refuses any response made in a frame;
+    given, only a response made in a cross-origin frame whose top-level page is one of them
+    passes (``TopOriginRefused`` otherwise), and its ``topOrigin`` is returned."""
     client_data = response.response.client_data
     auth_data = response.response.authenticator_data
-    _check_common(rp, raw, client_data, AuthenticationFailed)
+    top_origin = _check_common(rp, raw, client_data, AuthenticationFailed, top_origins)
     user_handle = response.response.user_handle
     if user_handle is None:
         if user_handle_required:
@@ -440,6 +483,7 @@ def verify_authentication(
         sign_count=auth_data.counter,
         backed_up=auth_data.is_backed_up(),
         user_verified=auth_data.is_user_verified(),
+        top_origin=top_origin,
     )
 
 

@@ -37,6 +37,9 @@ class ChallengePurpose(StrEnum):
     RECOVER = "recover"  # a new device for an ID being restored or duplicated
     REAUTH = "reauth"  # step-up: verify the signed-in user again
     PAIR = "pair"  # a new device joining by QR code, pending approval
+    # The sign-in embedded in a website's frame, bound to a one-time transaction secret
+    # instead of the browser cookie (a third-party frame gets none); also its pending consent.
+    EMBED = "embed"
 
 
 class Device(Base):

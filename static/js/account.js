@@ -113,6 +113,9 @@ function confirmDialog({ dialog, confirm, cancel, progress, buttonClass }) {
   const state = { row: null };
   cancel.addEventListener("click", () => dialog.close());
   dialog.addEventListener("close", () => {
+    // A close event is queued; input may be handled first and open the dialog again (Enter on
+    // a row's button right after Escape): that close is over.
+    if (dialog.open) return;
     progress.textContent = "";
     if (state.row) {
       // Cancelled: focus goes back to the row's button.

@@ -19,7 +19,7 @@ import { ApiError, api } from "./webauthn.js";
 import { explain } from "./messages.js";
 import { localiseTimes } from "./times.js";
 import {
-  KINDS, blockDevice, canBlock, deviceLine, element, icon, kindTitle, metaLine,
+  KINDS, blockDevice, canBlock, element, icon, kindTitle, metaLine, subjectLine,
 } from "./notices.js";
 
 const region = document.getElementById("live-notifications");
@@ -147,7 +147,7 @@ function toast(notification) {
   const body = element("div", "live-notification__body");
   const title = element("p", "live-notification__title", kindTitle(notification.kind));
   title.id = titleId;
-  body.append(title, deviceLine(notification, "notice-device"), metaLine(notification, "notice-meta"));
+  body.append(title, subjectLine(notification), metaLine(notification, "notice-meta"));
 
   const result = element("p", "live-notification__result");
   result.hidden = true;

@@ -16,6 +16,7 @@ export const KINDS = {
   device_flagged: { title: "A device of your ID may have been cloned", tone: "danger", icon: "warning" },
   new_device_sign_in: { title: "New sign-in to your ID", tone: "warning", icon: "signin" },
   email_changed: { title: "The email address of your ID was changed", tone: "warning", icon: "warning" },
+  website_connected: { title: "A website was connected to your ID", tone: "warning", icon: "signin" },
 };
 
 /** Kinds after which the account page's device list has changed. */
@@ -118,6 +119,18 @@ export function deviceLine(notification, className = "notice-device") {
   if (device.status === "blocked") line.append(element("span", "badge badge--danger notice-device__status", "Blocked"));
   else if (device.status === "gone") line.append(element("span", "badge notice-device__status", "Removed"));
   else if (device.status === "pending") line.append(element("span", "badge badge--warning notice-device__status", "Waiting for approval"));
+  return line;
+}
+
+/** What a notice is about: the website (name and address) of a website's notice, else its device. */
+export function subjectLine(notification) {
+  const website = notification.website;
+  if (!website) return deviceLine(notification, "notice-device");
+  const line = element("p", "notice-device notice-website");
+  line.append(
+    element("strong", "notice-website__name", website.name),
+    element("span", "notice-device__model notice-website__origin", website.origin),
+  );
   return line;
 }
 

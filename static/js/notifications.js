@@ -10,7 +10,7 @@ import { setStatus, showError, whileBusy, safeLocalPath } from "./ui.js";
 import { localiseTimes } from "./times.js";
 import { markRead } from "./live.js";
 import {
-  KINDS, blockDevice, canBlock, deviceLine, element, icon, kindTitle, metaLine,
+  KINDS, blockDevice, canBlock, element, icon, kindTitle, metaLine, subjectLine,
 } from "./notices.js";
 
 const list = document.getElementById("notification-list");
@@ -169,7 +169,7 @@ function buildItem(notification) {
   fresh.hidden = Boolean(notification.read);
   top.append(title, fresh);
 
-  const device = deviceLine(notification, "notice-device");
+  const device = subjectLine(notification);
   device.querySelector(".notice-device__name")?.classList.add("notification__device");
   const result = element("p", "notification__result");
   result.hidden = true;
@@ -200,7 +200,8 @@ document.addEventListener("keystead:notification", (event) => {
   list.prepend(buildItem(notification));
   localiseTimes(list);
   updateUnread();
-  setStatus(`New: ${kindTitle(notification.kind)}${notification.device?.name ? ` — ${notification.device.name}` : ""}.`, "info");
+  const about = notification.website?.name || notification.device?.name;
+  setStatus(`New: ${kindTitle(notification.kind)}${about ? ` — ${about}` : ""}.`, "info");
 });
 
 // ---- after a sign-in: "While you were away" ----------------------------------------------------

@@ -48,14 +48,20 @@ def is_views(name: str) -> bool:
     return last == "views" or last.endswith("_views")
 
 
+def is_schemas(name: str) -> bool:
+    last = name.rsplit(".", 1)[-1]
+    return last == "schemas" or last.endswith("_schemas")
+
+
 def is_edge(name: str) -> bool:
     """A views module, a package's share of the edge (``<package>/web.py``), its request and
-    answer models (``<package>/schemas.py``: parsed from the request, turned into the answer),
-    its command line (``<package>/cli.py``: Flask's CLI, committing like a view), or
-    FLASK_BOUND."""
+    answer models (``<package>/schemas.py``, or ``<concept>_schemas.py`` beside its
+    ``<concept>_views.py``: parsed from the request, turned into the answer), its command line
+    (``<package>/cli.py``: Flask's CLI, committing like a view), or FLASK_BOUND."""
     return (
         is_views(name)
-        or name.rsplit(".", 1)[-1] in ("web", "cli", "schemas")
+        or is_schemas(name)
+        or name.rsplit(".", 1)[-1] in ("web", "cli")
         or name in FLASK_BOUND
         or name.split(".")[0] in FLASK_BOUND_PACKAGES
     )

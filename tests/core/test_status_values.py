@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from flask import Flask
 
 from core import db as database
+from embed.models import TokenKind
 from recovery.models import EmailCodePurpose, FailureStep, FlowStage, PairingStatus
 from recovery.restore import RecoveryMode
 from tests.conftest import Api
@@ -23,7 +24,16 @@ ROOT = Path(__file__).resolve().parents[2]
 # The strings in databases and JSON today: changing one needs a migration (and an API change).
 STORED = {
     DeviceStatus: {"active", "blocked", "pending", "removed"},
-    ChallengePurpose: {"register", "authenticate", "add_device", "recover", "reauth", "pair"},
+    ChallengePurpose: {
+        "register",
+        "authenticate",
+        "add_device",
+        "recover",
+        "reauth",
+        "pair",
+        "embed",
+    },
+    TokenKind: {"access_token", "refresh_token"},
     FlowStage: {"code_verified", "otp_verified", "completed", "void"},
     EmailCodePurpose: {
         "activate",

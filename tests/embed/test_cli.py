@@ -144,3 +144,68 @@ def test_es256_client_gets_es256_id_tokens(app: Flask, signed_in: Api) -> None:
 
     assert jws.extract_compact(token.encode()).headers()["alg"] == "ES256"
     assert website.id_token_claims(token)["aud"] == website.client_id
+
+
+def test_purge_sweeps_expired_codes_and_tokens(app: Flask, signed_in: Api, clock: object) -> None:
+    created = _create(app, "--trusted")
+    website = Website(
+        app, str(created["client_id"]), str(created["client_secret"]), f"{WEBSITE}/callback"
+    )
+    sign_in_to(signed_in, website)  # a used code, an access token, a refresh token
+    assert "0 expired website codes and tokens" in _run(app, "purge")
+    clock.advance(app.config["OIDC_REFRESH_TOKEN_TTL"])  # type: ignore[attr-defined]
+    assert "3 expired website codes and tokens" in _run(app, "purge")
+    assert execute(app, "SELECT count(*) FROM oauth_tokens").scalar_one() == 0
+
+
+def test_rotate_secret_of_a_public_client_is_refused(app: Flask) -> None:
+    created = _create(app, "--public")
+    result = app.test_cli_runner().invoke(
+        args=["clients", "rotate-secret", str(created["client_id"])]
+    )
+    assert result.exit_code != 0 and "no secret" in result.output
+    assert execute(app, "SELECT secret_hash FROM oauth_clients").scalar_one() is None
+
+
+@pytest.mark.parametrize(("count", "ok"), [(20, True), (21, False)])
+def test_at_most_twenty_redirect_uris(app: Flask, count: int, ok: bool) -> None:
+    args = ["clients", "create", "--name", "Many"]
+    for n in range(count):
+        args += ["--redirect-uri", f"{WEBSITE}/cb{n}"]
+    assert (app.test_cli_runner().invoke(args=args).exit_code == 0) is ok
+
+
+@pytest.mark.parametrize(("name", "ok"), [("n" * 128, True), ("n" * 129, False), ("  ", False)])
+def test_client_name_rules(app: Flask, name: str, ok: bool) -> None:
+    args = ["clients", "create", "--name", name, "--redirect-uri", f"{WEBSITE}/cb"]
+    assert (app.test_cli_runner().invoke(args=args).exit_code == 0) is ok
+
+
+def test_create_stores_what_it_was_given(app: Flask) -> None:
+    created = _create(app)
+    assert created["origins"] == [WEBSITE]
+    assert created["redirect_uris"] == [f"{WEBSITE}/callback"]
+    assert created["post_logout_redirect_uris"] == [f"{WEBSITE}/"]
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [{"redirect_uris": []}, {"id_token_alg": "HS256"}, {"id_token_alg": "none"}],
+)
+def test_the_service_refuses_what_the_cli_cannot_send(
+    app: Flask, settings: dict[str, object]
+) -> None:
+    from core import db as database
+    from core.context import RequestContext
+    from embed import clients
+    from embed.errors import InvalidClientSettings
+
+    options: dict[str, object] = {"name": "Shop", "redirect_uris": [f"{WEBSITE}/cb"], **settings}
+    with app.app_context(), pytest.raises(InvalidClientSettings):
+        clients.create_client(database.session(), RequestContext.outside_request("t"), **options)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("command", ["delete", "rotate-secret"])
+def test_unknown_client_id_is_an_error(app: Flask, command: str) -> None:
+    result = app.test_cli_runner().invoke(args=["clients", command, "nobody"])
+    assert result.exit_code != 0 and "No website" in result.output

@@ -546,3 +546,28 @@ def test_login_hint_fills_in_the_username(client: Any, website: Website) -> None
     assert redirect_params(response)["hint"] == "bob"
     page = client.get(response.headers["Location"])
     assert b'id="username" name="username" type="text" value="bob"' in page.data
+
+
+def test_tokens_die_with_the_sessions_lifetime(
+    app: Flask, signed_in: Api, website: Website, clock: Clock
+) -> None:
+    tokens = sign_in_to(signed_in, website)
+    clock.advance(app.config["SESSION_LIFETIME"])
+    assert website.refresh(tokens["refresh_token"]).get_json()["error"] == "invalid_grant"
+
+
+def test_website_activity_keeps_its_session_alive_and_listed(
+    app: Flask, signed_in: Api, website: Website, clock: Clock
+) -> None:
+    idle = app.config["SESSION_IDLE_TIMEOUT"]
+    refresh = sign_in_to(signed_in, website)["refresh_token"]
+    for _ in range(3):  # three idle timeouts in all, a refresh in each
+        clock.advance(idle - 60)
+        answer = website.refresh(refresh)
+        assert answer.status_code == 200, answer.get_json()
+        refresh = answer.get_json()["refresh_token"]
+    # Still a live session the owner sees (and can end) on the sessions list.
+    seen = execute(app, "SELECT last_seen_at FROM login_sessions").scalar_one()
+    assert seen is not None
+    clock.advance(idle)  # the website stopped: the session idles out, its tokens with it
+    assert website.refresh(refresh).get_json()["error"] == "invalid_grant"

@@ -128,6 +128,14 @@ TARGETS: dict[str, tuple[str, list[str]]] = {
         "full",
         ["tests/core/test_policy.py", "tests/core/test_config.py", "tests/core/test_migrations.py"],
     ),
+    # Partner websites: the rules of the provider and of what websites hold.
+    "embed/authorize.py": ("full", ["tests/embed/test_rules.py", "tests/embed/test_provider.py"]),
+    "embed/requests.py": ("full", ["tests/embed/test_rules.py", "tests/embed/test_provider.py"]),
+    "embed/clients.py": (
+        "full",
+        ["tests/embed/test_rules.py", "tests/embed/test_cli.py", "tests/embed/test_provider.py"],
+    ),
+    "embed/tokens.py": ("full", ["tests/embed/test_provider.py", "tests/embed/test_cli.py"]),
     # The service modules, refusing branches only: the passkey use cases with the user rules
     # and the freshness check they apply, and the recovery ones with the throttle checks.
     "webauthn/signin.py": ("refusing", _PASSKEY_TESTS),
