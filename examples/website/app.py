@@ -158,10 +158,9 @@ def keystead() -> Any:
     return client
 
 
-def _issuer_mismatch() -> bool:
+def _issuer_mismatch(iss: Any) -> bool:
     """RFC 9207: the authorization response names its issuer; a different one (or none, from a
     provider that promises it) means the code did not come from Keystead."""
-    iss = request.args.get("iss")
     if iss is None:
         metadata = keystead().load_server_metadata()
         return bool(metadata.get("authorization_response_iss_parameter_supported"))
@@ -238,7 +237,7 @@ def callback() -> Response | tuple[str, int]:
         # Back without a code: the person declined, say. Only the error code is shown; an
         # error_description is text from the URL, which anyone could have written.
         return _error_page(request.args["error"])
-    if _issuer_mismatch():
+    if _issuer_mismatch(request.args.get("iss")):
         return _error_page("wrong_issuer")
     try:
         token = keystead().authorize_access_token()
@@ -303,8 +302,8 @@ def embedded() -> str:
 
 @bp.post("/embedded/complete")
 def embedded_complete() -> tuple[Response, int]:
-    """The page script posts the element's ``{code, state}`` here. The pending values are
-    taken out of the session first, so each page load's state serves one attempt."""
+    """The page script posts the element's ``{code, state, iss}`` here. The pending values
+    are taken out of the session first, so each page load's state serves one attempt."""
     pending = session.pop("embedded", None)
     body = request.get_json(silent=True)
     code = body.get("code") if isinstance(body, dict) else None
@@ -316,6 +315,8 @@ def embedded_complete() -> tuple[Response, int]:
         or not hmac.compare_digest(state.encode(), pending["state"].encode())
     ):
         return jsonify(ok=False, error="bad_state"), 400
+    if _issuer_mismatch(body.get("iss")):
+        return jsonify(ok=False, error="wrong_issuer"), 400
     client = keystead()
     try:
         token = client.fetch_access_token(

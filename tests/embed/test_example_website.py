@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import html
 import importlib.util
+import json
 import re
 import socket
 import sys
@@ -332,12 +333,24 @@ def element_attributes(page: str) -> dict[str, str]:
     return {k: html.unescape(v) for k, v in re.findall(r'([\w-]+)="([^"]*)"', found.group(1))}
 
 
+def popup_message(page: requests.Response, site: Live) -> dict[str, Any]:
+    """What the popup's last page (``response_mode=web_message``) posts to the opener, and
+    that it posts it to the website's origin only."""
+    assert page.status_code == 200, page.text[:500]
+    target = re.search(r'data-target-origin="([^"]*)"', page.text)
+    assert target and html.unescape(target.group(1)) == site.url
+    found = re.search(r'<script type="application/json" id="message">(.*?)</script>', page.text)
+    assert found, page.text[:1000]
+    return dict(json.loads(found.group(1)))
+
+
 def test_embedded_page_redeems_the_elements_code(
     keystead: Live, site: Live, authenticator: SoftAuthenticator, make_browser: Any
 ) -> None:
-    """What the page's script does with the element's ``{code, state}``. The test plays the
-    element: it asks Keystead's authorization endpoint for a code with the attributes the
-    server rendered (the element's own way to Keystead needs a real browser)."""
+    """What the page's script does with the element's ``{code, state, iss}``. The test plays
+    embed.js and its popup (they need a real browser): it opens the authorization endpoint
+    with the element's attributes and ``response_mode=web_message``, as embed.js does, and
+    reads the message the popup's last page posts."""
     browser = make_browser()
     sign_up(browser, keystead, authenticator)
     metadata = discovery(keystead)
@@ -355,7 +368,6 @@ def test_embedded_page_redeems_the_elements_code(
     assert element["scope"] == "openid profile email"
 
     query = {
-        "response_type": "code",
         "client_id": element["client-id"],
         "redirect_uri": element["redirect-uri"],
         "scope": element["scope"],
@@ -363,19 +375,23 @@ def test_embedded_page_redeems_the_elements_code(
         "nonce": element["nonce"],
         "code_challenge": element["code-challenge"],
         "code_challenge_method": "S256",
+        "response_type": "code",
+        "response_mode": "web_message",
     }
-    answer = browser.get(metadata["authorization_endpoint"] + "?" + urlencode(query))
-    _, back = redirected(answer, site.url + "/callback?")
-    assert back["state"] == element["state"]
+    popup = browser.get(metadata["authorization_endpoint"] + "?" + urlencode(query))
+    message = popup_message(popup, site)
+    assert message["type"] == "keystead-signin"
+    assert message["state"] == element["state"]
+    assert message["iss"] == keystead.url
 
-    done = browser.post(
-        site.url + "/embedded/complete",
-        site.url,
-        json={"code": back["code"], "state": back["state"]},
-    )
+    detail = {"code": message["code"], "state": message["state"], "iss": message["iss"]}
+    done = browser.post(site.url + "/embedded/complete", site.url, json=detail)
     assert done.status_code == 200, done.text
     assert done.json() == {"ok": True}
     assert_alice(claims_shown(browser.get(site.url + "/")))
+
+    again = browser.post(site.url + "/embedded/complete", site.url, json=detail)
+    assert again.status_code == 400, "a page load's state serves one attempt"
 
 
 def test_embedded_complete_refuses_another_state(
@@ -415,6 +431,18 @@ def test_a_code_from_another_issuer_is_refused() -> None:
     page = client.get("/callback?code=c&state=s&iss=https%3A%2F%2Fmix-up.example")
     assert page.status_code == 400
     assert '<code id="error">wrong_issuer</code>' in page.text
+
+
+def test_an_embedded_code_from_another_issuer_is_refused() -> None:
+    client = example.create_app(EXAMPLE_CONFIG).test_client()
+    state = element_attributes(client.get("/embedded").text)["state"]
+    done = client.post(
+        "/embedded/complete",
+        json={"code": "c", "state": state, "iss": "https://mix-up.example"},
+        headers={"Origin": EXAMPLE_CONFIG["EXAMPLE_ORIGIN"]},
+    )
+    assert done.status_code == 400
+    assert done.get_json()["error"] == "wrong_issuer"
 
 
 @pytest.mark.parametrize(
