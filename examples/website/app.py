@@ -186,7 +186,9 @@ def _security_headers(response: Response) -> Response:
         "object-src 'none'; base-uri 'none'; form-action 'self' " + issuer,
     )
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    response.headers.setdefault("Referrer-Policy", "no-referrer")
+    # same-origin, not no-referrer: under no-referrer a browser sends "Origin: null" on this
+    # site's own form POSTs (Fetch: serializing a request origin), which _check_origin refuses.
+    response.headers.setdefault("Referrer-Policy", "same-origin")
     return response
 
 
