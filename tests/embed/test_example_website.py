@@ -98,8 +98,10 @@ def keystead(keystead_live: Live) -> Live:
 
 
 @pytest.fixture
-def site(keystead: Live) -> Iterator[Live]:
-    """The example website, registered at Keystead as a trusted confidential client."""
+def site(keystead: Live, request: pytest.FixtureRequest) -> Iterator[Live]:
+    """The example website, registered at Keystead as a trusted confidential client (or a
+    public one: parametrize indirectly with ``{"public": True}``)."""
+    public = bool(getattr(request, "param", {}).get("public"))
     port = _free_port()
     origin = f"http://127.0.0.1:{port}"
     with keystead.app.app_context():
@@ -111,17 +113,17 @@ def site(keystead: Live) -> Iterator[Live]:
             redirect_uris=[origin + "/callback"],
             origins=[origin],
             post_logout_redirect_uris=[origin + "/"],
-            public=False,
+            public=public,
             trusted=True,
         )
         db.commit()
         client_id, secret = created.client.client_id, created.secret
-    assert secret, "a confidential client gets a secret"
+    assert (secret is None) is public, "a confidential client gets a secret, a public one none"
     app = example.create_app(
         {
             "KEYSTEAD_ISSUER": keystead.url,
             "CLIENT_ID": client_id,
-            "CLIENT_SECRET": secret,
+            "CLIENT_SECRET": secret or "",
             "SECRET_KEY": "example-site-test-key",
             "EXAMPLE_ORIGIN": origin,
         }
@@ -278,6 +280,17 @@ def test_signed_in_at_keystead_the_example_gets_her_claims(
     claims = claims_shown(browser.get(site.url + "/"))
     assert_alice(claims)
     assert "Sign out" in browser.get(site.url + "/").text
+
+
+@pytest.mark.parametrize("site", [{"public": True}], indirect=True)
+def test_a_public_client_signs_in_with_pkce_alone(
+    keystead: Live, site: Live, authenticator: SoftAuthenticator, make_browser: Any
+) -> None:
+    browser = make_browser()
+    sign_up(browser, keystead, authenticator)
+    location, _ = authorize(browser, site, discovery(keystead))
+    complete_callback(browser, keystead, site, browser.get(location))
+    assert_alice(claims_shown(browser.get(site.url + "/")))
 
 
 def test_signed_out_at_keystead_signs_in_then_continues(
