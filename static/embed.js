@@ -152,7 +152,9 @@ class KeysteadSignin extends HTMLElement {
       scope: this.getAttribute("scope") || "openid",
       state: this.#state,
     });
-    const nonce = this.getAttribute("nonce");
+    // On a page with a Content-Security-Policy the browser hides the nonce attribute
+    // (getAttribute gives ""; only the element's nonce property keeps it).
+    const nonce = this.nonce || this.getAttribute("nonce");
     if (nonce) params.set("nonce", nonce);
     const challenge = this.getAttribute("code-challenge");
     if (challenge) {

@@ -39,6 +39,8 @@ CHALLENGE = (
     base64.urlsafe_b64encode(hashlib.sha256(VERIFIER.encode()).digest()).rstrip(b"=").decode()
 )
 STATE = "the-websites-own-state"
+NONCE = "n-0S6_WzA2Mj"
+SCRIPT_NONCE = "page-script-nonce"
 
 
 # ---- the two servers -------------------------------------------------------------------------
@@ -73,7 +75,7 @@ def website_page(keystead: str, client_id: str, redirect_uri: str, mode: str) ->
         "redirect-uri": redirect_uri,
         "scope": "openid profile",
         "state": STATE,
-        "nonce": "n-0S6_WzA2Mj",
+        "nonce": NONCE,
         "code-challenge": CHALLENGE,
         "mode": mode,
     }
@@ -85,7 +87,7 @@ def website_page(keystead: str, client_id: str, redirect_uri: str, mode: str) ->
 <h1>Shop</h1>
 <keystead-signin {rendered}></keystead-signin>
 <pre id="result"></pre><pre id="error"></pre><pre id="messages"></pre>
-<script>
+<script nonce="{SCRIPT_NONCE}">
   const write = (id, value) => {{
     document.getElementById(id).textContent = JSON.stringify(value);
   }};
@@ -116,7 +118,14 @@ class Website:
         request = Request(environ)
         mode = request.args.get("mode", "inline")
         page = website_page(self.keystead, self.client_id, self.redirect_uri, mode)
-        return Response(page, mimetype="text/html")(environ, start_response)
+        response = Response(page, mimetype="text/html")
+        # A website with a CSP, as a careful one has: the browser then hides every element's
+        # nonce attribute from getAttribute, <keystead-signin nonce> included.
+        response.headers["Content-Security-Policy"] = (
+            f"default-src 'self'; script-src 'nonce-{SCRIPT_NONCE}' {self.keystead}; "
+            f"frame-src {self.keystead}"
+        )
+        return response(environ, start_response)
 
     def close(self) -> None:
         self.server.shutdown()
@@ -213,7 +222,9 @@ def test_inline_the_frame_signs_in_and_the_page_gets_the_code(
     expect(frame.locator("#frame")).to_have_attribute("data-step", "done")
     tokens = redeem(keystead, shop, detail["code"])
     assert tokens.status_code == 200, tokens.get_json()
-    assert tokens.get_json()["id_token"]
+    id_token = tokens.get_json()["id_token"]
+    claims = json.loads(base64.urlsafe_b64decode(id_token.split(".")[1] + "=="))
+    assert claims["nonce"] == NONCE  # carried through, though the page's CSP hides the attribute
     assert sessions(keystead) == before + 1
     # Besides the frame's size, exactly one message reached the page: the code.
     messages = json.loads(page.locator("#messages").text_content())
