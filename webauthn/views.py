@@ -108,9 +108,13 @@ def signin() -> ResponseReturnValue:
 
 @pages.get("/signup")
 def signup() -> ResponseReturnValue:
+    """``next``: where the new ID goes once created (a website waiting for a sign-in, as the
+    sign-in page's "Create an ID" link passes it on); the backup set-up comes first when the
+    policy says backup is part of enrollment."""
+    next_url = _safe_next(request.args.get("next"))
     if current_user.is_authenticated:
-        return redirect(url_for("pages.account"))
-    return render_template("webauthn/signup.html")
+        return redirect(next_url)
+    return render_template("webauthn/signup.html", next_url=next_url)
 
 
 @pages.get("/account")

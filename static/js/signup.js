@@ -1,15 +1,17 @@
-// /signup: username, email, display name → the browser's create dialog → /account.
+// /signup: username, email, display name → the browser's create dialog → /account, or back to
+// the page's data-next (a website waiting for the new ID to sign in).
 
 import {
   ApiError, api, createCredential, defaultDeviceName, isSupported,
 } from "./webauthn.js";
 import { explain } from "./messages.js";
 import {
-  LEAVING, clearErrorOnInput, clearStatus, setFieldError, setStatus, showError, usernameProblem,
-  whileBusy,
+  LEAVING, clearErrorOnInput, clearStatus, safeLocalPath, setFieldError, setStatus, showError,
+  usernameProblem, whileBusy,
 } from "./ui.js";
 
 const form = document.getElementById("signup-form");
+const nextUrl = safeLocalPath(form.dataset.next, "/account");
 const fields = {
   username: document.getElementById("username"),
   email: document.getElementById("email"),
@@ -65,9 +67,15 @@ form.addEventListener("submit", async (event) => {
         body: { ...credential, device_name: deviceName },
       });
       if (answer?.backup_required === true) {
-        // Policy on_enrollment: backup comes next, before anything else.
+        // Policy on_enrollment: backup comes next, before anything else (then on to `next`).
         setStatus("Your ID is ready. Next, set up its backup…", "success");
-        window.location.assign("/account/backup?prompt=1");
+        const query = new URLSearchParams({ prompt: "1" });
+        if (nextUrl !== "/account") query.set("next", nextUrl);
+        window.location.assign(`/account/backup?${query}`);
+      } else if (nextUrl !== "/account") {
+        // A website is waiting for this sign-in.
+        setStatus("Your ID is ready. Taking you back…", "success");
+        window.location.assign(nextUrl);
       } else {
         setStatus("Your ID is ready. Taking you to your account…", "success");
         window.location.assign("/account");

@@ -330,3 +330,44 @@ def test_popup_signs_in_and_posts_the_code_back_to_the_opener(
     if not popup.is_closed():  # it closes itself once it has posted
         popup.wait_for_event("close")
     expect(button).to_be_enabled()
+
+
+def test_popup_a_newcomer_creates_an_id_and_the_website_gets_the_code(
+    keystead: LiveServer, shop: Website, browser: Any
+) -> None:
+    """Nobody signed in: the popup shows Keystead's sign-in page, whose "Create an ID" keeps
+    the website's request; the new ID comes straight back to it, and the page gets a code."""
+    newcomer = Device(browser, keystead, transport="internal")
+    try:
+        page = newcomer.page
+        page.goto(f"{shop.origin}/?mode=popup")
+        with page.expect_popup() as opened:
+            page.locator("keystead-signin button").click()
+        popup = opened.value
+        # The popup is a page of its own: it gets its own virtual authenticator.
+        cdp = newcomer.context.new_cdp_session(popup)
+        cdp.send("WebAuthn.enable")
+        cdp.send(
+            "WebAuthn.addVirtualAuthenticator",
+            {
+                "options": {
+                    "protocol": "ctap2",
+                    "ctap2Version": "ctap2_1",
+                    "transport": "internal",
+                    "hasResidentKey": True,
+                    "hasUserVerification": True,
+                    "isUserVerified": True,
+                    "automaticPresenceSimulation": True,
+                }
+            },
+        )
+        expect(popup.locator("#signin-form")).to_be_visible()
+        popup.click("#create-id-link")
+        popup.fill("#username", "newcomer")
+        popup.fill("#email", "newcomer@example.org")
+        popup.click("#create-id")
+        detail = heard(page, "result")
+        assert detail["state"] == STATE
+        assert redeem(keystead, shop, detail["code"]).status_code == 200
+    finally:
+        newcomer.close()
