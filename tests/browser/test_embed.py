@@ -24,7 +24,6 @@ from sqlalchemy.orm import Session
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
-from app import create_app
 from core.context import RequestContext
 from core.db import ENGINE_KEY
 from core.models import LoginSession
@@ -32,7 +31,7 @@ from embed import clients
 from embed.models import Client
 from tests.browser.conftest import Device, LiveServer, _free_port
 from tests.browser.test_pages import sign_up
-from tests.conftest import base_config, empty_tables
+from tests.conftest import empty_tables
 
 VERIFIER = "a-website-keeps-this-pkce-verifier-on-its-server-0123456789"
 CHALLENGE = (
@@ -47,24 +46,10 @@ SCRIPT_NONCE = "page-script-nonce"
 
 
 @pytest.fixture(scope="module")
-def keystead(migrated: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    """Keystead on http://localhost:P, with the embedded sign-in's blueprint (until app.py
-    registers it, the shared live server has none)."""
-    port = _free_port()
-    origin = f"http://localhost:{port}"
-    app = create_app(
-        {
-            **base_config(migrated, tmp_path_factory.mktemp("embed-live")),
-            "ORIGIN": origin,
-            "RP_NAME": "Keystead",
-        }
-    )
-    server = make_server("127.0.0.1", port, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield LiveServer(origin, app)
-    server.shutdown()
-    thread.join(timeout=5)
+def keystead(live_server: LiveServer) -> LiveServer:
+    """Keystead on http://localhost:P: the browser tests' shared live server (one app per
+    database, so no second server's requests can hold a lock while a test empties the tables)."""
+    return live_server
 
 
 def website_page(keystead: str, client_id: str, redirect_uri: str, mode: str) -> str:
