@@ -8,6 +8,7 @@ import hashlib
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from flask import Flask
 
 from tests.clock import Clock
@@ -631,11 +632,13 @@ def test_a_refresh_lost_to_a_concurrent_one_revokes_the_family(
 
     def raced(db: Any, presented: str, *args: Any, **kwargs: Any) -> Any:
         held = found(db, presented, *args, **kwargs)
-        # Another request used the same refresh token between our read and our write.
+        # Another request used the same refresh token between our read and our write. (Plain
+        # SQL, so the row this request already read keeps used_at None, as a concurrent
+        # request's write would leave it; on SQLite writers are serialised, so the other
+        # request cannot run on its own connection here.)
         db.execute(
-            token_service.sa.update(token_service.Token)
-            .where(token_service.Token.id == held.token.id)
-            .values(used_at=held.token.created_at)
+            sa.text("UPDATE oauth_tokens SET used_at = created_at WHERE id = :id"),
+            {"id": held.token.id},
         )
         return held
 
