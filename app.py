@@ -58,6 +58,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     web.init_app(app)
     audit.connect()
 
+    from admin import cli as admin_cli
+    from admin.views import api as admin_api
     from core import cli as core_cli
     from embed import cli as embed_cli
     from embed import connection_views
@@ -87,6 +89,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     oidc_provider.init_app(app)
     app.register_blueprint(oidc_views)
     app.register_blueprint(embed_frame)
+    app.register_blueprint(admin_api)
     app.register_blueprint(connection_views.connections)
     connection_views.register_page_extras()  # the account page's "Connected websites"
     oidc_tokens.connect()  # what websites hold dies with the device and the ID
@@ -95,7 +98,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.jinja_env.globals["rules"] = _input_rules()
     install_rate_limits(app)
     _register_error_handlers(app)
-    for package_cli in (core_cli, webauthn_cli, recovery_cli, notify_cli, embed_cli):
+    for package_cli in (core_cli, webauthn_cli, recovery_cli, notify_cli, embed_cli, admin_cli):
         package_cli.register_cli(app)  # each package adds its own commands
 
     @app.context_processor

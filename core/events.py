@@ -286,6 +286,27 @@ class PolicyChanged(Event):
     actor: str | None  # who, when no ID did it (``cli:<login>``)
 
 
+# ---- administration: roles ------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class RoleGranted(Event):
+    """``user_id`` got ``role``; ``actor_user_id`` (an admin) or ``actor`` (the CLI) gave it."""
+
+    name = "role_granted"
+    role: str
+    actor_user_id: int | None
+    actor: str | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class RoleRevoked(Event):
+    name = "role_revoked"
+    role: str
+    actor_user_id: int | None
+    actor: str | None
+
+
 # ---- partner websites (embed/) -------------------------------------------------------------
 
 

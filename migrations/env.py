@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import engine_from_config, pool
 
+import admin.models  # noqa: F401
 import core.models  # noqa: F401  (registers tables on Base.metadata)
 import embed.models  # noqa: F401
 import notify.models  # noqa: F401

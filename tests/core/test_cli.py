@@ -18,6 +18,7 @@ OWNERS = {
     "send-mail": "notify.cli",
     "clients": "embed.cli",
     "oidc": "embed.cli",
+    "admin": "admin.cli",
 }
 
 

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("core", "webauthn", "recovery", "notify", "embed")
+PACKAGES = ("core", "webauthn", "recovery", "notify", "embed", "admin")
 
 # Libraries of the HTTP edge: none of them may be loaded by importing a module below it.
 EDGE_LIBRARIES = (

@@ -12,6 +12,7 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 
+from admin.models import Role
 from core import db as database
 from embed.models import TokenKind
 from recovery.models import EmailCodePurpose, FailureStep, FlowStage, PairingStatus
@@ -34,6 +35,7 @@ STORED = {
         "embed",
     },
     TokenKind: {"access_token", "refresh_token"},
+    Role: {"admin", "helpdesk"},
     FlowStage: {"code_verified", "otp_verified", "completed", "void"},
     EmailCodePurpose: {
         "activate",

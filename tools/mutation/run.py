@@ -128,6 +128,8 @@ TARGETS: dict[str, tuple[str, list[str]]] = {
         "full",
         ["tests/core/test_policy.py", "tests/core/test_config.py", "tests/core/test_migrations.py"],
     ),
+    # Who may act in the admin API.
+    "admin/roles.py": ("full", ["tests/admin/test_admin_api.py"]),
     # Partner websites: the rules of the provider and of what websites hold.
     "embed/authorize.py": ("full", ["tests/embed/test_rules.py", "tests/embed/test_provider.py"]),
     "embed/requests.py": ("full", ["tests/embed/test_rules.py", "tests/embed/test_provider.py"]),

@@ -1,0 +1,2 @@
+"""The organisation's administration of Keystead: roles, and the admin services and API over
+the features' own functions."""

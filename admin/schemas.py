@@ -1,0 +1,157 @@
+"""The admin API's requests and answers (``/api/admin``), and its endpoints' declarations."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+from admin.errors import Forbidden, LastAdmin, UserNotFound
+from admin.models import Role
+from admin.users import Page, UserDetail, UserRow
+from core.errors import NotSignedIn, ReauthRequired
+from core.schemas import Answer, Body, Endpoint, Query, Timestamp, document
+from webauthn.schemas import DeviceOut, SessionOut
+
+TAG = "admin"
+# What every admin endpoint may answer before anything else (checked in this order).
+GATE = [(NotSignedIn, "signed out"), (Forbidden, "no role that may do this")]
+
+
+class UsersQuery(Query):
+    q: str | None = Field(
+        default=None, max_length=256, description="Part of a username, address or display name"
+    )
+    status: Literal["active", "deactivated"] | None = None
+    role: Role | None = None
+    page: int = Field(default=1, ge=1, le=1_000_000)
+    per_page: int = Field(default=20, ge=1, le=100)
+
+
+class AdminUserOut(Answer):
+    """An ID in the administrator's list."""
+
+    id: int
+    username: str
+    email: str
+    display_name: str
+    status: Literal["active", "deactivated"]
+    roles: list[str]
+    created_at: Timestamp
+    last_sign_in_at: Timestamp | None = Field(description="The latest use of any of its devices")
+    backup_active: bool
+    device_count: int = Field(description="Active devices")
+
+    @classmethod
+    def from_row(cls, row: UserRow) -> AdminUserOut:
+        user = row.user
+        return cls(
+            id=user.id,
+            username=user.username,
+            email=user.email,
+            display_name=user.display_name,
+            status="active",
+            roles=row.roles,
+            created_at=user.created_at,
+            last_sign_in_at=row.last_sign_in_at,
+            backup_active=row.backup_active,
+            device_count=row.device_count,
+        )
+
+
+class UsersPage(Answer):
+    users: list[AdminUserOut]
+    total: int
+    page: int
+    per_page: int
+
+    @classmethod
+    def from_page(cls, page: Page) -> UsersPage:
+        return cls(
+            users=[AdminUserOut.from_row(row) for row in page.users],
+            total=page.total,
+            page=page.page,
+            per_page=page.per_page,
+        )
+
+
+class WebsiteOut(Answer):
+    id: int
+    website: str
+    origin: str
+    first_used_at: Timestamp
+    last_used_at: Timestamp
+
+
+class BackupOut(Answer):
+    """Whether backup is active; never the code."""
+
+    active: bool
+    activated_at: Timestamp | None
+
+
+class UserProfile(Answer):
+    """One ID as an administrator sees it."""
+
+    user: AdminUserOut
+    devices: list[DeviceOut]
+    sessions: list[SessionOut] = Field(description="The live ones only")
+    websites: list[WebsiteOut]
+    backup: BackupOut
+
+    @classmethod
+    def from_detail(cls, detail: UserDetail) -> UserProfile:
+        active = [d for d in detail.devices if d.status == "active"]
+        last = max((d.last_used_at for d in detail.devices if d.last_used_at), default=None)
+        row = UserRow(
+            user=detail.user,
+            roles=detail.roles,
+            last_sign_in_at=last,
+            backup_active=detail.backup_activated_at is not None,
+            device_count=len(active),
+        )
+        return cls(
+            user=AdminUserOut.from_row(row),
+            devices=[DeviceOut.from_device(d, None) for d in detail.devices],
+            sessions=[SessionOut.from_info(s) for s in detail.sessions],
+            websites=[WebsiteOut(**w) for w in detail.websites],
+            backup=BackupOut(
+                active=detail.backup_activated_at is not None,
+                activated_at=detail.backup_activated_at,
+            ),
+        )
+
+
+class SetRoles(Body):
+    # Not strict for this field: the JSON string "admin" is read as Role.ADMIN (the names are
+    # Role's, declared once).
+    roles: list[Annotated[Role, Field(strict=False)]] = Field(max_length=2)
+
+
+class RolesAnswer(Answer):
+    user: AdminUserOut
+
+
+document(
+    "admin_api",
+    users=Endpoint(
+        "List IDs (search, filters, pages)",
+        tag=TAG,
+        query=UsersQuery,
+        responses={200: UsersPage},
+        errors=GATE,
+    ),
+    user=Endpoint(
+        "One ID: devices, live sessions, connected websites, backup state",
+        tag=TAG,
+        responses={200: UserProfile},
+        errors=[*GATE, UserNotFound],
+    ),
+    set_roles=Endpoint(
+        "Set an ID's roles (admins only; fresh verification)",
+        tag=TAG,
+        body=SetRoles,
+        responses={200: RolesAnswer},
+        errors=[*GATE, ReauthRequired, UserNotFound, LastAdmin],
+    ),
+)

@@ -1,0 +1,79 @@
+"""The admin JSON API (``/api/admin``). Every endpoint answers 401 to the signed out, then 403
+``forbidden`` to an ID whose roles may not do it (``admin.roles.may``: a helpdesk acting on an
+admin included), then, for a change, 401 ``reauth_required`` without a fresh verification.
+Views parse, call one service function, commit, answer."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response
+
+from admin import roles as role_service
+from admin import users as user_service
+from admin.errors import Forbidden
+from admin.models import Role
+from admin.roles import Action
+from admin.schemas import RolesAnswer, SetRoles, UserProfile, UsersPage, UsersQuery
+from core import db as database
+from core.models import User
+from core.schemas import answer, parse_body, parse_query
+from core.web import request_context, signed_in_user
+from webauthn.settings import require_fresh
+from webauthn.web import settings
+
+api = Blueprint("admin_api", __name__, url_prefix="/api/admin")
+
+
+def _allowed(action: Action, target: User | None = None, *, changes: bool = False) -> User:
+    """The acting ID, if its roles may do ``action`` (to ``target``); 401, 403, then (for a
+    change) 401 ``reauth_required`` otherwise."""
+    actor = signed_in_user()
+    db = database.session()
+    actor_roles = role_service.roles_of(db, actor.id)
+    target_roles = role_service.roles_of(db, target.id) if target is not None else set[Role]()
+    if not role_service.may(actor_roles, action, target_roles):
+        raise Forbidden()
+    if changes:
+        ctx = request_context()
+        require_fresh(ctx.login_session, settings(), ctx.now)
+    return actor
+
+
+def _target(user_id: int, action: Action, *, changes: bool = False) -> tuple[User, User]:
+    """The acting ID and the ID acted on: the role is checked before the target is looked up
+    (nobody without a role learns which ids exist), then again against the target's roles."""
+    _allowed(action)
+    target = user_service.find_user(database.session(), user_id)
+    return _allowed(action, target, changes=changes), target
+
+
+@api.get("/users")
+def users() -> Response:
+    query = parse_query(UsersQuery)
+    _allowed(Action.VIEW_USERS)
+    page = user_service.list_users(
+        database.session(),
+        q=query.q,
+        status=query.status,
+        role=query.role,
+        page=query.page,
+        per_page=query.per_page,
+    )
+    return answer(UsersPage.from_page(page))
+
+
+@api.get("/users/<int:user_id>")
+def user(user_id: int) -> Response:
+    _actor, target = _target(user_id, Action.VIEW_USERS)
+    detail = user_service.user_detail(database.session(), settings(), request_context(), target)
+    return answer(UserProfile.from_detail(detail))
+
+
+@api.put("/users/<int:user_id>/roles")
+def set_roles(user_id: int) -> Response:
+    actor, target = _target(user_id, Action.MANAGE_ROLES, changes=True)
+    body = parse_body(SetRoles)
+    db = database.session()
+    role_service.set_roles(db, request_context(), target, body.roles, actor_user_id=actor.id)
+    db.commit()
+    detail = user_service.user_detail(db, settings(), request_context(), target)
+    return answer(RolesAnswer(user=UserProfile.from_detail(detail).user))
