@@ -240,3 +240,17 @@ def test_deleted_ids_are_not_listed(app: Flask, admin: Api) -> None:
     execute(app, "UPDATE users SET deleted_at = CURRENT_TIMESTAMP WHERE username = 'gone'")
     assert admin.get("/api/admin/users?q=gone").get_json()["total"] == 0
     assert error(admin.get(f"/api/admin/users/{_user_id(app, 'gone')}")) == (404, "user_not_found")
+
+
+def test_granting_twice_or_revoking_what_is_not_held_changes_and_audits_nothing(
+    app: Flask, signed_in: Api
+) -> None:
+    runner = app.test_cli_runner()
+    first = runner.invoke(args=["admin", "grant", "alice", "--role", "helpdesk"])
+    assert first.exit_code == 0 and "is now helpdesk" in first.output
+    again = runner.invoke(args=["admin", "grant", "alice", "--role", "helpdesk"])
+    assert again.exit_code == 0 and "was already helpdesk" in again.output
+    missing = runner.invoke(args=["admin", "revoke", "alice", "--role", "admin"])
+    assert missing.exit_code == 0 and "was not admin" in missing.output
+    kinds = execute(app, "SELECT kind FROM audit_events WHERE kind LIKE 'role_%'").scalars().all()
+    assert kinds == ["role_granted"]
