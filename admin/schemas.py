@@ -10,7 +10,8 @@ from admin.errors import Forbidden, LastAdmin, UserNotFound
 from admin.models import Role
 from admin.users import Page, UserDetail, UserRow
 from core.errors import NotSignedIn, ReauthRequired
-from core.schemas import Answer, Body, Endpoint, Query, Timestamp, document
+from core.schemas import Answer, Body, Endpoint, NoFields, Query, Timestamp, document
+from webauthn.errors import DeviceNotFound
 from webauthn.schemas import DeviceOut, SessionOut
 
 TAG = "admin"
@@ -132,6 +133,14 @@ class RolesAnswer(Answer):
     user: AdminUserOut
 
 
+class AdminDevice(Answer):
+    device: DeviceOut
+
+
+class EndedSessions(Answer):
+    ended: int = Field(ge=0, description="How many live sessions were ended")
+
+
 document(
     "admin_api",
     users=Endpoint(
@@ -153,5 +162,32 @@ document(
         body=SetRoles,
         responses={200: RolesAnswer},
         errors=[*GATE, ReauthRequired, UserNotFound, LastAdmin],
+    ),
+    block_device=Endpoint(
+        "Block a device at once (fresh verification)",
+        tag=TAG,
+        body=NoFields,
+        responses={200: AdminDevice},
+        errors=[*GATE, ReauthRequired, DeviceNotFound],
+    ),
+    unblock_device=Endpoint(
+        "Unblock a blocked device (fresh verification)",
+        tag=TAG,
+        body=NoFields,
+        responses={200: AdminDevice},
+        errors=[*GATE, ReauthRequired, DeviceNotFound],
+    ),
+    remove_device=Endpoint(
+        "Unpair a device, the last one included (fresh verification)",
+        tag=TAG,
+        responses={204: "Removed"},
+        errors=[*GATE, ReauthRequired, DeviceNotFound],
+    ),
+    end_sessions=Endpoint(
+        "End every session of an ID (fresh verification)",
+        tag=TAG,
+        body=NoFields,
+        responses={200: EndedSessions},
+        errors=[*GATE, ReauthRequired, UserNotFound],
     ),
 )

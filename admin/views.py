@@ -7,16 +7,27 @@ from __future__ import annotations
 
 from flask import Blueprint, Response
 
+from admin import actions as action_service
 from admin import roles as role_service
 from admin import users as user_service
 from admin.errors import Forbidden
 from admin.models import Role
 from admin.roles import Action
-from admin.schemas import RolesAnswer, SetRoles, UserProfile, UsersPage, UsersQuery
+from admin.schemas import (
+    AdminDevice,
+    EndedSessions,
+    RolesAnswer,
+    SetRoles,
+    UserProfile,
+    UsersPage,
+    UsersQuery,
+)
 from core import db as database
 from core.models import User
-from core.schemas import answer, parse_body, parse_query
-from core.web import request_context, signed_in_user
+from core.schemas import NoFields, answer, parse_body, parse_query
+from core.web import request_context, session_policy, signed_in_user
+from webauthn.models import Device
+from webauthn.schemas import DeviceOut
 from webauthn.settings import require_fresh
 from webauthn.web import settings
 
@@ -77,3 +88,49 @@ def set_roles(user_id: int) -> Response:
     db.commit()
     detail = user_service.user_detail(db, settings(), request_context(), target)
     return answer(RolesAnswer(user=UserProfile.from_detail(detail).user))
+
+
+def _device(device_id: int) -> tuple[User, Device]:
+    """The acting ID and a device it may act on (its owner not an admin, for a helpdesk)."""
+    _allowed(Action.ACT_ON_USER)
+    device, owner = action_service.find_device(database.session(), device_id)
+    return _allowed(Action.ACT_ON_USER, owner, changes=True), device
+
+
+@api.post("/devices/<int:device_id>/block")
+def block_device(device_id: int) -> Response:
+    actor, device = _device(device_id)
+    parse_body(NoFields)
+    action_service.block_device(database.session(), request_context(), device, actor=actor)
+    database.session().commit()
+    return answer(AdminDevice(device=DeviceOut.from_device(device, None)))
+
+
+@api.post("/devices/<int:device_id>/unblock")
+def unblock_device(device_id: int) -> Response:
+    actor, device = _device(device_id)
+    parse_body(NoFields)
+    device = action_service.unblock_device(
+        database.session(), request_context(), device, actor=actor
+    )
+    database.session().commit()
+    return answer(AdminDevice(device=DeviceOut.from_device(device, None)))
+
+
+@api.delete("/devices/<int:device_id>")
+def remove_device(device_id: int) -> Response:
+    actor, device = _device(device_id)
+    action_service.remove_device(database.session(), request_context(), device, actor=actor)
+    database.session().commit()
+    return Response(status=204)
+
+
+@api.post("/users/<int:user_id>/sessions/end")
+def end_sessions(user_id: int) -> Response:
+    actor, target = _target(user_id, Action.ACT_ON_USER, changes=True)
+    parse_body(NoFields)
+    ended = action_service.end_sessions(
+        database.session(), request_context(), target, actor=actor, policy=session_policy()
+    )
+    database.session().commit()
+    return answer(EndedSessions(ended=ended))

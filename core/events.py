@@ -125,6 +125,7 @@ class DeviceRemoved(DeviceEvent):
     name = "device_removed"
     credential_id: str | None = None  # base64url; set when its owner removed it
     reason: str | None = None  # "restore": removed by a restore, which tells of it itself
+    actor_user_id: int | None = None  # the administrator who removed it ("admin" reason)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -139,14 +140,16 @@ class DeviceFlagged(DeviceEvent):
 @dataclass(frozen=True, kw_only=True)
 class DeviceBlocked(DeviceEvent):
     name = "device_blocked"
-    via: str  # "account" or "email" (the mail's block link)
+    via: str  # "account", "email" (the mail's block link) or "admin"
     credential_id: str
+    actor_user_id: int | None = None  # the administrator who blocked it (via "admin")
 
 
 @dataclass(frozen=True, kw_only=True)
 class DeviceUnblocked(DeviceEvent):
     name = "device_unblocked"
     actor: str
+    actor_user_id: int | None = None  # the administrator's ID (None: the CLI)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -305,6 +308,15 @@ class RoleRevoked(Event):
     role: str
     actor_user_id: int | None
     actor: str | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class SessionsEndedByAdmin(Event):
+    """An administrator ended every session of ``user_id``."""
+
+    name = "sessions_ended_by_admin"
+    ended: int
+    actor_user_id: int
 
 
 # ---- partner websites (embed/) -------------------------------------------------------------

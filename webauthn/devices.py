@@ -267,6 +267,29 @@ def remove_device(
     db.flush()
 
 
+def remove_by_admin(
+    db: Session, ctx: RequestContext, device: Device, *, actor_user_id: int
+) -> None:
+    """An administrator unpairs ``device`` at any point, the ID's last one included (it then
+    comes back through recovery or an invitation): its sessions end, every other device and
+    the address are told."""
+    sessions.revoke_device_sessions(db, device.id, ctx.now)
+    events.emit(
+        db,
+        events.DeviceRemoved(
+            ctx=ctx,
+            user_id=device.user_id,
+            device_id=device.id,
+            device_name=device.name,
+            credential_id=websafe_encode(device.credential_id),
+            reason="admin",
+            actor_user_id=actor_user_id,
+        ),
+    )
+    _mark_removed(device, ctx.now)
+    db.flush()
+
+
 def _mark_removed(device: Device, now: datetime) -> None:
     """Removed devices stay as rows: their ids are never given to another ID's device (an old
     notification or link names exactly this one), and their passkey hears why it cannot sign
@@ -285,9 +308,17 @@ def block_device(
     return device
 
 
-def block(db: Session, ctx: RequestContext, device: Device, *, via: str) -> bool:
+def block(
+    db: Session,
+    ctx: RequestContext,
+    device: Device,
+    *,
+    via: str,
+    actor_user_id: int | None = None,
+) -> bool:
     """Blocks ``device``: it cannot sign in, its sessions end now, only an administrator can
-    unblock it. False when it was already blocked or is removed (nothing changes)."""
+    unblock it. False when it was already blocked or is removed (nothing changes).
+    ``actor_user_id``: the administrator who did it (``via="admin"``)."""
     now = ctx.now
     if device.status in (DeviceStatus.BLOCKED, DeviceStatus.REMOVED):
         return False
@@ -304,6 +335,7 @@ def block(db: Session, ctx: RequestContext, device: Device, *, via: str) -> bool
                 device_name=device.name,
                 via=via,
                 credential_id=websafe_encode(device.credential_id),
+                actor_user_id=actor_user_id,
             ),
         )
     db.flush()
@@ -337,7 +369,14 @@ def remove_other_devices(
     return removed
 
 
-def unblock(db: Session, ctx: RequestContext, *, device_id: int, actor: str) -> Device:
+def unblock(
+    db: Session,
+    ctx: RequestContext,
+    *,
+    device_id: int,
+    actor: str,
+    actor_user_id: int | None = None,
+) -> Device:
     """An administrator (``actor``) unblocks a device (the owner blocked their last one by
     mistake, or locked themselves out): it can sign in again. Audited; every device and the
     address are told, like any device the ID gains."""
@@ -356,6 +395,7 @@ def unblock(db: Session, ctx: RequestContext, *, device_id: int, actor: str) -> 
             device_id=device.id,
             device_name=device.name,
             actor=actor,
+            actor_user_id=actor_user_id,
         ),
     )
     return device

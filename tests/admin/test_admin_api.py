@@ -94,21 +94,44 @@ ROUTES = [
     ("get", "/api/admin/users", None),
     ("get", "/api/admin/users/{target}", None),
     ("put", "/api/admin/users/{target}/roles", {"roles": ["admin"]}),
+    ("post", "/api/admin/users/{target}/sessions/end", {}),
+    ("post", "/api/admin/devices/{device}/block", {}),
+    ("post", "/api/admin/devices/{device}/unblock", {}),
+    ("delete", "/api/admin/devices/{device}", None),
 ]
 
 
 def _call(api: Api, method: str, path: str, body: Any) -> Any:
     if method == "get":
         return api.get(path)
-    return api.client.put(path, json=body, headers={"Origin": api.origin})
+    if method == "delete":
+        return api.delete(path)
+    call = api.client.put if method == "put" else api.client.post
+    return call(path, json=body, headers={"Origin": api.origin})
+
+
+def _path(app: Flask, path: str, username: str) -> str:
+    """``path`` for the ID ``username`` (``{target}``) and its first device (``{device}``)."""
+    target = _user_id(app, username)
+    device = execute(app, "SELECT min(id) FROM devices WHERE user_id = :u", u=target).scalar_one()
+    return path.format(target=target, device=device)
+
+
+def _state(app: Flask) -> list[Any]:
+    """What an admin action could change: roles, devices, sessions."""
+    return [
+        _roles(app),
+        sorted(tuple(r) for r in execute(app, "SELECT id, status FROM devices")),
+        sorted(tuple(r) for r in execute(app, "SELECT id, revoked_at FROM login_sessions")),
+    ]
 
 
 @pytest.mark.parametrize(("method", "path", "body"), ROUTES)
 def test_signed_out_gets_401(app: Flask, admin: Api, method: str, path: str, body: Any) -> None:
     anonymous = Api(app.test_client())
-    target = _user_id(app, "root")
-    assert _call(anonymous, method, path.format(target=target), body).status_code == 401
-    assert _roles(app) == [(target, "admin")]
+    before = _state(app)
+    assert _call(anonymous, method, _path(app, path, "root"), body).status_code == 401
+    assert _state(app) == before
 
 
 @pytest.mark.parametrize(("method", "path", "body"), ROUTES)
@@ -116,10 +139,9 @@ def test_an_id_without_a_role_gets_403_and_changes_nothing(
     app: Flask, admin: Api, method: str, path: str, body: Any
 ) -> None:
     nobody = person(app, "mallory")
-    before = _roles(app)
-    target = _user_id(app, "mallory")
-    assert error(_call(nobody, method, path.format(target=target), body)) == (403, "forbidden")
-    assert _roles(app) == before
+    before = _state(app)
+    assert error(_call(nobody, method, _path(app, path, "mallory"), body)) == (403, "forbidden")
+    assert _state(app) == before
 
 
 @pytest.mark.parametrize(("method", "path", "body"), ROUTES[1:])
@@ -128,10 +150,9 @@ def test_helpdesk_acting_on_an_admin_gets_403(
 ) -> None:
     helpdesk = person(app, "helen")
     grant(app, "helen", "helpdesk")
-    before = _roles(app)
-    target = _user_id(app, "root")
-    assert error(_call(helpdesk, method, path.format(target=target), body)) == (403, "forbidden")
-    assert _roles(app) == before
+    before = _state(app)
+    assert error(_call(helpdesk, method, _path(app, path, "root"), body)) == (403, "forbidden")
+    assert _state(app) == before
 
 
 def test_helpdesk_sees_users_but_cannot_manage_roles(app: Flask, admin: Api) -> None:
@@ -254,3 +275,86 @@ def test_granting_twice_or_revoking_what_is_not_held_changes_and_audits_nothing(
     assert missing.exit_code == 0 and "was not admin" in missing.output
     kinds = execute(app, "SELECT kind FROM audit_events WHERE kind LIKE 'role_%'").scalars().all()
     assert kinds == ["role_granted"]
+
+
+# ---- acting on devices and sessions --------------------------------------------------------
+
+
+def _device_of(app: Flask, username: str) -> int:
+    return int(
+        execute(
+            app, "SELECT min(id) FROM devices WHERE user_id = :u", u=_user_id(app, username)
+        ).scalar_one()
+    )
+
+
+def _audit(app: Flask, kind: str) -> dict[str, Any]:
+    data = execute(app, "SELECT data FROM audit_events WHERE kind = :k", k=kind).scalar_one()
+    return data if isinstance(data, dict) else json.loads(data)
+
+
+def test_admin_blocks_and_unblocks_a_device(app: Flask, admin: Api) -> None:
+    user = person(app, "user")
+    device = _device_of(app, "user")
+    blocked = admin.post(f"/api/admin/devices/{device}/block")
+    assert blocked.status_code == 200, blocked.get_json()
+    assert blocked.get_json()["device"]["status"] == "blocked"
+    assert user.get("/api/me").status_code == 401  # its session ended with it
+    audited = _audit(app, "device_blocked")
+    assert audited["via"] == "admin" and audited["actor_user_id"] == _user_id(app, "root")
+    # The address is told (a mail waits in the outbox).
+    mails = execute(app, "SELECT kind FROM outbox_mail WHERE user_id = :u", u=_user_id(app, "user"))
+    assert "notice_device_blocked" in mails.scalars().all()
+    unblocked = admin.post(f"/api/admin/devices/{device}/unblock")
+    assert unblocked.status_code == 200 and unblocked.get_json()["device"]["status"] == "active"
+    assert _audit(app, "device_unblocked")["actor_user_id"] == _user_id(app, "root")
+
+
+def test_admin_removes_even_the_last_device(app: Flask, admin: Api) -> None:
+    user = person(app, "user")
+    device = _device_of(app, "user")
+    assert admin.delete(f"/api/admin/devices/{device}").status_code == 204
+    status = execute(app, "SELECT status FROM devices WHERE id = :d", d=device).scalar_one()
+    assert status == "removed"
+    assert user.get("/api/me").status_code == 401
+    assert _audit(app, "device_removed")["reason"] == "admin"
+    assert error(admin.delete(f"/api/admin/devices/{device}")) == (404, "not_found")
+
+
+def test_admin_ends_every_session_of_an_id(app: Flask, admin: Api) -> None:
+    user = person(app, "user")
+    answer = admin.post(f"/api/admin/users/{_user_id(app, 'user')}/sessions/end")
+    assert answer.status_code == 200 and answer.get_json() == {"ended": 1}
+    assert user.get("/api/me").status_code == 401
+    assert _audit(app, "sessions_ended_by_admin")["actor_user_id"] == _user_id(app, "root")
+
+
+def test_helpdesk_acts_on_an_ordinary_id(app: Flask, admin: Api) -> None:
+    helpdesk = person(app, "helen")
+    grant(app, "helen", "helpdesk")
+    person(app, "user")
+    device = _device_of(app, "user")
+    assert helpdesk.post(f"/api/admin/devices/{device}/block").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("post", "/api/admin/devices/{device}/block"),
+        ("delete", "/api/admin/devices/{device}"),
+        ("post", "/api/admin/users/{target}/sessions/end"),
+    ],
+)
+def test_acting_needs_a_fresh_verification(
+    app: Flask, admin: Api, clock: Clock, method: str, path: str
+) -> None:
+    person(app, "user")
+    stale(clock, app)
+    before = _state(app)
+    answer = _call(admin, method, _path(app, path, "user"), {})
+    assert error(answer) == (401, "reauth_required")
+    assert _state(app) == before
+
+
+def test_unknown_device_is_404(admin: Api) -> None:
+    assert error(admin.post("/api/admin/devices/999999/block"))[0] == 404
