@@ -24,6 +24,7 @@ class Action(StrEnum):
     VIEW_USERS = "view_users"  # list IDs, see one
     ACT_ON_USER = "act_on_user"  # block, unblock, unpair, end sessions, re-issue a code...
     MANAGE_ROLES = "manage_roles"
+    MANAGE_POLICIES = "manage_policies"
 
 
 _HELPDESK_MAY = frozenset({Action.VIEW_USERS, Action.ACT_ON_USER})

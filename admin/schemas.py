@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from admin.errors import Forbidden, LastAdmin, UserNotFound
 from admin.models import Role
@@ -133,6 +133,41 @@ class RolesAnswer(Answer):
     user: AdminUserOut
 
 
+class PolicyChanges(Body):
+    """Policy keys (as in the configuration reference) and their new values; `null` puts a
+    key back to its configured value."""
+
+    model_config = ConfigDict(strict=True, extra="allow", frozen=True)
+
+    @property
+    def changes(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+class PolicyDetail(Answer):
+    key: str
+    doc: str
+    values: str = Field(description="What it accepts, in words")
+    default: Any
+    configured: Any = Field(description="After instance/config.py and the environment")
+    stored: Any = Field(description="Set while running (null: nothing stored)")
+    effective: Any
+    updated_at: Timestamp | None
+    updated_by: int | None = Field(description="The administrator's ID")
+
+
+class PolicyAnswer(Answer):
+    policy: dict[str, Any] = Field(description="Each policy's effective value")
+    details: list[PolicyDetail]
+
+    @classmethod
+    def from_described(cls, described: list[Any]) -> PolicyAnswer:
+        return cls(
+            policy={d.key: d.effective for d in described},
+            details=[PolicyDetail(**vars(d)) for d in described],
+        )
+
+
 class AdminDevice(Answer):
     device: DeviceOut
 
@@ -182,6 +217,19 @@ document(
         tag=TAG,
         responses={204: "Removed"},
         errors=[*GATE, ReauthRequired, DeviceNotFound],
+    ),
+    policies=Endpoint(
+        "The policies in force (admins only)",
+        tag=TAG,
+        responses={200: PolicyAnswer},
+        errors=GATE,
+    ),
+    update_policy=Endpoint(
+        "Change policies, all or none (admins only; fresh verification)",
+        tag=TAG,
+        body=PolicyChanges,
+        responses={200: PolicyAnswer},
+        errors=[*GATE, ReauthRequired],
     ),
     end_sessions=Endpoint(
         "End every session of an ID (fresh verification)",

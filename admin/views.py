@@ -5,7 +5,7 @@ Views parse, call one service function, commit, answer."""
 
 from __future__ import annotations
 
-from flask import Blueprint, Response
+from flask import Blueprint, Response, current_app
 
 from admin import actions as action_service
 from admin import roles as role_service
@@ -16,6 +16,8 @@ from admin.roles import Action
 from admin.schemas import (
     AdminDevice,
     EndedSessions,
+    PolicyAnswer,
+    PolicyChanges,
     RolesAnswer,
     SetRoles,
     UserProfile,
@@ -23,6 +25,7 @@ from admin.schemas import (
     UsersQuery,
 )
 from core import db as database
+from core import policy
 from core.models import User
 from core.schemas import NoFields, answer, parse_body, parse_query
 from core.web import request_context, session_policy, signed_in_user
@@ -134,3 +137,20 @@ def end_sessions(user_id: int) -> Response:
     )
     database.session().commit()
     return answer(EndedSessions(ended=ended))
+
+
+@api.get("/policy")
+def policies() -> Response:
+    _allowed(Action.MANAGE_POLICIES)
+    described = policy.describe(database.session(), current_app.config)
+    return answer(PolicyAnswer.from_described(described))
+
+
+@api.patch("/policy")
+def update_policy() -> Response:
+    actor = _allowed(Action.MANAGE_POLICIES, changes=True)
+    body = parse_body(PolicyChanges)
+    db = database.session()
+    policy.set_policies(db, request_context(), body.changes, actor_user_id=actor.id)
+    db.commit()
+    return answer(PolicyAnswer.from_described(policy.describe(db, current_app.config)))

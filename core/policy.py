@@ -185,6 +185,19 @@ def set_policy(
     db.flush()
 
 
+def set_policies(
+    db: Session, ctx: RequestContext, changes: Mapping[str, Any], *, actor_user_id: int
+) -> None:
+    """Sets each key to its value (``None``: back to the configured value), as an
+    administrator did. All or nothing: the first refused key raises, and the request's error
+    handler rolls back the others."""
+    for key, value in changes.items():
+        if value is None:
+            unset_policy(db, ctx, key, actor_user_id=actor_user_id)
+        else:
+            set_policy(db, ctx, key, value, actor_user_id=actor_user_id)
+
+
 def unset_policy(
     db: Session,
     ctx: RequestContext,

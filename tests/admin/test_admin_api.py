@@ -98,6 +98,8 @@ ROUTES = [
     ("post", "/api/admin/devices/{device}/block", {}),
     ("post", "/api/admin/devices/{device}/unblock", {}),
     ("delete", "/api/admin/devices/{device}", None),
+    ("get", "/api/admin/policy", None),
+    ("patch", "/api/admin/policy", {"BACKUP_PROMPT_AFTER_SIGNINS": 9}),
 ]
 
 
@@ -106,7 +108,7 @@ def _call(api: Api, method: str, path: str, body: Any) -> Any:
         return api.get(path)
     if method == "delete":
         return api.delete(path)
-    call = api.client.put if method == "put" else api.client.post
+    call = {"put": api.client.put, "patch": api.client.patch}.get(method, api.client.post)
     return call(path, json=body, headers={"Origin": api.origin})
 
 
@@ -123,6 +125,7 @@ def _state(app: Flask) -> list[Any]:
         _roles(app),
         sorted(tuple(r) for r in execute(app, "SELECT id, status FROM devices")),
         sorted(tuple(r) for r in execute(app, "SELECT id, revoked_at FROM login_sessions")),
+        sorted(tuple(r) for r in execute(app, "SELECT key, value FROM policy_values")),
     ]
 
 
@@ -358,3 +361,64 @@ def test_acting_needs_a_fresh_verification(
 
 def test_unknown_device_is_404(admin: Api) -> None:
     assert error(admin.post("/api/admin/devices/999999/block"))[0] == 404
+
+
+# ---- policies ------------------------------------------------------------------------------
+
+
+def _patch(api: Api, body: Any) -> Any:
+    return api.client.patch("/api/admin/policy", json=body, headers={"Origin": api.origin})
+
+
+def test_admin_reads_and_changes_policies(app: Flask, admin: Api) -> None:
+    from app import create_app
+    from core import policy as policy_module
+    from core.db import ENGINE_KEY
+
+    # Another worker: another app on the same database, which has read (and cached) the
+    # policies before the change.
+    other = create_app(
+        {k: app.config[k] for k in ("SECRET_KEY", "SQLALCHEMY_DATABASE_URI", "ORIGIN", "RP_ID")}
+        | {"TESTING": True, "ENV": "production", "MAIL_WORKER": False}
+    )
+    try:
+        with other.test_request_context():
+            configured = policy_module.current()["BACKUP_PROMPT_AFTER_SIGNINS"]
+        shown = admin.get("/api/admin/policy").get_json()
+        assert shown["policy"]["BACKUP_PROMPT_AFTER_SIGNINS"] == configured
+        assert any(d["key"] == "BACKUP_PROMPT_AFTER_SIGNINS" for d in shown["details"])
+        changed = _patch(admin, {"BACKUP_PROMPT_AFTER_SIGNINS": configured + 4})
+        assert changed.status_code == 200, changed.get_json()
+        assert changed.get_json()["policy"]["BACKUP_PROMPT_AFTER_SIGNINS"] == configured + 4
+        with other.test_request_context():  # its next request applies it, no restart
+            assert policy_module.current()["BACKUP_PROMPT_AFTER_SIGNINS"] == configured + 4
+    finally:
+        other.extensions[ENGINE_KEY].dispose()
+    audited = _audit(app, "policy_changed")
+    assert audited["value"] == configured + 4 and audited["previous"] is None
+    assert audited["actor_user_id"] == _user_id(app, "root")
+    back = _patch(admin, {"BACKUP_PROMPT_AFTER_SIGNINS": None})
+    assert back.get_json()["policy"]["BACKUP_PROMPT_AFTER_SIGNINS"] == configured
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"BACKUP_PROMPT_AFTER_SIGNINS": 3, "BACKUP_MODE": "sometimes"},  # the second is bad
+        {"BACKUP_PROMPT_AFTER_SIGNINS": "3"},  # a string is not a number
+        {"NO_SUCH_KEY": 1},
+        {"SECRET_KEY": "x"},  # read at start-up only
+    ],
+)
+def test_a_refused_policy_change_changes_nothing(app: Flask, admin: Api, body: Any) -> None:
+    before = _state(app)
+    answer = _patch(admin, body)
+    assert error(answer) == (400, "invalid_input")
+    assert _state(app) == before
+
+
+def test_helpdesk_cannot_read_or_change_policies(app: Flask, admin: Api) -> None:
+    helpdesk = person(app, "helen")
+    grant(app, "helen", "helpdesk")
+    assert error(helpdesk.get("/api/admin/policy")) == (403, "forbidden")
+    assert error(_patch(helpdesk, {"BACKUP_PROMPT_AFTER_SIGNINS": 2})) == (403, "forbidden")
