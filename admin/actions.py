@@ -8,11 +8,10 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from core import events
+from core import events, sessions
 from core.context import RequestContext
-from core.models import LoginSession, User
-from core.orm import rowcount
-from core.sessions import SessionPolicy, live_session
+from core.models import User
+from core.sessions import SessionPolicy
 from webauthn import devices
 from webauthn.errors import DeviceNotFound
 from webauthn.models import Device, DeviceStatus
@@ -54,12 +53,7 @@ def end_sessions(
 ) -> int:
     """Ends every live session of ``user`` (the websites' tokens issued through them die
     with them); returns how many."""
-    ended = db.execute(
-        sa.update(LoginSession)
-        .where(LoginSession.user_id == user.id, live_session(policy=policy, now=ctx.now))
-        .values(revoked_at=ctx.now)
-    )
-    count = rowcount(ended)
+    count = sessions.end_all_sessions(db, user_id=user.id, policy=policy, now=ctx.now)
     events.emit(
         db,
         events.SessionsEndedByAdmin(ctx=ctx, user_id=user.id, ended=count, actor_user_id=actor.id),

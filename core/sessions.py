@@ -171,6 +171,16 @@ def end_other_sessions(
     return rowcount(result)
 
 
+def end_all_sessions(db: Session, *, user_id: int, policy: SessionPolicy, now: datetime) -> int:
+    """Ends every live session of ``user_id`` (an administrator's doing); returns how many."""
+    result = db.execute(
+        sa.update(LoginSession)
+        .where(LoginSession.user_id == user_id, live_session(policy=policy, now=now))
+        .values(revoked_at=now)
+    )
+    return rowcount(result)
+
+
 def revoke_user_sessions(db: Session, user_id: int, now: datetime) -> None:
     """Ends every session of ``user_id``, live or not (the ID is going away)."""
     db.execute(

@@ -94,6 +94,26 @@ def browser() -> Iterator[Any]:
         browser.close()
 
 
+def add_virtual_authenticator(cdp: Any, *, transport: str = "internal", uv: bool = True) -> str:
+    """A CTAP 2.1 virtual authenticator with a resident key and user verification, on the page
+    ``cdp`` is a session of (WebAuthn enabled there); returns its id."""
+    result = cdp.send(
+        "WebAuthn.addVirtualAuthenticator",
+        {
+            "options": {
+                "protocol": "ctap2",
+                "ctap2Version": "ctap2_1",
+                "transport": transport,
+                "hasResidentKey": True,
+                "hasUserVerification": True,
+                "isUserVerified": uv,
+                "automaticPresenceSimulation": True,
+            }
+        },
+    )
+    return str(result["authenticatorId"])
+
+
 class Device:
     """One browser profile with its own virtual authenticator: a phone, a laptop, a key."""
 
@@ -112,21 +132,7 @@ class Device:
         self.authenticator_id = self.add_authenticator(transport=transport)
 
     def add_authenticator(self, *, transport: str = "internal", uv: bool = True) -> str:
-        result = self.cdp.send(
-            "WebAuthn.addVirtualAuthenticator",
-            {
-                "options": {
-                    "protocol": "ctap2",
-                    "ctap2Version": "ctap2_1",
-                    "transport": transport,
-                    "hasResidentKey": True,
-                    "hasUserVerification": True,
-                    "isUserVerified": uv,
-                    "automaticPresenceSimulation": True,
-                }
-            },
-        )
-        return str(result["authenticatorId"])
+        return add_virtual_authenticator(self.cdp, transport=transport, uv=uv)
 
     def set_presence(self, authenticator_id: str, enabled: bool) -> None:
         """With presence off an authenticator never answers (nobody touches it), so when several

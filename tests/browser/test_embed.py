@@ -29,7 +29,7 @@ from core.db import ENGINE_KEY
 from core.models import LoginSession
 from embed import clients
 from embed.models import Client
-from tests.browser.conftest import Device, LiveServer, _free_port
+from tests.browser.conftest import Device, LiveServer, _free_port, add_virtual_authenticator
 from tests.browser.test_pages import sign_up
 from tests.conftest import empty_tables
 
@@ -332,20 +332,7 @@ def test_popup_a_newcomer_creates_an_id_and_the_website_gets_the_code(
         # The popup is a page of its own: it gets its own virtual authenticator.
         cdp = newcomer.context.new_cdp_session(popup)
         cdp.send("WebAuthn.enable")
-        cdp.send(
-            "WebAuthn.addVirtualAuthenticator",
-            {
-                "options": {
-                    "protocol": "ctap2",
-                    "ctap2Version": "ctap2_1",
-                    "transport": "internal",
-                    "hasResidentKey": True,
-                    "hasUserVerification": True,
-                    "isUserVerified": True,
-                    "automaticPresenceSimulation": True,
-                }
-            },
-        )
+        add_virtual_authenticator(cdp, transport="internal")
         expect(popup.locator("#signin-form")).to_be_visible()
         popup.click("#create-id-link")
         popup.fill("#username", "newcomer")
