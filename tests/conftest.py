@@ -89,15 +89,26 @@ def base_config(database_url: str, instance: Path) -> dict[str, Any]:
 
 
 def empty_tables(app: Flask) -> None:
+    """Every table emptied. On PostgreSQL, TRUNCATE takes each table's exclusive lock in turn:
+    a request a live server is still answering for the previous browser test (a page's last
+    poll) can hold one of them while waiting for another, and PostgreSQL then ends one side
+    as a deadlock. TRUNCATE is the side to try again, a few times."""
     engine = app.extensions[database.ENGINE_KEY]
     tables = list(reversed(Base.metadata.sorted_tables))
-    with engine.begin() as conn:
-        if conn.dialect.name == "postgresql":
-            names = ", ".join(t.name for t in tables)
-            conn.execute(sa.text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
-        else:
-            for table in tables:
-                conn.execute(table.delete())
+    for attempt in range(5):
+        try:
+            with engine.begin() as conn:
+                if conn.dialect.name == "postgresql":
+                    names = ", ".join(t.name for t in tables)
+                    conn.execute(sa.text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+                else:
+                    for table in tables:
+                        conn.execute(table.delete())
+            return
+        except sa.exc.OperationalError as error:
+            if "deadlock detected" not in str(error.orig) or attempt == 4:
+                raise
+            time.sleep(0.2 * (attempt + 1))
 
 
 @pytest.fixture
