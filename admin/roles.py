@@ -25,6 +25,12 @@ class Action(StrEnum):
     ACT_ON_USER = "act_on_user"  # block, unblock, unpair, end sessions, re-issue a code...
     MANAGE_ROLES = "manage_roles"
     MANAGE_POLICIES = "manage_policies"
+    MANAGE_INVITATIONS = "manage_invitations"  # invite, list, revoke, import a CSV
+    MANAGE_AUTHENTICATORS = "manage_authenticators"  # the FIDO metadata and its allow-list
+    MANAGE_WEBSITES = "manage_websites"  # the OpenID Connect clients
+    MANAGE_BRANDING = "manage_branding"
+    VIEW_AUDIT = "view_audit"  # the whole audit log and its export
+    VIEW_STATS = "view_stats"  # the dashboard
 
 
 _HELPDESK_MAY = frozenset({Action.VIEW_USERS, Action.ACT_ON_USER})
