@@ -10,8 +10,6 @@ from flask import Blueprint, Response, current_app
 from admin import actions as action_service
 from admin import roles as role_service
 from admin import users as user_service
-from admin.errors import Forbidden
-from admin.models import Role
 from admin.roles import Action
 from admin.schemas import (
     AdminDevice,
@@ -24,46 +22,23 @@ from admin.schemas import (
     UsersPage,
     UsersQuery,
 )
+from admin.web import acting_on, allowed
 from core import db as database
 from core import policy
 from core.models import User
 from core.schemas import NoFields, answer, parse_body, parse_query
-from core.web import request_context, session_policy, signed_in_user
+from core.web import request_context, session_policy
 from webauthn.models import Device
 from webauthn.schemas import DeviceOut
-from webauthn.settings import require_fresh
 from webauthn.web import settings
 
 api = Blueprint("admin_api", __name__, url_prefix="/api/admin")
 
 
-def _allowed(action: Action, target: User | None = None, *, changes: bool = False) -> User:
-    """The acting ID, if its roles may do ``action`` (to ``target``); 401, 403, then (for a
-    change) 401 ``reauth_required`` otherwise."""
-    actor = signed_in_user()
-    db = database.session()
-    actor_roles = role_service.roles_of(db, actor.id)
-    target_roles = role_service.roles_of(db, target.id) if target is not None else set[Role]()
-    if not role_service.may(actor_roles, action, target_roles):
-        raise Forbidden()
-    if changes:
-        ctx = request_context()
-        require_fresh(ctx.login_session, settings(), ctx.now)
-    return actor
-
-
-def _target(user_id: int, action: Action, *, changes: bool = False) -> tuple[User, User]:
-    """The acting ID and the ID acted on: the role is checked before the target is looked up
-    (nobody without a role learns which ids exist), then again against the target's roles."""
-    _allowed(action)
-    target = user_service.find_user(database.session(), user_id)
-    return _allowed(action, target, changes=changes), target
-
-
 @api.get("/users")
 def users() -> Response:
     query = parse_query(UsersQuery)
-    _allowed(Action.VIEW_USERS)
+    allowed(Action.VIEW_USERS)
     page = user_service.list_users(
         database.session(),
         q=query.q,
@@ -77,14 +52,14 @@ def users() -> Response:
 
 @api.get("/users/<int:user_id>")
 def user(user_id: int) -> Response:
-    _actor, target = _target(user_id, Action.VIEW_USERS)
+    _actor, target = acting_on(user_id, Action.VIEW_USERS)
     detail = user_service.user_detail(database.session(), settings(), request_context(), target)
     return answer(UserProfile.from_detail(detail))
 
 
 @api.put("/users/<int:user_id>/roles")
 def set_roles(user_id: int) -> Response:
-    actor, target = _target(user_id, Action.MANAGE_ROLES, changes=True)
+    actor, target = acting_on(user_id, Action.MANAGE_ROLES, changes=True)
     body = parse_body(SetRoles)
     db = database.session()
     role_service.set_roles(db, request_context(), target, body.roles, actor_user_id=actor.id)
@@ -95,9 +70,9 @@ def set_roles(user_id: int) -> Response:
 
 def _device(device_id: int) -> tuple[User, Device]:
     """The acting ID and a device it may act on (its owner not an admin, for a helpdesk)."""
-    _allowed(Action.ACT_ON_USER)
+    allowed(Action.ACT_ON_USER)
     device, owner = action_service.find_device(database.session(), device_id)
-    return _allowed(Action.ACT_ON_USER, owner, changes=True), device
+    return allowed(Action.ACT_ON_USER, owner, changes=True), device
 
 
 @api.post("/devices/<int:device_id>/block")
@@ -130,7 +105,7 @@ def remove_device(device_id: int) -> Response:
 
 @api.post("/users/<int:user_id>/sessions/end")
 def end_sessions(user_id: int) -> Response:
-    actor, target = _target(user_id, Action.ACT_ON_USER, changes=True)
+    actor, target = acting_on(user_id, Action.ACT_ON_USER, changes=True)
     parse_body(NoFields)
     ended = action_service.end_sessions(
         database.session(), request_context(), target, actor=actor, policy=session_policy()
@@ -141,14 +116,14 @@ def end_sessions(user_id: int) -> Response:
 
 @api.get("/policy")
 def policies() -> Response:
-    _allowed(Action.MANAGE_POLICIES)
+    allowed(Action.MANAGE_POLICIES)
     described = policy.describe(database.session(), current_app.config)
     return answer(PolicyAnswer.from_described(described))
 
 
 @api.patch("/policy")
 def update_policy() -> Response:
-    actor = _allowed(Action.MANAGE_POLICIES, changes=True)
+    actor = allowed(Action.MANAGE_POLICIES, changes=True)
     body = parse_body(PolicyChanges)
     db = database.session()
     policy.set_policies(db, request_context(), body.changes, actor_user_id=actor.id)
