@@ -1,0 +1,226 @@
+"""The admin pages in real Chromium: an administrator (made with the CLI, as in production)
+signs in, finds an ID by search, blocks one of its devices after the page's passkey step-up,
+unblocks it, changes a policy and sees it applied, and ends the ID's sessions. The ID's own
+account page, open in another browser, hears of each change live, without a reload."""
+
+from __future__ import annotations
+
+import re
+import time
+from datetime import timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from playwright.sync_api import expect
+from sqlalchemy.orm import Session
+
+from core.clock import utcnow
+from core.db import ENGINE_KEY
+from core.models import AuditEvent, LoginSession, PolicyValue, User
+from tests.browser.test_devices import LIVE_WITHIN, stay_on_page, still_same_page, toast
+from tests.browser.test_pages import add_security_key, me, page_url, rows, sign_up
+from webauthn.models import Device as DeviceRow
+
+
+def grant(server: Any, username: str, role: str = "admin") -> None:
+    result = server.app.test_cli_runner().invoke(
+        args=["admin", "grant", username, "--role", role]
+    )
+    assert result.exit_code == 0, result.output
+
+
+def user_id(server: Any, username: str) -> int:
+    [found] = rows(server, User, User.username == username)
+    return int(found.id)
+
+
+def make_stale(server: Any, username: str) -> None:
+    """The ID's last user verification was an hour ago: a change needs a step-up now."""
+    uid = user_id(server, username)
+    with server.app.extensions[ENGINE_KEY].begin() as conn:
+        conn.execute(
+            sa.update(LoginSession)
+            .where(LoginSession.user_id == uid)
+            .values(verified_at=utcnow() - timedelta(hours=1))
+        )
+
+
+def device_status(server: Any, name: str) -> str:
+    [device] = rows(server, DeviceRow, DeviceRow.name == name)
+    return str(device.status)
+
+
+def stored_policies(server: Any) -> dict[str, Any]:
+    with Session(server.app.extensions[ENGINE_KEY]) as db:
+        return {row.key: row.value for row in db.scalars(sa.select(PolicyValue))}
+
+
+def admin_device_row(dev: Any, name: str) -> Any:
+    page = dev.page
+    return page.locator("#device-rows [data-device-id]").filter(
+        has=page.locator(".device-name", has_text=re.compile(f"^{re.escape(name)}$"))
+    )
+
+
+def signed_in_user(make_device: Any) -> Any:
+    """Ada on her account page: a laptop and a security key, live polling running, marked."""
+    ada = make_device()
+    sign_up(ada, "ada", device_name="Laptop")
+    add_security_key(ada, "YubiKey")
+    expect(ada.page.locator("#live-notifications")).to_have_attribute("data-state", "polling")
+    stay_on_page(ada)
+    return ada
+
+
+def signed_in_admin(make_device: Any, server: Any) -> Any:
+    root = make_device()
+    sign_up(root, "root", device_name="Admin laptop")
+    grant(server, "root")
+    return root
+
+
+def test_an_admin_finds_a_user_blocks_with_a_step_up_changes_a_policy_and_ends_sessions(
+    make_device: Any, server: Any
+) -> None:
+    ada = signed_in_user(make_device)
+    root = signed_in_admin(make_device, server)
+    page = root.page
+
+    # ---- find Ada --------------------------------------------------------------------
+    root.goto("/admin/users")
+    expect(page.locator("#results-summary")).to_have_text("2 IDs found.")
+    expect(page.locator(".admin-nav__link")).to_have_count(8)
+    expect(page.locator(".admin-nav__link[aria-current='page']")).to_have_text("Users")
+    page.fill("#q", "ADA")
+    page.press("#q", "Enter")
+    expect(page.locator("#results-summary")).to_have_text("1 ID found.")
+    expect(page.locator("#results-title")).to_be_focused()
+    expect(page).to_have_url(page_url(root, "/admin/users?q=ADA"))
+    result = page.locator("#user-rows tr")
+    expect(result).to_have_count(1)
+    expect(result.locator(".user-devices")).to_have_text("2")
+    root.screenshot("admin-users")
+    result.locator("a.user-link", has_text="ada").click()
+    ada_id = user_id(server, "ada")
+    expect(page).to_have_url(page_url(root, f"/admin/users/{ada_id}"))
+    expect(page.locator("#user-username")).to_have_text("ada")
+    expect(page.locator("#user-heading")).to_have_text("Ada Lovelace")
+    expect(page.locator("#device-rows tr")).to_have_count(2)
+    expect(page.locator("#session-rows tr")).to_have_count(1)
+    expect(page.locator("#backup-state")).to_have_text("Not active")
+
+    # ---- block the security key: the admin's sign-in is stale, so the page steps up ----------
+    make_stale(server, "root")
+    key = admin_device_row(root, "YubiKey")
+    expect(key.locator(".block")).to_be_enabled()
+    answers: list[int] = []
+    block_url = re.compile(r"/api/admin/devices/\d+/block$")
+    page.on("response", lambda r: answers.append(r.status) if block_url.search(r.url) else None)
+    with page.expect_response("**/api/reauth/complete") as stepped_up:
+        key.locator(".block").click()
+    assert stepped_up.value.status == 204
+    expect(page.locator("#devices-status")).to_have_text(
+        "Blocked “YubiKey”. It is signed out and cannot sign in; the owner is told."
+    )
+    happened = time.monotonic()
+    assert answers == [401, 200]  # refused as stale, then retried once after the step-up
+    expect(key).to_have_attribute("data-status", "blocked")
+    expect(key.locator(".unblock")).to_be_focused()
+    assert device_status(server, "YubiKey") == "blocked"
+    [event] = rows(server, AuditEvent, AuditEvent.kind == "device_blocked")
+    assert event.data["actor_user_id"] == user_id(server, "root")
+
+    # Ada's open account page hears of it by itself.
+    notice = toast(ada, "device_blocked")
+    expect(notice).to_be_visible(timeout=LIVE_WITHIN * 1000)
+    assert time.monotonic() - happened < LIVE_WITHIN
+    expect(notice.locator(".notice-device__name")).to_have_text("YubiKey")
+    expect(ada.page.locator("[data-device-id][data-status='blocked'] .device-name")).to_have_text(
+        "YubiKey"
+    )
+    assert still_same_page(ada) and me(ada).status == 200
+    root.screenshot("admin-user")
+
+    # ---- unblock (fresh now: no second step-up) -------------------------------------------
+    with page.expect_response(re.compile(r"/api/admin/devices/\d+/unblock$")) as unblocked:
+        key.locator(".unblock").click()
+    assert unblocked.value.status == 200
+    expect(key).to_have_attribute("data-status", "active")
+    expect(key.locator(".block")).to_be_focused()
+    assert device_status(server, "YubiKey") == "active"
+
+    # ---- a policy: a refused value is explained on its field, then backup is turned off ----
+    root.goto("/admin/policies")
+    prompt = page.locator("#policy-BACKUP_PROMPT_AFTER_SIGNINS")
+    expect(prompt).to_have_value("4")
+    prompt.fill("5000")
+    with page.expect_response("**/api/admin/policy") as refused:
+        page.click("#save-policies")
+    assert refused.value.status == 400
+    message = refused.value.json()["message"]
+    assert "BACKUP_PROMPT_AFTER_SIGNINS" in message
+    expect(page.locator("#status")).to_have_text(message)
+    expect(page.locator("#policy-BACKUP_PROMPT_AFTER_SIGNINS-error")).to_have_text(message)
+    expect(prompt).to_be_focused()
+    expect(prompt).to_have_attribute("aria-invalid", "true")
+    assert stored_policies(server) == {}
+
+    prompt.fill("4")
+    page.select_option("#policy-BACKUP_MODE", "disabled")
+    expect(page.locator("#changed-count")).to_have_text("1 unsaved change")
+    with page.expect_response("**/api/admin/policy") as saved:
+        page.click("#save-policies")
+    assert saved.value.status == 200
+    assert saved.value.request.post_data_json == {"BACKUP_MODE": "disabled"}  # changed keys only
+    expect(page.locator("#status")).to_have_text("Saved: BACKUP_MODE. It applies at once.")
+    expect(page.locator("#policy-BACKUP_MODE-origin")).to_contain_text("Changed here")
+    assert stored_policies(server) == {"BACKUP_MODE": "disabled"}
+    root.screenshot("admin-policies")
+    # Applied: Ada's account page, opened again, says backup is turned off.
+    ada.goto("/account")
+    expect(ada.page.locator("#backup-status")).to_have_attribute("data-state", "disabled")
+    expect(ada.page.locator("#live-notifications")).to_have_attribute("data-state", "polling")
+
+    # ---- end Ada's sessions -------------------------------------------------------------
+    root.goto(f"/admin/users/{ada_id}")
+    end_all = page.locator("#end-all-sessions")
+    expect(end_all).to_be_enabled()
+    with page.expect_response(re.compile(r"/sessions/end$")) as ended:
+        end_all.click()
+    assert ended.value.status == 200 and ended.value.json() == {"ended": 1}
+    expect(page.locator("#sessions-status")).to_have_text("Ended 1 session.")
+    expect(page.locator("#no-sessions")).to_be_visible()
+    expect(page.locator("#sessions-title")).to_be_focused()
+    assert me(ada).status == 401
+    # Ada's page says its session has ended, and stops asking.
+    expect(ada.page.locator("#session-ended")).to_be_visible()
+    expect(ada.page.locator("#live-notifications")).to_have_attribute("data-state", "stopped")
+    assert me(root).status == 200
+
+
+def test_a_helpdesk_sees_only_users_and_no_role_sees_the_403_page(
+    make_device: Any, server: Any
+) -> None:
+    desk = make_device()
+    sign_up(desk, "desk", device_name="Desk laptop")
+    desk.goto("/admin/users")
+    expect(desk.page.locator("#error-title")).to_have_text("You can't open this page")
+    grant(server, "desk", "helpdesk")
+    desk.goto("/admin/")
+    expect(desk.page).to_have_url(page_url(desk, "/admin/users"))
+    expect(desk.page.locator(".admin-nav__link")).to_have_text(["Users"])
+    expect(desk.page.locator("#results-summary")).to_have_text("1 ID found.")
+    desk.goto("/admin/policies")
+    expect(desk.page.locator("#error-title")).to_have_text("You can't open this page")
+
+
+def test_the_signed_out_sign_in_and_come_back_to_the_admin_page(
+    make_device: Any, server: Any
+) -> None:
+    root = signed_in_admin(make_device, server)
+    root.page.request.post(server.url + "/api/logout", headers={"Origin": server.url})
+    root.goto("/admin/policies")
+    expect(root.page).to_have_url(page_url(root, "/signin"))
+    # Autofill signs in with the laptop's passkey by itself, then the page goes on to next.
+    expect(root.page).to_have_url(page_url(root, "/admin/policies"), timeout=15000)
+    expect(root.page.locator("#policy-BACKUP_MODE")).to_have_value("optional")
