@@ -53,9 +53,7 @@ def _sign_in_first() -> ResponseReturnValue | None:
     return redirect(url_for("pages.signin", next=here))
 
 
-def _render(
-    template: str, section: str, actor: User, **context: Any
-) -> ResponseReturnValue:
+def _render(template: str, section: str, actor: User, **context: Any) -> ResponseReturnValue:
     roles = role_service.roles_of(database.session(), actor.id)
     return render_template(
         template,
@@ -94,9 +92,7 @@ def user(user_id: int) -> ResponseReturnValue:
     if (away := _sign_in_first()) is not None:
         return away
     actor, target = acting_on(user_id, Action.VIEW_USERS)
-    return _render(
-        "admin/user.html", "admin_pages.users", actor, target_id=target.id, self_view=actor.id == target.id
-    )
+    return _render("admin/user.html", "admin_pages.users", actor, target_id=target.id)
 
 
 @pages.get("/invitations")

@@ -23,9 +23,7 @@ from webauthn.models import Device as DeviceRow
 
 
 def grant(server: Any, username: str, role: str = "admin") -> None:
-    result = server.app.test_cli_runner().invoke(
-        args=["admin", "grant", username, "--role", role]
-    )
+    result = server.app.test_cli_runner().invoke(args=["admin", "grant", username, "--role", role])
     assert result.exit_code == 0, result.output
 
 
