@@ -14,6 +14,7 @@ from typing import Any
 from flask import Blueprint, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
+from sqlalchemy.exc import SQLAlchemyError
 
 from admin import roles as role_service
 from admin.models import Role
@@ -67,6 +68,24 @@ def _render(template: str, section: str, actor: User, **context: Any) -> Respons
 
 def _page(action: Action, template: str, section: str) -> ResponseReturnValue:
     return _sign_in_first() or _render(template, section, allowed(action))
+
+
+@pages.app_context_processor
+def _admin_link() -> dict[str, Any]:
+    """``admin_home()`` for the header: the first admin page this ID may open, or None. A
+    function, so only a page that shows the header asks the database (once)."""
+
+    def admin_home() -> str | None:
+        if not current_user.is_authenticated:
+            return None
+        try:
+            roles = role_service.roles_of(database.session(), current_user.id)
+        except SQLAlchemyError:  # the 503 page, rendered while the database is away
+            return None
+        first = next((s for s in SECTIONS if role_service.may(roles, s.action)), None)
+        return None if first is None else url_for(first.endpoint)
+
+    return {"admin_home": admin_home}
 
 
 @pages.get("/")

@@ -124,7 +124,8 @@ def test_an_admin_opens_every_page(admin: Api, path: str) -> None:
     assert answer.status_code == 200, answer.get_data(as_text=True)[:500]
     html = answer.get_data(as_text=True)
     assert nav_labels(html) == ALL_SECTIONS
-    assert html.count('aria-current="page"') == 1
+    nav = re.search(r'<nav class="admin-nav".*?</nav>', html, re.S)
+    assert nav and nav.group(0).count('aria-current="page"') == 1
     assert answer.headers["Content-Security-Policy"] == PAGE_CSP
     assert answer.headers["Cache-Control"] == "no-store"
 
@@ -163,3 +164,15 @@ def test_pages_have_no_inline_script(app: Flask, admin: Api, path: str) -> None:
     module = re.search(r'src="(/static/js/admin/[a-z]+\.js)"', html)
     assert module, html
     assert admin.client.get(module.group(1)).status_code == 200
+
+
+def test_the_header_links_staff_to_their_first_admin_page(
+    app: Flask, signed_in: Api, helpdesk: Api, admin: Api
+) -> None:
+    def link(api: Api) -> list[str]:
+        html = api.client.get("/account").get_data(as_text=True)
+        return re.findall(r'id="nav-admin" href="([^"]+)"', html)
+
+    assert link(admin) == ["/admin/"]
+    assert link(helpdesk) == ["/admin/users"]
+    assert link(signed_in) == []
