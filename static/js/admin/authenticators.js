@@ -1,9 +1,11 @@
 // /admin/authenticators: the models the loaded FIDO metadata knows (GET /api/admin/authenticators)
 // and the allow-list (the policy ALLOWED_AUTHENTICATORS, a list of AAGUIDs), saved with
-// PATCH /api/admin/policy. A compromised model is refused whatever the list says.
+// PATCH /api/admin/policy. A compromised model is refused whatever the list says. A newer BLOB
+// is loaded with POST /api/admin/authenticators/blob {blob} (verified as the CLI does).
 
 import { api } from "../webauthn.js";
-import { change, el, load, messageRow, say, sayError } from "./common.js";
+import { setFieldError } from "../ui.js";
+import { change, el, load, messageRow, say, sayError, when } from "./common.js";
 
 const KEY = "ALLOWED_AUTHENTICATORS";
 const $ = (id) => document.getElementById(id);
@@ -36,16 +38,39 @@ function countAllowed() {
   $("allowed-count").textContent = count ? `${count} allowed` : "No allow-list: any model may be registered";
 }
 
+function showBlob(answer) {
+  const blob = answer?.blob;
+  const info = $("blob-info");
+  if (!blob) {
+    info.replaceChildren("No metadata loaded: authenticator models are only what devices claim.");
+  } else {
+    info.replaceChildren(
+      `BLOB number ${blob.no} with ${blob.entries} models, loaded `,
+      when(blob.loaded_at, "datetime"),
+      `; the next is published on ${blob.next_update}.`,
+    );
+  }
+  $("attestation-info").textContent = answer?.attestation_required
+    ? "Verified attestation is required (ATTESTATION_REQUIRED): the allow-list applies to every new passkey."
+    : "Verified attestation is not required (ATTESTATION_REQUIRED, on the Policies page): the allow-list applies only to passkeys whose attestation is verified.";
+}
+
+function showModels(models) {
+  const list = models?.authenticators ?? [];
+  rows.replaceChildren(...list.map(row));
+  if (!list.length) messageRow(rows, "No metadata loaded yet: load a BLOB above, or run flask --app app mds load FILE.");
+  $("model-count").textContent = String(list.length);
+  showBlob(models);
+}
+
 async function start() {
   messageRow(rows, "Loading…");
   try {
     const [models, policy] = await Promise.all([load("/api/admin/authenticators"), load("/api/admin/policy")]);
     allowed = new Set(policy.policy?.[KEY] ?? []);
-    const list = models?.authenticators ?? [];
-    rows.replaceChildren(...list.map(row));
-    if (!list.length) messageRow(rows, "No metadata loaded yet: run flask --app app mds load FILE.");
-    $("model-count").textContent = String(list.length);
+    showModels(models);
     $("save-allowed").disabled = false;
+    $("blob-load").disabled = false;
     countAllowed();
   } catch (error) {
     messageRow(rows, "");
@@ -69,6 +94,24 @@ form.addEventListener("submit", (event) => {
   change($("save-allowed"), "status", () => api("/api/admin/policy", { method: "PATCH", body: { [KEY]: chosen } }), (answer) => {
     allowed = new Set(answer.policy?.[KEY] ?? chosen);
     say("status", chosen.length ? `Saved: ${chosen.length} models may be registered.` : "Saved: any model may be registered.", "success");
+  });
+});
+
+$("blob-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const input = $("blob-file");
+  const file = input.files?.[0];
+  setFieldError(input, "");
+  if (!file) {
+    setFieldError(input, "Choose the metadata BLOB file.");
+    input.focus();
+    return;
+  }
+  const blob = (await file.text()).trim();
+  change($("blob-load"), "blob-status", () => api("/api/admin/authenticators/blob", { body: { blob } }), (answer) => {
+    showModels(answer);
+    countAllowed();
+    say("blob-status", "Metadata loaded and verified.", "success");
   });
 });
 

@@ -1,4 +1,5 @@
-// /admin/branding: the organisation's name and accent colour (GET, PATCH /api/admin/branding)
+// /admin/branding: the organisation's name and accent colour (GET, PATCH /api/admin/branding
+// → {branding: {name, accent_color, logo: {url} | null, …}})
 // and its logo (PUT /api/admin/branding/logo with the image's own content type: the server
 // checks its type and size and re-encodes it; its refusal is shown as it says).
 
@@ -14,15 +15,15 @@ function show(answer) {
   $("brand-name").value = brand.name ?? "";
   if (/^#[0-9a-fA-F]{6}$/.test(brand.accent_color ?? "")) $("brand-color").value = brand.accent_color;
   const preview = $("logo-preview");
-  if (brand.logo_url) {
-    preview.src = `${brand.logo_url}${brand.logo_url.includes("?") ? "&" : "?"}t=${Date.now()}`;
-    preview.hidden = false;
-  }
+  const logo = brand.logo?.url; // changes with the image: no cache-busting needed
+  preview.hidden = !logo;
+  if (logo) preview.src = logo;
 }
 
 form.addEventListener("submit", (event) => {
   event.preventDefault();
-  const body = { name: $("brand-name").value.trim(), accent_color: $("brand-color").value };
+  // An empty name puts the configured one back (null).
+  const body = { name: $("brand-name").value.trim() || null, accent_color: $("brand-color").value };
   change($("brand-save"), "brand-status", () => api("/api/admin/branding", { method: "PATCH", body }), (answer) => {
     show(answer);
     say("brand-status", "Saved. Pages show it from their next load.", "success");

@@ -1,8 +1,8 @@
 // /admin/invitations: invite one person (the link mailed, or shown here once as a link and QR
-// code), import a CSV of many, list and revoke.
-//   POST /api/admin/invitations {email, username?, role?, deliver} → 201 {invitation: {id, email, expires_at, url?}}
+// code), import a CSV of many (all or none: one bad row invites nobody), list and revoke.
+//   POST /api/admin/invitations {email, username?, role?, deliver} → 201 {invitation: {id, email, expires_at, url, qr_svg}}
 //   GET /api/admin/invitations, DELETE /api/admin/invitations/<id>
-//   POST /api/admin/invitations/import (text/csv) → {results: [{row, ok, error?}]}
+//   POST /api/admin/invitations/import (text/csv) → {results: [{row, ok, error?}], created}
 
 import { api } from "../webauthn.js";
 import { setFieldError } from "../ui.js";
@@ -14,24 +14,19 @@ const $ = (id) => document.getElementById(id);
 const form = $("invite-form");
 const once = $("invite-once");
 
-function statusOf(invitation) {
-  if (invitation.status) return humanise(invitation.status);
-  if (invitation.used_at) return "Used";
-  if (invitation.revoked_at) return "Revoked";
-  if (invitation.expires_at && new Date(invitation.expires_at) < new Date()) return "Expired";
-  return "Waiting";
-}
+// The server's status names (pending, used, expired, revoked), in words.
+const STATUS_WORDS = { pending: "Waiting to be used", used: "Used", expired: "Expired", revoked: "Revoked" };
 
 function row(invitation) {
-  const state = statusOf(invitation);
-  const open = state === "Waiting";
+  const state = STATUS_WORDS[invitation.status] ?? humanise(invitation.status ?? "");
+  const open = invitation.status === "pending";
   return el(
     "tr",
     { dataset: { invitationId: String(invitation.id) } },
     el("th", { scope: "row" }, invitation.email),
     el("td", { class: "mono" }, invitation.username || ""),
     el("td", {}, invitation.role ? humanise(invitation.role) : el("span", { class: "muted" }, "None")),
-    el("td", {}, state),
+    el("td", { class: "invitation-status", dataset: { status: invitation.status ?? "" } }, state),
     el("td", {}, when(invitation.expires_at, "datetime")),
     el(
       "td",
@@ -132,8 +127,13 @@ $("import-form").addEventListener("submit", async (event) => {
       el("td", { class: result.ok ? "" : "field-error" }, result.ok ? "Invited" : result.error || "Refused"),
     )));
     $("import-results-wrap").hidden = results.length === 0;
-    const done = results.filter((r) => r.ok).length;
-    say("import-status", `${done} of ${results.length} rows invited.`, done === results.length ? "success" : "info");
+    const created = answer?.created ?? results.filter((r) => r.ok).length;
+    const bad = results.filter((r) => !r.ok).length;
+    say(
+      "import-status",
+      bad ? `Nobody was invited: ${bad} ${bad === 1 ? "row needs" : "rows need"} correcting (below).` : `${created} invited.`,
+      bad ? "error" : "success",
+    );
     await list();
   });
 });

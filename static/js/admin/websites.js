@@ -1,9 +1,10 @@
 // /admin/websites: the websites that sign in with Keystead (OpenID Connect clients): add, edit
 // redirect URIs and origins, rotate the secret (shown here once), delete.
-//   GET /api/admin/websites → {websites: [{id, client_id, name, redirect_uris, origins, created_at}]}
-//   POST /api/admin/websites {name, redirect_uris, origins} → 201 {website, client_secret}
-//   PATCH /api/admin/websites/<id> {…} → {website}; DELETE /api/admin/websites/<id> → 204
-//   POST /api/admin/websites/<id>/secret → {client_secret}
+// A website is named by its client_id.
+//   GET /api/admin/websites → {websites: [{client_id, name, public, trusted, redirect_uris, origins, created_at, …}]}
+//   POST /api/admin/websites {name, redirect_uris, origins, public, trusted} → 201 {website, client_secret?}
+//   PATCH /api/admin/websites/<client_id> {…} → {website}; DELETE … → 204
+//   POST /api/admin/websites/<client_id>/secret → {website, client_secret}
 
 import { api } from "../webauthn.js";
 import { setFieldError } from "../ui.js";
@@ -25,20 +26,21 @@ function row(site) {
   const hidden = (text) => [text, el("span", { class: "visually-hidden" }, ` ${name}`)];
   return el(
     "tr",
-    { dataset: { websiteId: String(site.id) } },
+    { dataset: { clientId: site.client_id } },
     el("th", { scope: "row" }, el("span", { class: "site-name" }, name), el("br"), el("span", { class: "mono muted" }, site.client_id ?? "")),
     el(
       "td",
       {},
       el("ul", { class: "plain-list" }, ...(site.redirect_uris ?? []).map((uri) => el("li", { class: "mono" }, uri))),
       (site.origins ?? []).length ? el("p", { class: "muted" }, "Embedded on: ", (site.origins ?? []).join(", ")) : null,
+      site.trusted ? el("p", { class: "muted" }, "First-party: no consent screen") : null,
     ),
     el("td", {}, when(site.created_at, "date")),
     el(
       "td",
       { class: "row-actions" },
       el("button", { type: "button", class: "btn btn-ghost btn-sm edit" }, ...hidden("Edit")),
-      el("button", { type: "button", class: "btn btn-ghost btn-sm rotate" }, ...hidden("New secret")),
+      site.public ? null : el("button", { type: "button", class: "btn btn-ghost btn-sm rotate" }, ...hidden("New secret")),
       el("button", { type: "button", class: "btn btn-ghost btn-sm btn-danger-text delete" }, ...hidden("Delete")),
     ),
   );
@@ -67,13 +69,16 @@ function showSecret(site, secret) {
 }
 
 function editing(site) {
-  form.dataset.editing = site ? String(site.id) : "";
+  form.dataset.editing = site ? site.client_id : "";
   $("site-form-title").textContent = site ? `Edit “${site.name}”` : "Add a website";
   $("site-save").textContent = site ? "Save changes" : "Add website";
   $("site-cancel").hidden = !site;
   $("site-name").value = site?.name ?? "";
   $("site-redirects").value = (site?.redirect_uris ?? []).join("\n");
   $("site-origins").value = (site?.origins ?? []).join("\n");
+  $("site-trusted").checked = Boolean(site?.trusted);
+  $("site-public").checked = Boolean(site?.public);
+  $("site-public").disabled = Boolean(site); // chosen when the website is added
 }
 
 form.addEventListener("submit", async (event) => {
@@ -85,8 +90,14 @@ form.addEventListener("submit", async (event) => {
     name.focus();
     return;
   }
-  const body = { name: name.value.trim(), redirect_uris: lines($("site-redirects").value), origins: lines($("site-origins").value) };
+  const body = {
+    name: name.value.trim(),
+    redirect_uris: lines($("site-redirects").value),
+    origins: lines($("site-origins").value),
+    trusted: $("site-trusted").checked,
+  };
   const id = form.dataset.editing;
+  if (!id) body.public = $("site-public").checked;
   const call = id ? () => api(siteUrl(id), { method: "PATCH", body }) : () => api("/api/admin/websites", { body });
   await change($("site-save"), "site-status", call, async (answer) => {
     const site = answer?.website;
@@ -114,14 +125,14 @@ $("secret-done").addEventListener("click", () => {
 let deleting = null;
 rows.addEventListener("click", (event) => {
   const button = event.target.closest("button");
-  const tr = button?.closest("[data-website-id]");
+  const tr = button?.closest("[data-client-id]");
   if (!tr) return;
-  const site = websites.find((w) => String(w.id) === tr.dataset.websiteId);
+  const site = websites.find((w) => w.client_id === tr.dataset.clientId);
   if (button.classList.contains("edit")) {
     editing(site);
     $("site-form-title").focus();
   } else if (button.classList.contains("rotate")) {
-    change(button, "sites-status", () => api(`${siteUrl(site.id)}/secret`), (answer) => {
+    change(button, "sites-status", () => api(`${siteUrl(site.client_id)}/secret`), (answer) => {
       say("sites-status", `“${site.name}” has a new secret; the old one no longer works.`, "success");
       showSecret(site, answer?.client_secret);
     });
@@ -135,7 +146,7 @@ rows.addEventListener("click", (event) => {
 $("site-delete-cancel").addEventListener("click", () => closeDialog($("site-delete-dialog"), deleting?.button));
 $("site-delete-confirm").addEventListener("click", () => {
   const { site } = deleting;
-  change($("site-delete-confirm"), "site-delete-progress", () => api(siteUrl(site.id), { method: "DELETE" }), async () => {
+  change($("site-delete-confirm"), "site-delete-progress", () => api(siteUrl(site.client_id), { method: "DELETE" }), async () => {
     closeDialog($("site-delete-dialog"));
     await list();
     say("sites-status", `Deleted “${site.name}”.`, "success");
