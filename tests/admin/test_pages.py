@@ -109,6 +109,8 @@ def test_a_helpdesk_sees_only_users(app: Flask, helpdesk: Api) -> None:
     # Roles and the whole audit log are not a helpdesk's: their parts are not on the page.
     assert 'id="roles-form"' not in html and 'id="trail-rows"' not in html
     assert 'data-may-manage-roles="false"' in html
+    # Deleting an ID is not a helpdesk's either.
+    assert 'id="delete-open"' not in html and 'id="delete-dialog"' not in html
 
 
 def test_a_helpdesk_cannot_open_an_administrators_page(
@@ -142,6 +144,7 @@ def test_an_admin_opens_a_users_page_with_everything(app: Flask, admin: Api) -> 
     html = answer.get_data(as_text=True)
     assert f'data-user-id="{bob}"' in html
     assert 'id="roles-form"' in html and 'id="trail-rows"' in html
+    assert 'id="delete-open"' in html and 'id="delete-dialog"' in html
     # A shell: the ID's data comes from the API, never in the HTML.
     assert "bob@example.com" not in html
 

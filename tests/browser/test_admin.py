@@ -248,3 +248,30 @@ def test_every_admin_page_runs_its_module_without_an_error(make_device: Any, ser
         assert uncaught == [], (path, uncaught)
         name = path.strip("/").replace("/", "-") or "admin"
         root.screenshot(f"admin-page-{name}")
+
+
+def test_deleting_an_id_needs_its_username_typed(make_device: Any, server: Any) -> None:
+    root = signed_in_admin(make_device, server)
+    ada = make_device()
+    sign_up(ada, "ada", device_name="Laptop")
+    page = root.page
+    deletes: list[str] = []
+    page.on("request", lambda r: deletes.append(r.url) if r.method == "DELETE" else None)
+    root.goto(f"/admin/users/{user_id(server, 'ada')}")
+    opener = page.locator("#delete-open")
+    expect(opener).to_be_enabled()
+    opener.click()
+    expect(page.locator("#delete-dialog")).to_be_visible()
+    expect(page.locator("#delete-username")).to_have_text("ada")
+    expect(page.locator("#delete-confirm")).to_be_focused()
+    page.fill("#delete-confirm", "ad")
+    page.press("#delete-confirm", "Enter")
+    expect(page.locator("#delete-progress")).to_have_text(
+        "Type the username exactly as shown to delete this ID."
+    )
+    expect(page.locator("#delete-confirm")).to_be_focused()
+    page.click("#delete-cancel")
+    expect(page.locator("#delete-dialog")).to_be_hidden()
+    expect(opener).to_be_focused()
+    assert deletes == []  # nothing was sent
+    assert me(ada).status == 200

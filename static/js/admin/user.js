@@ -136,7 +136,7 @@ function show(answer) {
   if (rolesForm) {
     for (const box of rolesForm.querySelectorAll("input[name='role']")) box.checked = user.roles.includes(box.value);
   }
-  $("delete-username").textContent = user.username;
+  if ($("delete-username")) $("delete-username").textContent = user.username;
 }
 
 async function refresh() {
@@ -246,25 +246,28 @@ for (const [id, verb, done] of [
   });
 }
 
+// Deleting an ID is an administrator's (a helpdesk's page has no Delete).
 const deleteDialog = $("delete-dialog");
-$("delete-open").addEventListener("click", () => {
-  $("delete-confirm").value = "";
-  say("delete-progress", "");
-  openDialog(deleteDialog, $("delete-confirm"));
-});
-$("delete-cancel").addEventListener("click", () => closeDialog(deleteDialog, $("delete-open")));
-$("delete-form").addEventListener("submit", async (event) => {
-  event.preventDefault();
-  const typed = $("delete-confirm").value.trim();
-  if (!detail || typed !== detail.user.username) {
-    say("delete-progress", "Type the username exactly as shown to delete this ID.", "error");
-    $("delete-confirm").focus();
-    return;
-  }
-  await change($("delete-confirm-button"), "delete-progress", () => api(base, { method: "DELETE" }), () => {
-    window.location.assign("/admin/users");
+if (deleteDialog) {
+  $("delete-open").addEventListener("click", () => {
+    $("delete-confirm").value = "";
+    say("delete-progress", "");
+    openDialog(deleteDialog, $("delete-confirm"));
   });
-});
+  $("delete-cancel").addEventListener("click", () => closeDialog(deleteDialog, $("delete-open")));
+  $("delete-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const typed = $("delete-confirm").value.trim();
+    if (!detail || typed !== detail.user.username) {
+      say("delete-progress", "Type the username exactly as shown to delete this ID.", "error");
+      $("delete-confirm").focus();
+      return;
+    }
+    await change($("delete-confirm-button"), "delete-progress", () => api(base, { method: "DELETE" }), () => {
+      window.location.assign("/admin/users");
+    });
+  });
+}
 
 // ---- backup code -------------------------------------------------------------------------
 
