@@ -60,6 +60,14 @@ class Setting:
         """The accepted values in words (errors and the README's table)."""
         if self.choices:
             quoted = [f"'{choice}'" for choice in self.choices]
+            if self.type is list:
+                return (
+                    "a list of "
+                    + ", ".join(quoted[:-1])
+                    + " and "
+                    + quoted[-1]
+                    + ", each at most once"
+                )
             return ", ".join(quoted[:-1]) + " or " + quoted[-1]
         if self.type is bool:
             return "true or false"
@@ -85,6 +93,8 @@ class Setting:
                 fits = False
         elif self.type is list:
             fits = isinstance(value, list) and all(isinstance(item, str) for item in value)
+            if fits and self.choices:
+                fits = set(value) <= set(self.choices) and len(set(value)) == len(value)
         else:
             fits = isinstance(value, str) and (not self.choices or value in self.choices)
         return None if fits else f"{key} must be {self.values()}"
@@ -249,6 +259,16 @@ SETTINGS: dict[str, Setting] = {
         "instead, to a second address the user adds and confirms for it: never to the sign-in "
         "address, which receives recovery's email code).",
         choices=("display", "email"),
+        policy=True,
+    ),
+    "BACKUP_REISSUE_CHANNELS": Setting(
+        ["email", "display"],
+        "How an administrator may re-issue a lost backup code from the admin panel: `email` "
+        "(mailed to the ID's confirmed backup address), `display` (shown once to the "
+        "administrator, to hand over in person or read out on the phone). An empty list: "
+        "administrators cannot re-issue codes (the `reissue-backup-code` command still can).",
+        list,
+        choices=("email", "display"),
         policy=True,
     ),
     "BACKUP_PROMPT_AFTER_SIGNINS": Setting(

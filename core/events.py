@@ -191,6 +191,26 @@ class UserDeleted(Event):
     name = "user_deleted"
     to: str | None
     username: str
+    actor_user_id: int | None = None  # the administrator who deleted it (None: its owner)
+
+
+@dataclass(frozen=True, kw_only=True)
+class UserDeactivated(Event):
+    """An administrator deactivated the ID: its sessions ended (``ended``), nothing signs in,
+    recovers or holds a token until it is reactivated; its data stays. ``to``: its confirmed
+    address, told (None: none confirmed)."""
+
+    name = "user_deactivated"
+    actor_user_id: int
+    ended: int
+    to: str | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class UserReactivated(Event):
+    name = "user_reactivated"
+    actor_user_id: int
+    to: str | None
 
 
 # ---- backup and recovery -------------------------------------------------------------------
@@ -213,6 +233,7 @@ class BackupCodeReissued(Event):
     actor: str
     delivered: str  # "display" or "email"
     to: str
+    actor_user_id: int | None = None  # the administrator's ID (None: the command line)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -312,11 +333,13 @@ class RoleRevoked(Event):
 
 @dataclass(frozen=True, kw_only=True)
 class SessionsEndedByAdmin(Event):
-    """An administrator ended every session of ``user_id``."""
+    """An administrator ended sessions of ``user_id``: all of them, or the one
+    ``session_id``."""
 
     name = "sessions_ended_by_admin"
     ended: int
     actor_user_id: int
+    session_id: int | None = None
 
 
 # ---- partner websites (embed/) -------------------------------------------------------------

@@ -52,6 +52,16 @@ class DeviceRemoved(AuthenticationFailed):
     )
 
 
+class AccountDeactivated(AuthenticationFailed):
+    """Said only after the passkey's signature verified: whoever sees it holds the passkey."""
+
+    status, code = 403, "account_deactivated"
+    message = (
+        "Your ID was deactivated by your organisation's administrator, so it cannot sign in. "
+        "Ask your administrator to reactivate it."
+    )
+
+
 class DeviceNotFound(NotFound):
     """Not one of the signed-in ID's devices (any more): removed meanwhile, or never its own."""
 
