@@ -40,7 +40,7 @@ from core.users import (
     normalise_typed_username,
     normalise_username,
 )
-from webauthn.aaguids import authenticator_name, format_aaguid
+from webauthn.aaguids import device_model_name, format_aaguid
 from webauthn.account import SessionInfo
 from webauthn.devices import DEVICE_NAME, normalise_device_name
 from webauthn.errors import (
@@ -200,7 +200,9 @@ class DeviceOut(Answer):
     aaguid: str | None = Field(
         description="Authenticator model id; null when the authenticator sends none (all zeros)"
     )
-    authenticator: str | None = Field(description="Model name for well-known AAGUIDs")
+    authenticator: str | None = Field(
+        description="Model name: the loaded FIDO metadata's, else for well-known AAGUIDs"
+    )
     backup_eligible: bool = Field(description="BE flag: the passkey can be synced")
     backed_up: bool = Field(description="BS flag: the passkey is synced")
     flagged: bool = Field(
@@ -219,7 +221,7 @@ class DeviceOut(Answer):
             "last_used_at": device.last_used_at,
             "status": device.status,
             "aaguid": format_aaguid(device.aaguid),
-            "authenticator": authenticator_name(device.aaguid),
+            "authenticator": device_model_name(device),
             "backup_eligible": device.backup_eligible,
             "backed_up": device.backed_up,
             "flagged": device.flagged,
