@@ -70,9 +70,12 @@ def load_mds(blob_file: str, trust_root: str | None) -> None:
     try:
         with open(blob_file, "rb") as handle:
             blob = handle.read(metadata.MAX_BLOB_BYTES + 1)
-        root = metadata.trust_root(trust_root or current_app.config["MDS_TRUST_ROOT"])
         info = metadata.load_blob(
-            db_session, RequestContext.outside_request(who), blob, root=root, actor=who
+            db_session,
+            RequestContext.outside_request(who),
+            blob,
+            trust_root_path=trust_root or current_app.config["MDS_TRUST_ROOT"],
+            actor=who,
         )
     except AppError as error:
         db_session.rollback()

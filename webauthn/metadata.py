@@ -42,6 +42,7 @@ from webauthn.aaguids import format_aaguid
 from webauthn.ceremony import (
     COMPROMISED_STATUSES,
     AuthenticatorEntry,
+    AuthenticatorRules,
     NewCredential,
     check_authenticator,
 )
@@ -87,16 +88,27 @@ class BlobInfo:
 
 @dataclass(frozen=True)
 class ModelInfo:
-    """One loaded model as an administrator sees it."""
+    """One loaded model as an administrator sees it. ``allowed``: on ALLOWED_AUTHENTICATORS
+    (every model while the list is empty)."""
 
     aaguid: str
     name: str | None
     status: str | None
     status_date: date | None
+    allowed: bool
 
     @property
     def compromised(self) -> bool:
         return self.status in COMPROMISED_STATUSES
+
+
+@dataclass(frozen=True)
+class Overview:
+    """What is loaded: the BLOB (None before the first load) and its models, by name."""
+
+    blob: BlobInfo | None
+    models: list[ModelInfo]
+    attestation_required: bool
 
 
 # ---- the trust root ------------------------------------------------------------------------
@@ -170,14 +182,15 @@ def load_blob(
     ctx: RequestContext,
     blob: bytes,
     *,
-    root: bytes,
+    trust_root_path: str | None,
     actor_user_id: int | None = None,
     actor: str | None = None,
 ) -> BlobInfo:
-    """Verifies ``blob`` (``verify_blob``) and replaces the loaded models with the ones it
+    """Verifies ``blob`` (``verify_blob``) to the root in the file ``trust_root_path`` (None:
+    the FIDO Alliance's, see ``trust_root``) and replaces the loaded models with the ones it
     lists; refused (``MetadataRollback``, nothing changed) unless its number exceeds the
     loaded BLOB's. Audited (``AuthenticatorMetadataLoaded``)."""
-    payload = verify_blob(blob, root, ctx.now)
+    payload = verify_blob(blob, trust_root(trust_root_path), ctx.now)
     models = _models(payload.entries)
     previous = db.scalar(sa.select(MetadataBlob.no).where(MetadataBlob.id == BLOB_ID))
     values = {
@@ -281,8 +294,17 @@ def blob_info(db: Session) -> BlobInfo | None:
     )
 
 
-def list_models(db: Session) -> list[ModelInfo]:
-    """Every loaded model, by name."""
+def overview(db: Session, rules: AuthenticatorRules) -> Overview:
+    """The loaded BLOB and its models, each marked allowed or not under ``rules``."""
+    return Overview(
+        blob=blob_info(db),
+        models=list_models(db, rules.allowed),
+        attestation_required=rules.attestation_required,
+    )
+
+
+def list_models(db: Session, allowed: frozenset[bytes] = frozenset()) -> list[ModelInfo]:
+    """Every loaded model, by name; ``allowed``: the allow-list (empty: every model)."""
     rows = db.execute(
         sa.select(
             AuthenticatorModel.aaguid,
@@ -297,6 +319,7 @@ def list_models(db: Session) -> list[ModelInfo]:
             name=row.name,
             status=row.status,
             status_date=row.status_date,
+            allowed=not allowed or row.aaguid in allowed,
         )
         for row in rows
     ]

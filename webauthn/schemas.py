@@ -44,7 +44,10 @@ from webauthn.aaguids import device_model_name, format_aaguid
 from webauthn.account import SessionInfo
 from webauthn.devices import DEVICE_NAME, normalise_device_name
 from webauthn.errors import (
+    AttestationNotTrusted,
     AuthenticationFailed,
+    AuthenticatorCompromised,
+    AuthenticatorNotAllowed,
     DeviceBlocked,
     DeviceRemoved,
     LastDevice,
@@ -301,6 +304,14 @@ sign_in_answer_extras: list[Extension] = []
 
 # ---- the endpoints -------------------------------------------------------------------------
 
+# What the authenticator policies refuse at registration (``webauthn.metadata``).
+MODEL_REFUSED = [
+    (AuthenticatorCompromised, "a model the loaded FIDO metadata reports compromised"),
+    (AttestationNotTrusted, "ATTESTATION_REQUIRED: attestation not verified to the model's roots"),
+    (AuthenticatorNotAllowed, "ATTESTATION_REQUIRED: a model not on ALLOWED_AUTHENTICATORS"),
+]
+
+
 document(
     "webauthn_api",
     register_begin=Endpoint(
@@ -319,6 +330,7 @@ document(
         },
         errors=[
             (RegistrationFailed, "a response that fails a check"),
+            *MODEL_REFUSED,
             (UsernameTaken, "Username taken meanwhile"),
         ],
     ),
@@ -372,7 +384,7 @@ document(
         tag="devices",
         body=NewCredential,
         responses={201: (DeviceAnswer, "The new device")},
-        errors=[(RegistrationFailed, "a response that fails a check"), *FRESH],
+        errors=[(RegistrationFailed, "a response that fails a check"), *MODEL_REFUSED, *FRESH],
     ),
     rename_device=Endpoint(
         "Rename a device",
