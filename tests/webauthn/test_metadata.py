@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec
 from flask import Flask
 
 from core.config import ConfigError
@@ -26,10 +28,18 @@ from tests.webauthn.mds import (
     AttestationCa,
     Ca,
     Mds,
+    certificate,
     entry,
     shared,
 )
 from tools.softauthn import TEST_AAGUID, SoftAuthenticator
+from webauthn.ceremony import (
+    AuthenticatorEntry,
+    AuthenticatorRules,
+    NewCredential,
+    check_authenticator,
+)
+from webauthn.errors import AttestationNotTrusted, AuthenticatorCompromised
 
 SOFT = uuid.UUID(bytes=TEST_AAGUID)
 
@@ -336,3 +346,63 @@ def test_the_allow_list_takes_lowercase_uuids_only(
 
     with pytest.raises(ConfigError, match="lowercase UUIDs"):
         create_app({**base_config(migrated, tmp_path), "ALLOWED_AUTHENTICATORS": value})
+
+
+# ---- the pure decision (webauthn.ceremony.check_authenticator) ------------------------------
+
+
+def _credential(aaguid: uuid.UUID, trust_path: tuple[bytes, ...]) -> NewCredential:
+    return NewCredential(
+        credential_id=b"c" * 16,
+        public_key=b"",
+        alg=-7,
+        sign_count=0,
+        aaguid=aaguid.bytes,
+        backup_eligible=False,
+        backed_up=False,
+        user_verified=True,
+        transports=(),
+        attestation_format="packed" if trust_path else "none",
+        trust_path=trust_path,
+    )
+
+
+def _batch(vendor: AttestationCa, **validity: Any) -> bytes:
+    key = ec.generate_private_key(ec.SECP256R1())
+    return certificate(
+        x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, "Batch")]),
+        key,
+        vendor.ca.name,
+        vendor.ca.key,
+        ca=False,
+        **validity,
+    )
+
+
+def test_check_authenticator_rules(vendor: AttestationCa) -> None:
+    now = datetime.now(UTC)
+    listed = AuthenticatorEntry(GOOD.bytes, "Good", "FIDO_CERTIFIED", (vendor.ca.der,))
+    required = AuthenticatorRules(attestation_required=True, allowed=frozenset({GOOD.bytes}))
+    batch = _batch(vendor)
+    assert check_authenticator(_credential(GOOD, (batch,)), listed, required, now=now) is True
+    # A chain that ends with the listed root itself.
+    chain = (batch, vendor.ca.der)
+    assert check_authenticator(_credential(GOOD, chain), listed, required, now=now) is True
+    # Not required: nothing verified, the allow-list not applied to the claim.
+    claimed = AuthenticatorEntry(OTHER.bytes, "Other", "FIDO_CERTIFIED", ())
+    assert not check_authenticator(
+        _credential(OTHER, ()), claimed, AuthenticatorRules(allowed=required.allowed), now=now
+    )
+    # Expired, or not yet valid, batch certificates do not count.
+    for validity in (
+        {"not_before": now - timedelta(days=9), "not_after": now - timedelta(days=1)},
+        {"not_before": now + timedelta(days=1), "not_after": now + timedelta(days=9)},
+    ):
+        old = _batch(vendor, **validity)
+        with pytest.raises(AttestationNotTrusted):
+            check_authenticator(_credential(GOOD, (old,)), listed, required, now=now)
+    # Compromised: refused with or without attestation.
+    leaky = AuthenticatorEntry(GOOD.bytes, "Good", "ATTESTATION_KEY_COMPROMISE", (vendor.ca.der,))
+    for rules in (required, AuthenticatorRules()):
+        with pytest.raises(AuthenticatorCompromised):
+            check_authenticator(_credential(GOOD, (batch,)), leaky, rules, now=now)
