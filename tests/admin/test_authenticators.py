@@ -168,7 +168,9 @@ def test_the_allow_list_policy_marks_the_models(app: Flask, admin: Api) -> None:
     assert allowed == sorted([str(GOOD), str(SOFT)])
 
 
-@pytest.mark.parametrize("value", [["ABCDEF00-2222-4333-8444-555555555555"], ["yubikey"], "not a list"])
+@pytest.mark.parametrize(
+    "value", [["ABCDEF00-2222-4333-8444-555555555555"], ["yubikey"], "not a list"]
+)
 def test_the_allow_list_policy_takes_lowercase_uuids_only(
     app: Flask, admin: Api, value: Any
 ) -> None:
