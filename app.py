@@ -58,6 +58,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     web.init_app(app)
     audit.connect()
 
+    from admin import authenticator_views
     from admin import cli as admin_cli
     from admin import roles as admin_roles
     from admin.views import api as admin_api
@@ -91,6 +92,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(oidc_views)
     app.register_blueprint(embed_frame)
     app.register_blueprint(admin_api)
+    app.register_blueprint(authenticator_views.api)
     app.register_blueprint(connection_views.connections)
     connection_views.register_page_extras()  # the account page's "Connected websites"
     oidc_tokens.connect()  # what websites hold dies with the device and the ID

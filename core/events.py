@@ -310,6 +310,23 @@ class PolicyChanged(Event):
     actor: str | None  # who, when no ID did it (``cli:<login>``)
 
 
+# ---- authenticator models (the FIDO Metadata Service) ---------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class AuthenticatorMetadataLoaded(Event):
+    """A verified FIDO Metadata Service BLOB replaced the authenticator models
+    (``webauthn.metadata``); ``user_id`` is None (it concerns no ID)."""
+
+    name = "authenticator_metadata_loaded"
+    no: int  # the BLOB's serial number
+    next_update: str  # ISO date
+    entries: int  # models loaded (entries with an AAGUID)
+    previous_no: int | None  # the BLOB loaded before (None: none was)
+    actor_user_id: int | None  # the administrator's ID, or
+    actor: str | None  # who, when no ID did it (``cli:<login>``)
+
+
 # ---- administration: roles ------------------------------------------------------------------
 
 

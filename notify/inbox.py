@@ -31,7 +31,7 @@ from notify.models import BlockLink, Notification
 from notify.notices import ADMINISTRATOR, headline
 from notify.outbox import enqueue
 from webauthn import devices
-from webauthn.aaguids import authenticator_name
+from webauthn.aaguids import device_model_name
 from webauthn.models import Device, DeviceStatus
 
 # Kinds whose mail carries a block link: a device that may not be the owner's got access.
@@ -92,7 +92,7 @@ def announce(
     subject = db.get(Device, subject_device_id) if subject_device_id else None
     data: dict[str, Any] = {
         "device_name": device_name,
-        "authenticator": authenticator_name(subject.aaguid) if subject else None,
+        "authenticator": device_model_name(subject) if subject else None,
     }
     if website is not None:
         data["website"] = {"name": website.name, "origin": website.origin}
