@@ -58,8 +58,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     web.init_app(app)
     audit.connect()
 
+    from admin import authenticator_views
     from admin import cli as admin_cli
     from admin.page_views import pages as admin_pages
+    from admin import roles as admin_roles
     from admin.views import api as admin_api
     from core import cli as core_cli
     from embed import cli as embed_cli
@@ -92,9 +94,11 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(embed_frame)
     app.register_blueprint(admin_api)
     app.register_blueprint(admin_pages)
+    app.register_blueprint(authenticator_views.api)
     app.register_blueprint(connection_views.connections)
     connection_views.register_page_extras()  # the account page's "Connected websites"
     oidc_tokens.connect()  # what websites hold dies with the device and the ID
+    admin_roles.connect()  # a deleted ID keeps no role
     notify.init_app(app)  # Flask-Mail, the delivery worker, the dev mailbox
     app.add_url_rule("/api/openapi.json", "openapi", _openapi)
     app.jinja_env.globals["rules"] = _input_rules()

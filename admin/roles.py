@@ -23,6 +23,7 @@ from core.orm import rowcount
 class Action(StrEnum):
     VIEW_USERS = "view_users"  # list IDs, see one
     ACT_ON_USER = "act_on_user"  # block, unblock, unpair, end sessions, re-issue a code...
+    DELETE_USER = "delete_user"
     MANAGE_ROLES = "manage_roles"
     MANAGE_POLICIES = "manage_policies"
     MANAGE_INVITATIONS = "manage_invitations"  # invite, list, revoke, import a CSV
@@ -93,11 +94,7 @@ def revoke(
     the last admin's admin role. The admins are locked first (``FOR UPDATE`` on PostgreSQL;
     SQLite has one writer), so two admins removing each other cannot both succeed."""
     if role == Role.ADMIN:
-        admins = db.scalars(
-            sa.select(UserRole.user_id).where(UserRole.role == Role.ADMIN).with_for_update()
-        ).all()
-        if admins == [user.id]:
-            raise LastAdmin()
+        keep_an_admin(db, user)
     removed = db.execute(
         sa.delete(UserRole).where(UserRole.user_id == user.id, UserRole.role == role)
     )
@@ -110,6 +107,34 @@ def revoke(
         ),
     )
     return True
+
+
+def keep_an_admin(db: Session, user: User) -> None:
+    """``LastAdmin`` when ``user`` is the only admin who can still sign in (not deactivated,
+    not deleted), so that revoking its role, deactivating or deleting it would leave nobody to
+    administer. The admins' role rows are locked first (``FOR UPDATE`` on PostgreSQL; SQLite
+    has one writer), so two admins removing each other cannot both succeed."""
+    admins = db.scalars(
+        sa.select(UserRole.user_id)
+        .join(User, User.id == UserRole.user_id)
+        .where(
+            UserRole.role == Role.ADMIN,
+            User.deleted_at.is_(None),
+            User.deactivated_at.is_(None),
+        )
+        .with_for_update(of=UserRole)
+    ).all()
+    if list(admins) == [user.id]:
+        raise LastAdmin()
+
+
+def _forget_roles(db: Session, event: events.UserDeleted) -> None:
+    db.execute(sa.delete(UserRole).where(UserRole.user_id == event.user_id))
+
+
+def connect() -> None:
+    """A deleted ID keeps no role (its tombstone must never count as an admin)."""
+    events.subscribe(events.UserDeleted, _forget_roles)
 
 
 def set_roles(

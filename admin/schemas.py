@@ -6,10 +6,18 @@ from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field
 
-from admin.errors import Forbidden, LastAdmin, UserNotFound
+from admin.errors import (
+    ConfirmationMismatch,
+    Forbidden,
+    LastAdmin,
+    NoBackupAddress,
+    OwnId,
+    PolicyForbids,
+    UserNotFound,
+)
 from admin.models import Role
 from admin.users import Page, UserDetail, UserRow
-from core.errors import NotSignedIn, ReauthRequired
+from core.errors import NotFound, NotSignedIn, ReauthRequired
 from core.schemas import Answer, Body, Endpoint, NoFields, Query, Timestamp, document
 from webauthn.errors import DeviceNotFound
 from webauthn.schemas import DeviceOut, SessionOut
@@ -25,6 +33,8 @@ class UsersQuery(Query):
     )
     status: Literal["active", "deactivated"] | None = None
     role: Role | None = None
+    backup: bool | None = Field(default=None, description="With (true) or without (false) backup")
+    flagged: bool = Field(default=False, description="Only IDs with a device flagged as cloned")
     page: int = Field(default=1, ge=1, le=1_000_000)
     per_page: int = Field(default=20, ge=1, le=100)
 
@@ -51,7 +61,7 @@ class AdminUserOut(Answer):
             username=user.username,
             email=user.email,
             display_name=user.display_name,
-            status="active",
+            status="deactivated" if user.deactivated_at is not None else "active",
             roles=row.roles,
             created_at=user.created_at,
             last_sign_in_at=row.last_sign_in_at,
@@ -102,17 +112,8 @@ class UserProfile(Answer):
 
     @classmethod
     def from_detail(cls, detail: UserDetail) -> UserProfile:
-        active = [d for d in detail.devices if d.status == "active"]
-        last = max((d.last_used_at for d in detail.devices if d.last_used_at), default=None)
-        row = UserRow(
-            user=detail.user,
-            roles=detail.roles,
-            last_sign_in_at=last,
-            backup_active=detail.backup_activated_at is not None,
-            device_count=len(active),
-        )
         return cls(
-            user=AdminUserOut.from_row(row),
+            user=AdminUserOut.from_row(detail.row),
             devices=[DeviceOut.from_device(d, None) for d in detail.devices],
             sessions=[SessionOut.from_info(s) for s in detail.sessions],
             websites=[WebsiteOut(**w) for w in detail.websites],
@@ -176,6 +177,28 @@ class EndedSessions(Answer):
     ended: int = Field(ge=0, description="How many live sessions were ended")
 
 
+class UserAnswer(Answer):
+    user: AdminUserOut
+
+
+class DeleteUser(Body):
+    confirm: str = Field(max_length=256, description="The ID's username, typed exactly")
+
+
+class ReissueBackupCode(Body):
+    deliver: Literal["email", "display"] = Field(
+        description="`email`: to the ID's confirmed backup address; `display`: shown once here"
+    )
+
+
+class ShownBackupCode(Answer):
+    backup_code: str = Field(description="Shown once: hand it over in person or read it out")
+
+
+class MailedBackupCode(Answer):
+    delivered: Literal["email"]
+
+
 document(
     "admin_api",
     users=Endpoint(
@@ -230,6 +253,41 @@ document(
         body=PolicyChanges,
         responses={200: PolicyAnswer},
         errors=[*GATE, ReauthRequired],
+    ),
+    end_session=Endpoint(
+        "End one live session of an ID (fresh verification)",
+        tag=TAG,
+        responses={204: "Ended"},
+        errors=[*GATE, ReauthRequired, UserNotFound, (NotFound, "No such live session")],
+    ),
+    deactivate=Endpoint(
+        "Deactivate an ID: sessions and website tokens end, nothing signs in or recovers until "
+        "it is reactivated; data kept (fresh verification)",
+        tag=TAG,
+        body=NoFields,
+        responses={200: UserAnswer},
+        errors=[*GATE, ReauthRequired, UserNotFound, OwnId, LastAdmin],
+    ),
+    reactivate=Endpoint(
+        "Reactivate a deactivated ID (fresh verification)",
+        tag=TAG,
+        body=NoFields,
+        responses={200: UserAnswer},
+        errors=[*GATE, ReauthRequired, UserNotFound],
+    ),
+    delete_user=Endpoint(
+        "Delete an ID for good, its username typed to confirm (admins only; fresh verification)",
+        tag=TAG,
+        body=DeleteUser,
+        responses={204: "Deleted"},
+        errors=[*GATE, ConfirmationMismatch, ReauthRequired, UserNotFound, OwnId, LastAdmin],
+    ),
+    reissue_backup_code=Endpoint(
+        "Re-issue a lost backup code by a channel the policy allows (fresh verification)",
+        tag=TAG,
+        body=ReissueBackupCode,
+        responses={200: ShownBackupCode, 202: MailedBackupCode},
+        errors=[*GATE, PolicyForbids, ReauthRequired, UserNotFound, NoBackupAddress],
     ),
     end_sessions=Endpoint(
         "End every session of an ID (fresh verification)",

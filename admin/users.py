@@ -52,12 +52,15 @@ def list_users(
     q: str | None,
     status: str | None,
     role: Role | None,
+    backup: bool | None = None,
+    flagged: bool = False,
     page: int,
     per_page: int,
 ) -> Page:
     """IDs (not deleted) matching ``q`` in username, email or display name (case-insensitive,
-    as typed: ``%`` and ``_`` are plain characters), newest first. ``status``: ``active``
-    (every ID today: deactivation arrives with its own change) or ``deactivated`` (none)."""
+    as typed: ``%`` and ``_`` are plain characters), newest first. ``status``: ``active`` or
+    ``deactivated``; ``backup``: with (True) or without (False) an active backup; ``flagged``:
+    with a device flagged as possibly cloned; ``role``: holding it."""
     where: list[sa.ColumnElement[bool]] = [User.deleted_at.is_(None)]
     if q:
         pattern = f"%{_escape_like(q.lower())}%"
@@ -69,7 +72,20 @@ def list_users(
             )
         )
     if status == "deactivated":
-        where.append(sa.false())
+        where.append(User.deactivated_at.is_not(None))
+    elif status == "active":
+        where.append(User.deactivated_at.is_(None))
+    if backup is not None:
+        has_backup = User.id.in_(sa.select(BackupCode.user_id))
+        where.append(has_backup if backup else ~has_backup)
+    if flagged:
+        where.append(
+            User.id.in_(
+                sa.select(Device.user_id).where(
+                    Device.flagged.is_(True), Device.status != DeviceStatus.REMOVED
+                )
+            )
+        )
     if role is not None:
         where.append(User.id.in_(sa.select(UserRole.user_id).where(UserRole.role == role)))
     total = db.scalar(sa.select(sa.func.count()).select_from(User).where(*where)) or 0
@@ -82,6 +98,11 @@ def list_users(
             .offset((page - 1) * per_page)
         )
     )
+    return Page(_rows(db, users), total, page, per_page)
+
+
+def _rows(db: Session, users: list[User]) -> list[UserRow]:
+    """The list's facts about ``users``: three statements, however many."""
     ids = [u.id for u in users]
     roles: dict[int, list[str]] = {i: [] for i in ids}
     for user_id, granted in db.execute(
@@ -101,7 +122,7 @@ def list_users(
         )
     }
     with_backup = set(db.scalars(sa.select(BackupCode.user_id).where(BackupCode.user_id.in_(ids))))
-    rows = [
+    return [
         UserRow(
             user=u,
             roles=sorted(roles[u.id]),
@@ -111,7 +132,6 @@ def list_users(
         )
         for u in users
     ]
-    return Page(rows, total, page, per_page)
 
 
 def find_user(db: Session, user_id: int) -> User:
@@ -123,8 +143,7 @@ def find_user(db: Session, user_id: int) -> User:
 
 @dataclass(frozen=True)
 class UserDetail:
-    user: User
-    roles: list[str]
+    row: UserRow
     devices: list[Device]
     sessions: list[SessionInfo]
     websites: list[dict[str, Any]]
@@ -146,10 +165,7 @@ def user_detail(db: Session, settings: Settings, ctx: RequestContext, user: User
         for connection, client in connections_of(db, user.id)
     ]
     return UserDetail(
-        user=user,
-        roles=sorted(
-            str(r) for r in db.scalars(sa.select(UserRole.role).where(UserRole.user_id == user.id))
-        ),
+        row=_rows(db, [user])[0],
         devices=list_devices(db, user),
         sessions=list_sessions(db, settings, ctx, user=user),
         websites=websites,

@@ -13,11 +13,16 @@ from admin import users as user_service
 from admin.roles import Action
 from admin.schemas import (
     AdminDevice,
+    DeleteUser,
     EndedSessions,
+    MailedBackupCode,
     PolicyAnswer,
     PolicyChanges,
+    ReissueBackupCode,
     RolesAnswer,
     SetRoles,
+    ShownBackupCode,
+    UserAnswer,
     UserProfile,
     UsersPage,
     UsersQuery,
@@ -28,6 +33,7 @@ from core import policy
 from core.models import User
 from core.schemas import NoFields, answer, parse_body, parse_query
 from core.web import request_context, session_policy
+from recovery.web import settings as backup_settings
 from webauthn.models import Device
 from webauthn.schemas import DeviceOut
 from webauthn.web import settings
@@ -44,6 +50,8 @@ def users() -> Response:
         q=query.q,
         status=query.status,
         role=query.role,
+        backup=query.backup,
+        flagged=query.flagged,
         page=query.page,
         per_page=query.per_page,
     )
@@ -112,6 +120,77 @@ def end_sessions(user_id: int) -> Response:
     )
     database.session().commit()
     return answer(EndedSessions(ended=ended))
+
+
+@api.delete("/users/<int:user_id>/sessions/<int:session_id>")
+def end_session(user_id: int, session_id: int) -> Response:
+    actor, target = acting_on(user_id, Action.ACT_ON_USER, changes=True)
+    action_service.end_session(
+        database.session(),
+        request_context(),
+        target,
+        session_id,
+        actor=actor,
+        policy=session_policy(),
+    )
+    database.session().commit()
+    return Response(status=204)
+
+
+def _user_answer(target: User) -> Response:
+    db = database.session()
+    detail = user_service.user_detail(db, settings(), request_context(), target)
+    return answer(UserAnswer(user=UserProfile.from_detail(detail).user))
+
+
+@api.post("/users/<int:user_id>/deactivate")
+def deactivate(user_id: int) -> Response:
+    actor, target = acting_on(user_id, Action.ACT_ON_USER, changes=True)
+    parse_body(NoFields)
+    action_service.deactivate(
+        database.session(), request_context(), target, actor=actor, policy=session_policy()
+    )
+    database.session().commit()
+    return _user_answer(target)
+
+
+@api.post("/users/<int:user_id>/reactivate")
+def reactivate(user_id: int) -> Response:
+    actor, target = acting_on(user_id, Action.ACT_ON_USER, changes=True)
+    parse_body(NoFields)
+    action_service.reactivate(database.session(), request_context(), target, actor=actor)
+    database.session().commit()
+    return _user_answer(target)
+
+
+@api.delete("/users/<int:user_id>")
+def delete_user(user_id: int) -> Response:
+    actor, target = acting_on(user_id, Action.DELETE_USER, changes=True)
+    body = parse_body(DeleteUser)
+    action_service.delete(
+        database.session(), request_context(), target, actor=actor, confirm=body.confirm
+    )
+    database.session().commit()
+    return Response(status=204)
+
+
+@api.post("/users/<int:user_id>/backup-code")
+def reissue_backup_code(user_id: int) -> Response:
+    actor, target = acting_on(user_id, Action.ACT_ON_USER, changes=True)
+    body = parse_body(ReissueBackupCode)
+    new_code = action_service.reissue_backup_code(
+        database.session(),
+        backup_settings(),
+        request_context(),
+        target,
+        deliver=body.deliver,
+        allowed_channels=policy.current()["BACKUP_REISSUE_CHANNELS"],
+        actor=actor,
+    )
+    database.session().commit()
+    if new_code.code is None:
+        return answer(MailedBackupCode(delivered="email"), status=202)
+    return answer(ShownBackupCode(backup_code=new_code.code))
 
 
 @api.get("/policy")

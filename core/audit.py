@@ -46,6 +46,7 @@ KEPT_AFTER_DELETION = frozenset(
         "purpose",
         "session_id",
         "ended",
+        "actor_user_id",  # the administrator who acted: not the deleted person's data
     }
 )
 

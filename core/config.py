@@ -50,6 +50,9 @@ class Setting:
     max: int | None = None
     choices: tuple[str, ...] = ()
     policy: bool = False
+    # For lists: the pattern every item must match in full, and what such an item is called.
+    item_pattern: str | None = None
+    item_name: str = "strings"
 
     @property
     def nullable(self) -> bool:
@@ -60,6 +63,14 @@ class Setting:
         """The accepted values in words (errors and the README's table)."""
         if self.choices:
             quoted = [f"'{choice}'" for choice in self.choices]
+            if self.type is list:
+                return (
+                    "a list of "
+                    + ", ".join(quoted[:-1])
+                    + " and "
+                    + quoted[-1]
+                    + ", each at most once"
+                )
             return ", ".join(quoted[:-1]) + " or " + quoted[-1]
         if self.type is bool:
             return "true or false"
@@ -68,7 +79,7 @@ class Setting:
                 return f"a whole number of at least {self.min or 0}"
             return f"a whole number from {self.min or 0} to {self.max}"
         if self.type is list:
-            return "a list of strings"
+            return f"a list of {self.item_name}"
         return "a string"
 
     def problem(self, key: str, value: Any) -> str | None:
@@ -85,6 +96,10 @@ class Setting:
                 fits = False
         elif self.type is list:
             fits = isinstance(value, list) and all(isinstance(item, str) for item in value)
+            if fits and self.choices:
+                fits = set(value) <= set(self.choices) and len(set(value)) == len(value)
+            if fits and self.item_pattern is not None:
+                fits = all(re.fullmatch(self.item_pattern, item) for item in value)
         else:
             fits = isinstance(value, str) and (not self.choices or value in self.choices)
         return None if fits else f"{key} must be {self.values()}"
@@ -251,6 +266,16 @@ SETTINGS: dict[str, Setting] = {
         choices=("display", "email"),
         policy=True,
     ),
+    "BACKUP_REISSUE_CHANNELS": Setting(
+        ["email", "display"],
+        "How an administrator may re-issue a lost backup code from the admin panel: `email` "
+        "(mailed to the ID's confirmed backup address), `display` (shown once to the "
+        "administrator, to hand over in person or read out on the phone). An empty list: "
+        "administrators cannot re-issue codes (the `reissue-backup-code` command still can).",
+        list,
+        choices=("email", "display"),
+        policy=True,
+    ),
     "BACKUP_PROMPT_AFTER_SIGNINS": Setting(
         4,
         "From this passkey sign-in on, users without backup are prompted to activate it.",
@@ -379,6 +404,31 @@ SETTINGS: dict[str, Setting] = {
         int,
         min=300,
         max=400 * DAY,
+    ),
+    "ATTESTATION_REQUIRED": Setting(
+        False,
+        "`true`: registration asks for `direct` attestation and accepts only an authenticator "
+        "whose attestation verifies against the attestation roots the loaded FIDO Metadata "
+        "Service BLOB lists for its AAGUID (`flask --app app mds load`); self and `none` "
+        "attestation are refused (400 `attestation_not_trusted`). Models whose latest MDS "
+        "status is a compromise are refused whatever this says.",
+        bool,
+        policy=True,
+    ),
+    "ALLOWED_AUTHENTICATORS": Setting(
+        [],
+        "AAGUIDs (lowercase UUIDs) of the authenticator models that may be registered; empty: "
+        "any. Enforced only with `ATTESTATION_REQUIRED` (400 `authenticator_not_allowed`): "
+        "without verified attestation an AAGUID is only a claim.",
+        list,
+        policy=True,
+        item_pattern=r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}",
+        item_name="lowercase UUIDs",
+    ),
+    "MDS_TRUST_ROOT": Setting(
+        None,
+        "Path to the certificate (PEM or DER) a FIDO Metadata Service BLOB must chain to. "
+        "Default: the FIDO Alliance's root (GlobalSign Root CA - R3), shipped with Keystead.",
     ),
     "MAX_CONTENT_LENGTH": Setting(
         65536, "Largest accepted request body in bytes (413 beyond).", int, min=1

@@ -191,6 +191,26 @@ class UserDeleted(Event):
     name = "user_deleted"
     to: str | None
     username: str
+    actor_user_id: int | None = None  # the administrator who deleted it (None: its owner)
+
+
+@dataclass(frozen=True, kw_only=True)
+class UserDeactivated(Event):
+    """An administrator deactivated the ID: its sessions ended (``ended``), nothing signs in,
+    recovers or holds a token until it is reactivated; its data stays. ``to``: its confirmed
+    address, told (None: none confirmed)."""
+
+    name = "user_deactivated"
+    actor_user_id: int
+    ended: int
+    to: str | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class UserReactivated(Event):
+    name = "user_reactivated"
+    actor_user_id: int
+    to: str | None
 
 
 # ---- backup and recovery -------------------------------------------------------------------
@@ -213,6 +233,7 @@ class BackupCodeReissued(Event):
     actor: str
     delivered: str  # "display" or "email"
     to: str
+    actor_user_id: int | None = None  # the administrator's ID (None: the command line)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -289,6 +310,23 @@ class PolicyChanged(Event):
     actor: str | None  # who, when no ID did it (``cli:<login>``)
 
 
+# ---- authenticator models (the FIDO Metadata Service) ---------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class AuthenticatorMetadataLoaded(Event):
+    """A verified FIDO Metadata Service BLOB replaced the authenticator models
+    (``webauthn.metadata``); ``user_id`` is None (it concerns no ID)."""
+
+    name = "authenticator_metadata_loaded"
+    no: int  # the BLOB's serial number
+    next_update: str  # ISO date
+    entries: int  # models loaded (entries with an AAGUID)
+    previous_no: int | None  # the BLOB loaded before (None: none was)
+    actor_user_id: int | None  # the administrator's ID, or
+    actor: str | None  # who, when no ID did it (``cli:<login>``)
+
+
 # ---- administration: roles ------------------------------------------------------------------
 
 
@@ -312,11 +350,13 @@ class RoleRevoked(Event):
 
 @dataclass(frozen=True, kw_only=True)
 class SessionsEndedByAdmin(Event):
-    """An administrator ended every session of ``user_id``."""
+    """An administrator ended sessions of ``user_id``: all of them, or the one
+    ``session_id``."""
 
     name = "sessions_ended_by_admin"
     ended: int
     actor_user_id: int
+    session_id: int | None = None
 
 
 # ---- partner websites (embed/) -------------------------------------------------------------

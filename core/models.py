@@ -41,6 +41,9 @@ class User(Base):
     # A deleted ID stays as a row without personal data, so its id is never reused and its
     # audit trail keeps its owner.
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Set by an administrator: the ID keeps its data but nothing signs in, recovers or holds a
+    # token until it is reactivated (webauthn/account.py).
+    deactivated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class LoginSession(Base):

@@ -83,6 +83,8 @@ def lookup(
     if row is None:
         return None
     login_session, user = row
+    if user.deactivated_at is not None:  # its sessions were ended; never honour a straggler
+        return None
     idle_limit = login_session.last_seen_at + timedelta(seconds=policy.idle_timeout)
     if login_session.revoked_at is not None or now >= login_session.expires_at or now >= idle_limit:
         return None

@@ -156,7 +156,8 @@ def _operation(
             "required": True,
             "schema": {"type": "integer" if _is_int(rule, name) else "string"},
         }
-        for name in rule.arguments
+        # As they appear in the path (``rule.arguments`` is a set: its order varies by run).
+        for name in sorted(rule.arguments, key=lambda name: _position(rule.rule, name))
     ]
     if endpoint.query is not None:
         parameters += _query_parameters(endpoint.query)
@@ -180,6 +181,11 @@ def _operation(
         responses[str(status)] = _error_response(errors[status])
     operation["responses"] = responses
     return operation
+
+
+def _position(path: str, name: str) -> int:
+    found = re.search(rf"[<:]{re.escape(name)}>", path)
+    return found.start() if found else len(path)
 
 
 def _is_int(rule: Rule, name: str) -> bool:

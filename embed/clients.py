@@ -100,6 +100,15 @@ def _new_secret() -> tuple[str, bytes]:
     return secret, token_hash(secret)
 
 
+def new_client_id() -> str:
+    """144 random bits in base64url that never start with ``-`` (a command line would read
+    such an id as an option: ``flask clients delete -K…``)."""
+    while True:
+        client_id = secrets.token_urlsafe(18)
+        if not client_id.startswith("-"):
+            return client_id
+
+
 def create_client(
     db: Session,
     ctx: RequestContext,
@@ -135,7 +144,7 @@ def create_client(
     )
     secret, secret_hash = (None, None) if public else _new_secret()
     client = Client(
-        client_id=secrets.token_urlsafe(18),
+        client_id=new_client_id(),
         name=name,
         secret_hash=secret_hash,
         redirect_uris=redirects,

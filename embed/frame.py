@@ -348,6 +348,7 @@ def _still_signed_in(
         login_session is not None
         and user is not None
         and user.deleted_at is None
+        and user.deactivated_at is None
         and login_session.user_id == user_id
         and login_session.revoked_at is None
         and now < login_session.expires_at

@@ -434,7 +434,8 @@ def revoke_token(db: Session, held: HeldToken, now: datetime) -> None:
 
 
 def live_user(db: Session, grant: Grant, now: datetime, policy: SessionPolicy) -> User | None:
-    """The grant's user while the grant lives: not revoked, the ID not deleted, the device
+    """The grant's user while the grant lives: not revoked, the ID neither deleted nor
+    deactivated, the device
     active, the Keystead session live (not ended, not past its lifetime or idle timeout, as
     ``core.sessions`` decides for the browser). One statement; read on every use."""
     if grant.revoked_at is not None or grant.login_session_id is None or grant.device_id is None:
@@ -446,6 +447,7 @@ def live_user(db: Session, grant: Grant, now: datetime, policy: SessionPolicy) -
         .where(
             User.id == grant.user_id,
             User.deleted_at.is_(None),
+            User.deactivated_at.is_(None),
             Device.id == grant.device_id,
             Device.status == DeviceStatus.ACTIVE,
             LoginSession.id == grant.login_session_id,
@@ -478,14 +480,21 @@ def _on_user_deleted(db: Session, event: events.UserDeleted) -> None:
     _revoke_where(db, event.ctx.now, "user_deleted", Grant.user_id == event.user_id)
 
 
+def _on_user_deactivated(db: Session, event: events.UserDeactivated) -> None:
+    # Reactivating does not bring them back: the website signs the person in again.
+    _revoke_where(db, event.ctx.now, "user_deactivated", Grant.user_id == event.user_id)
+
+
 def connect() -> None:
-    """Grants die for good with the device (blocked or removed) and the ID (deleted); an
+    """Grants die for good with the device (blocked or removed) and the ID (deleted or
+    deactivated); an
     ended session is seen on every use (``live_user``). ``flask purge`` sweeps expired codes
     and tokens."""
     retention.register("expired website codes and tokens", purge_expired)
     events.subscribe(events.DeviceBlocked, _on_device_gone)
     events.subscribe(events.DeviceRemoved, _on_device_gone)
     events.subscribe(events.UserDeleted, _on_user_deleted)
+    events.subscribe(events.UserDeactivated, _on_user_deactivated)
 
 
 def purge_expired(db: Session, now: datetime) -> int:

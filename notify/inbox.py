@@ -28,9 +28,10 @@ from core.orm import rowcount
 from core.security import keyed_hash, new_token, token_hash
 from notify.errors import BlockLinkInvalid, NotificationNotFound
 from notify.models import BlockLink, Notification
+from notify.notices import ADMINISTRATOR, headline
 from notify.outbox import enqueue
 from webauthn import devices
-from webauthn.aaguids import authenticator_name
+from webauthn.aaguids import device_model_name
 from webauthn.models import Device, DeviceStatus
 
 # Kinds whose mail carries a block link: a device that may not be the owner's got access.
@@ -45,18 +46,6 @@ BLOCKABLE = frozenset(
         "new_device_sign_in",
     }
 )
-HEADLINES = {
-    "device_added": "A device was added to your ID",
-    "device_restored": "Your ID was restored on a new device",
-    "device_duplicated": "Your ID was copied to a new device",
-    "device_paired": "A device was paired with your ID",
-    "device_blocked": "A device of your ID was blocked",
-    "device_unblocked": "An administrator unblocked a device of your ID",
-    "device_removed": "A device was removed from your ID",
-    "device_flagged": "A device of your ID may have been cloned",
-    "new_device_sign_in": "New sign-in to your ID",
-    "website_connected": "A website was connected to your ID",
-}
 
 
 @dataclass(frozen=True)
@@ -80,10 +69,12 @@ def announce(
     device_name: str,
     mail: bool = True,
     website: Website | None = None,
+    by_administrator: bool = False,
 ) -> None:
     """Tells every other active device of the ID about ``kind`` (who: ``ctx.client``, when:
     ``ctx.now``) and, with ``mail``, the ID's confirmed address. ``website``: the website the
-    news is about, if any."""
+    news is about, if any. ``by_administrator``: an administrator did it; the notice says so
+    and does not show the administrator's IP address or browser."""
     user = db.get(User, user_id)
     if user is None:
         return
@@ -101,10 +92,13 @@ def announce(
     subject = db.get(Device, subject_device_id) if subject_device_id else None
     data: dict[str, Any] = {
         "device_name": device_name,
-        "authenticator": authenticator_name(subject.aaguid) if subject else None,
+        "authenticator": device_model_name(subject) if subject else None,
     }
     if website is not None:
         data["website"] = {"name": website.name, "origin": website.origin}
+    if by_administrator:
+        data[ADMINISTRATOR] = True
+    ip, user_agent = ("", "") if by_administrator else (client.ip[:64], client.user_agent[:512])
     for recipient in recipients:
         db.add(
             Notification(
@@ -113,8 +107,8 @@ def announce(
                 kind=kind,
                 subject_device_id=subject_device_id,
                 data=data,
-                ip=client.ip[:64],
-                user_agent=client.user_agent[:512],
+                ip=ip,
+                user_agent=user_agent,
                 created_at=now,
             )
         )
@@ -133,11 +127,12 @@ def announce(
         user_id=user_id,
         context={
             "kind": kind,
-            "headline": HEADLINES[kind],
+            "headline": headline(kind, data),
+            "by_administrator": by_administrator,
             "device_name": device_name,
             "at": now.strftime("%Y-%m-%d %H:%M UTC"),
-            "ip": client.ip or "unknown",
-            "browser": client.user_agent or "unknown",
+            "ip": ip or "unknown",
+            "browser": user_agent or "unknown",
             "block_url": block_url,
             # The mail's own ``origin`` is Keystead's (for its links).
             "website": website.name if website else None,
@@ -184,6 +179,7 @@ def _told(*, mail: bool = True) -> Callable[[Session, events.DeviceEvent], None]
             subject_device_id=event.device_id,
             device_name=event.device_name,
             mail=mail,
+            by_administrator=getattr(event, "actor_user_id", None) is not None,
         )
 
     return receive
@@ -216,6 +212,24 @@ def _on_website_connected(db: Session, event: events.WebsiteConnected) -> None:
     )
 
 
+def _on_administrator_change(
+    db: Session,
+    event: events.SessionsEndedByAdmin | events.UserDeactivated | events.UserReactivated,
+) -> None:
+    """An administrator's change to the ID as a whole: every device, and the address."""
+    if event.user_id is None:
+        return
+    announce(
+        db,
+        event.ctx,
+        event.name,
+        user_id=event.user_id,
+        subject_device_id=None,
+        device_name="",
+        by_administrator=True,
+    )
+
+
 def _forget_user(db: Session, event: events.UserDeleted) -> None:
     """A deleted ID's inboxes (who did what, from which IP and browser) and block links go:
     its devices are removed, nobody can read or use them any more."""
@@ -244,6 +258,9 @@ def connect() -> None:
     events.subscribe(events.SignedIn, _on_sign_in)
     events.subscribe(events.WebsiteConnected, _on_website_connected)
     events.subscribe(events.UserDeleted, _forget_user)
+    events.subscribe(events.SessionsEndedByAdmin, _on_administrator_change)
+    events.subscribe(events.UserDeactivated, _on_administrator_change)
+    events.subscribe(events.UserReactivated, _on_administrator_change)
 
 
 # ---- reading -------------------------------------------------------------------------------
@@ -268,6 +285,8 @@ def notification_json(db: Session, notification: Notification) -> dict[str, Any]
     return {
         "id": notification.id,
         "kind": notification.kind,
+        "title": headline(notification.kind, notification.data),
+        "by_administrator": bool(notification.data.get(ADMINISTRATOR)),
         "created_at": notification.created_at.isoformat(),
         "read": notification.read_at is not None,
         "device": device,

@@ -146,6 +146,7 @@ def _user_deleted(db: Session, event: events.UserDeleted) -> None:
         context={
             "username": event.username,
             "at": event.ctx.now.strftime("%Y-%m-%d %H:%M UTC"),
+            "by_administrator": event.actor_user_id is not None,
             **_client_facts(event.ctx.client),
         },
     )

@@ -21,7 +21,8 @@ from core.schemas import (
     omitted_if_none,
     rule_error,
 )
-from notify.inbox import GONE, HEADLINES
+from notify.inbox import GONE
+from notify.notices import HEADLINES
 from webauthn.models import DeviceStatus
 
 # A notification id as a query value: digits only, short enough for any database's integer.
@@ -70,6 +71,10 @@ class NotificationOut(Answer):
 
     id: int
     kind: str = Field(json_schema_extra={"enum": list(HEADLINES)})
+    title: str = Field(description="What happened, in words (notify/notices.py owns them)")
+    by_administrator: bool = Field(
+        description="An administrator did it (then `ip` and `user_agent` are empty)"
+    )
     created_at: Timestamp
     read: bool
     device: NotifiedDevice

@@ -18,9 +18,8 @@ from sqlalchemy.orm import Session
 
 from core import events, sessions
 from core.context import RequestContext
-from core.errors import InvalidInput, NotFound
+from core.errors import InvalidInput
 from core.models import AuditEvent, User
-from core.users import find_user
 from recovery import codes, otp
 from recovery.email_codes import (
     consume_email_code,
@@ -157,7 +156,7 @@ def confirm_email_code(
     )
     new_code = _replace_code(db, settings, ctx, user=user)
     if regenerated:
-        _void_open_flows(db, user.id, now)
+        void_open_flows(db, user.id, now)
         events.emit(db, events.BackupCodeRegenerated(ctx=ctx, user_id=user.id, to=user.email))
     else:
         events.emit(db, events.BackupActivated(ctx=ctx, user_id=user.id))
@@ -237,7 +236,7 @@ def deliver_code(
     return NewCode(code, "display")
 
 
-def _void_open_flows(db: Session, user_id: int, now: datetime) -> None:
+def void_open_flows(db: Session, user_id: int, now: datetime) -> None:
     """A recovery begun with a code that no longer exists must not complete."""
     db.execute(
         sa.update(RecoveryFlow)
@@ -255,24 +254,29 @@ def reissue_code(
     settings: BackupSettings,
     ctx: RequestContext,
     *,
-    username: str,
+    user: User,
     deliver: str,
     actor: str,
+    actor_user_id: int | None = None,
 ) -> NewCode:
-    """An administrator (``actor``) re-issues the backup code of an ID whose owner lost it:
-    the old code stops working at once, in-flight recoveries are void, the owner is told by
-    mail."""
+    """An administrator (``actor``: the command line, or the admin panel's ``actor_user_id``)
+    re-issues the backup code of an ID whose owner lost it: the old code stops working at once,
+    in-flight recoveries are void, the owner is told by mail. ``deliver``: ``email`` mails it
+    to the confirmed backup address (never the sign-in address, which receives recovery's
+    other factor), ``display`` returns it to be shown once."""
     if deliver not in ("display", "email"):
         raise InvalidInput("deliver must be 'display' or 'email'")
-    user = find_user(db, username)
-    if user is None:
-        raise NotFound("No such ID.")
     new_code = _replace_code(db, settings, ctx, user=user, delivery=deliver)
-    _void_open_flows(db, user.id, ctx.now)
+    void_open_flows(db, user.id, ctx.now)
     events.emit(
         db,
         events.BackupCodeReissued(
-            ctx=ctx, user_id=user.id, actor=actor, delivered=deliver, to=user.email
+            ctx=ctx,
+            user_id=user.id,
+            actor=actor,
+            delivered=deliver,
+            to=user.email,
+            actor_user_id=actor_user_id,
         ),
     )
     return new_code

@@ -10,7 +10,8 @@ from core import db as database
 from core import policy
 from core.cli import actor
 from core.context import RequestContext
-from core.errors import AppError
+from core.errors import AppError, NotFound
+from core.users import find_user
 from recovery.backup import reissue_code
 from recovery.settings import BackupSettings
 
@@ -29,11 +30,14 @@ def reissue_backup_code(username: str, deliver: str) -> None:
     db_session = database.session()
     try:
         who = actor()
+        user = find_user(db_session, username)
+        if user is None or user.deleted_at is not None:
+            raise NotFound("No such ID.")
         new_code = reissue_code(
             db_session,
             BackupSettings.from_config(policy.effective(db_session, current_app.config)),
             RequestContext.outside_request(who),
-            username=username,
+            user=user,
             deliver=deliver,
             actor=who,
         )

@@ -124,6 +124,14 @@ def _expire_due(db: Session, *, user_id: int | None = None, now: datetime) -> No
         _close(db, pairing, PairingStatus.EXPIRED, now)
 
 
+def reject_pending(db: Session, user_id: int, now: datetime) -> None:
+    """Every pending pairing of ``user_id`` is refused (the ID was deactivated) and its pending
+    passkey deleted."""
+    query = sa.select(Pairing).where(Pairing.user_id == user_id, Pairing.status.in_(PENDING_STATES))
+    for pairing in db.scalars(query):
+        _close(db, pairing, PairingStatus.REJECTED, now)
+
+
 def _close(db: Session, pairing: Pairing, status: PairingStatus, now: datetime) -> None:
     pairing.status, pairing.decided_at = status, now
     if pairing.device_id is not None:

@@ -106,6 +106,8 @@ def begin_recovery(
     subjects = client_subjects(settings, client)
     check_throttle(db, subjects, now)
     user = find_user(db, username)
+    if user is not None and user.deactivated_at is not None:
+        user = None  # no recovery for a deactivated ID, told exactly like an unknown one
     row = backup_row(db, user.id if user else None)
     if user is None or not codes.matches(
         settings.secret_key, backup_code, row.code_hash if row else None

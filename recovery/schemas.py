@@ -45,6 +45,7 @@ from recovery.errors import (
 from recovery.models import PairingStatus as PairingState  # the schema holds the plain name
 from webauthn.errors import RegistrationFailed
 from webauthn.schemas import (
+    MODEL_REFUSED,
     CreationOptions,
     DeviceName,
     DeviceOut,
@@ -349,6 +350,7 @@ document(
         responses={201: RecoveredOut},
         errors=[
             (RegistrationFailed, "a response that fails a check"),
+            *MODEL_REFUSED,
             (RecoveryFailed, "No verified recovery in this browser"),
             DISABLED,
         ],
@@ -380,7 +382,7 @@ document(
         tag="pairing",
         body=NewCredential,
         responses={202: Awaiting},
-        errors=[(RegistrationFailed, "a response that fails a check"), NO_PAIRING],
+        errors=[(RegistrationFailed, "a response that fails a check"), *MODEL_REFUSED, NO_PAIRING],
     ),
     pairing_approve=Endpoint(
         "Approve the new device (needs a fresh user verification and the number it shows; "

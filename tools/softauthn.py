@@ -27,7 +27,7 @@ import hashlib
 import json
 import secrets
 import struct
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 from urllib.parse import urlsplit
@@ -242,12 +242,20 @@ class SoftAuthenticator:
         cred_id_len: int = 32,
         resident: bool = True,
         attachment: Attachment = "platform",
+        attestation_key: ec.EllipticCurvePrivateKey | None = None,
+        attestation_certificates: Sequence[bytes] = (),
     ) -> None:
         """Configure the device.
 
         `counter="increment"` reports 1 at registration and one more on each use, per
         credential; `"zero"` always reports 0, as many passkey providers do. `origin` is the
         page the "browser" is on; its host is the RP ID when the options do not name one.
+
+        `attestation="packed"` is self attestation (the new credential key signs), unless
+        `attestation_key` (a P-256 key) and `attestation_certificates` (its certificate
+        first, then any intermediates: the x5c chain, DER) are given: then it is full
+        ("basic") attestation, signed with that key (ES256), as a security key with a
+        vendor's batch certificate makes it.
         """
         if alg not in SUPPORTED_ALGS:
             raise ValueError(f"unsupported COSE algorithm {alg}; supported: {SUPPORTED_ALGS}")
@@ -259,6 +267,10 @@ class SoftAuthenticator:
             raise ValueError("attachment must be 'platform' or 'cross-platform'")
         if len(aaguid) != 16:
             raise ValueError("aaguid must be 16 bytes")
+        if (attestation_key is None) != (not attestation_certificates):
+            raise ValueError("attestation_key and attestation_certificates go together")
+        if attestation_key is not None and attestation != "packed":
+            raise ValueError("an attestation certificate needs attestation='packed'")
         if not 1 <= cred_id_len <= 0xFFFF:
             raise ValueError("cred_id_len must fit the 2-byte length field")
         self.origin = origin
@@ -272,6 +284,8 @@ class SoftAuthenticator:
         self.cred_id_len = cred_id_len
         self.resident = resident
         self.attachment: Attachment = attachment
+        self.attestation_key = attestation_key
+        self.attestation_certificates = tuple(bytes(c) for c in attestation_certificates)
         # Insertion order is creation order: "most recently created" for usernameless get.
         self.credentials: dict[bytes, Credential] = {}
 
@@ -343,11 +357,24 @@ class SoftAuthenticator:
         fmt = "none"
         att_stmt: dict[str, Any] = {}
         if self.attestation == "packed":
-            # Self attestation: the new credential key signs its own registration.
-            signature = credential.sign(auth_data + hashlib.sha256(client_data).digest())
-            if tamper.corrupt_signature:
-                signature = _flip_bit(signature)
-            fmt, att_stmt = "packed", {"alg": self.alg, "sig": signature}
+            signed = auth_data + hashlib.sha256(client_data).digest()
+            if self.attestation_key is not None:
+                # Full attestation: the batch key signs, its certificate chain goes along.
+                signature = self.attestation_key.sign(signed, ec.ECDSA(hashes.SHA256()))
+                if tamper.corrupt_signature:
+                    signature = _flip_bit(signature)
+                fmt = "packed"
+                att_stmt = {
+                    "alg": -7,
+                    "sig": signature,
+                    "x5c": list(self.attestation_certificates),
+                }
+            else:
+                # Self attestation: the new credential key signs its own registration.
+                signature = credential.sign(signed)
+                if tamper.corrupt_signature:
+                    signature = _flip_bit(signature)
+                fmt, att_stmt = "packed", {"alg": self.alg, "sig": signature}
         if tamper.statement is not None:
             fmt, att_stmt = tamper.statement(fmt, att_stmt)
         attestation_object = cbor.encode({"fmt": fmt, "attStmt": att_stmt, "authData": auth_data})

@@ -1,5 +1,6 @@
 """Use cases of the signed-in ID's own panel: its sessions (list, end one, end all others), its
-display name, and deleting the ID.
+display name, and deleting the ID; and what an administrator does to the ID as a whole
+(deleting, deactivating, reactivating).
 
 Deleting keeps the ``users`` row as a tombstone (its id is never reused, its audit trail keeps
 an owner) and erases what identifies a person: the username is freed, the address, display
@@ -21,6 +22,7 @@ from core import audit, events, sessions, useragent
 from core.context import RequestContext
 from core.errors import InvalidInput, NotFound
 from core.models import User
+from core.sessions import SessionPolicy
 from core.users import normalise_display_name
 from webauthn.models import Challenge, Device, DeviceBrowser, DeviceStatus
 from webauthn.settings import Settings, require_fresh
@@ -142,23 +144,33 @@ def change_display_name(db: Session, ctx: RequestContext, *, user: User, display
 def delete_user(
     db: Session, settings: Settings, ctx: RequestContext, *, user: User, confirm: str
 ) -> None:
-    """Deletes the ID (needs a fresh user verification and its username typed exactly as
-    ``confirm``): every session ends, every device is removed, features erase their data, the
-    address is told, and the row stays as a tombstone without personal data."""
+    """Deletes the ID at its owner's request: needs the username typed exactly as ``confirm``
+    and a fresh user verification (``erase_user`` does the rest)."""
     # The typed name first: a typo should not cost the person a passkey prompt.
     if confirm != user.username:
         raise InvalidInput("Type your username exactly as shown to confirm.")
+    require_fresh(ctx.login_session, settings, ctx.now)
+    erase_user(db, ctx, user=user)
+
+
+def erase_user(
+    db: Session, ctx: RequestContext, *, user: User, actor_user_id: int | None = None
+) -> None:
+    """Deletes the ID (its owner's wish, or an administrator's, ``actor_user_id``): every
+    session ends, every device is removed, features erase their data, the address is told, and
+    the row stays as a tombstone without personal data. The caller checked the confirmation and
+    the freshness of whoever asked."""
     login_session, now = ctx.login_session, ctx.now
-    require_fresh(login_session, settings, now)
     events.emit(
         db,
         events.UserDeleted(
             ctx=ctx,
             user_id=user.id,
-            device_id=login_session.device_id if login_session else None,
+            device_id=login_session.device_id if login_session and actor_user_id is None else None,
             # Unverified addresses get verification mail only (nobody proved they read it).
             to=user.email if user.email_verified_at is not None else None,
             username=user.username,
+            actor_user_id=actor_user_id,
         ),
     )
     sessions.revoke_user_sessions(db, user.id, now)
@@ -185,3 +197,52 @@ def delete_user(
     user.user_handle = secrets.token_bytes(32)
     user.deleted_at = now
     db.flush()
+
+
+# ---- deactivating the ID (an administrator's doing) ----------------------------------------
+
+
+def deactivate_user(
+    db: Session, ctx: RequestContext, *, user: User, actor_user_id: int, policy: SessionPolicy
+) -> bool:
+    """Stops the ID from being used while keeping all its data: its sessions end (and with
+    them the tokens websites got through them), and from now on no passkey signs it in, no
+    recovery or pairing completes for it and no token of it is honoured, until
+    ``reactivate_user``. False (nothing written) when it was deactivated already."""
+    if user.deactivated_at is not None:
+        return False
+    user.deactivated_at = ctx.now
+    ended = sessions.end_all_sessions(db, user_id=user.id, policy=policy, now=ctx.now)
+    # Pending ceremonies of the ID (a sign-in begun by username, adding a device) die too.
+    db.execute(sa.delete(Challenge).where(Challenge.user_id == user.id))
+    events.emit(
+        db,
+        events.UserDeactivated(
+            ctx=ctx,
+            user_id=user.id,
+            actor_user_id=actor_user_id,
+            ended=ended,
+            to=user.email if user.email_verified_at is not None else None,
+        ),
+    )
+    db.flush()
+    return True
+
+
+def reactivate_user(db: Session, ctx: RequestContext, *, user: User, actor_user_id: int) -> bool:
+    """Lets the ID sign in again with its active devices; the sessions and tokens that
+    deactivating ended stay ended. False (nothing written) when it was not deactivated."""
+    if user.deactivated_at is None:
+        return False
+    user.deactivated_at = None
+    events.emit(
+        db,
+        events.UserReactivated(
+            ctx=ctx,
+            user_id=user.id,
+            actor_user_id=actor_user_id,
+            to=user.email if user.email_verified_at is not None else None,
+        ),
+    )
+    db.flush()
+    return True

@@ -28,7 +28,12 @@ from webauthn.ceremony import (
     parse_authentication,
     verify_authentication,
 )
-from webauthn.errors import AuthenticationFailed, DeviceBlocked, DeviceRemoved
+from webauthn.errors import (
+    AccountDeactivated,
+    AuthenticationFailed,
+    DeviceBlocked,
+    DeviceRemoved,
+)
 from webauthn.models import ChallengePurpose, Device, DeviceStatus
 from webauthn.settings import Settings
 
@@ -131,6 +136,19 @@ def verify_assertion(
         raise refused(detail=f"device is {device.status}", keep_changes=True)
     if assertion is None:  # unreachable: a regression on an active device raised above
         raise AuthenticationFailed(detail="no assertion")
+    if user.deactivated_at is not None:
+        # After the signature verified, like a blocked device: whoever learns it holds the key.
+        events.emit(
+            db,
+            events.SignInFailed(
+                ctx=ctx,
+                user_id=user.id,
+                device_id=device.id,
+                reason="account_deactivated",
+                device_name=device.name,
+            ),
+        )
+        raise AccountDeactivated(detail="the ID is deactivated", keep_changes=True)
     if not _advance_counter(db, device, assertion, ctx.now):
         status_now = db.scalar(sa.select(Device.status).where(Device.id == device.id))
         if status_now != DeviceStatus.ACTIVE:  # blocked or removed meanwhile

@@ -6,7 +6,9 @@ the rpIdHash, UP, UV when required and the signature. We add: the top-level cred
 crossOrigin/topOrigin (refused, except for the one caller that runs a sign-in in a website's
 frame and names the pages it may run in), rawId vs the attested credential id, credential-id
 length, the algorithm against what we offered, BE/BS consistency, userHandle ownership and
-the sign counter.
+the sign counter. And, once the caller has looked up the authenticator's model in the loaded
+FIDO metadata (``check_authenticator``): its status, and (when required) its attestation's
+chain to the model's roots and the allow-list of models.
 
 Past 400 lines on purpose: every relying-party check of §7.1 and §7.2 in the spec's order, so
 a reviewer reads them side by side with it.
@@ -20,12 +22,19 @@ import re
 import struct
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from functools import cached_property
 from typing import Any, cast
 
+from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from fido2 import cbor
-from fido2.attestation.base import Attestation, InvalidAttestation
+from fido2.attestation.base import (
+    Attestation,
+    AttestationResult,
+    InvalidAttestation,
+    verify_x509_chain,
+)
 from fido2.cose import CoseKey, UnsupportedKey
 from fido2.server import Fido2Server
 from fido2.utils import websafe_encode
@@ -47,7 +56,13 @@ from fido2.webauthn import (
 )
 
 from core.errors import InvalidInput
-from webauthn.errors import AuthenticationFailed, RegistrationFailed
+from webauthn.errors import (
+    AttestationNotTrusted,
+    AuthenticationFailed,
+    AuthenticatorCompromised,
+    AuthenticatorNotAllowed,
+    RegistrationFailed,
+)
 
 MAX_CREDENTIAL_ID_LENGTH = 1023
 # ES256, EdDSA, RS256: what passkey providers and security keys use; nothing weaker offered.
@@ -59,6 +74,17 @@ PUBLIC_KEY = "public-key"
 # "android-key" is left out: python-fido2 has no verifier for it (browsers send "none" for
 # it when, as here, no attestation is asked for).
 ATTESTATION_FORMATS = frozenset({"none", "packed", "fido-u2f", "tpm", "apple", "android-safetynet"})
+# FIDO Metadata Service statuses that refuse a model at registration, attested or only claimed
+# (refusing on a claim is safe: a liar only refuses itself).
+COMPROMISED_STATUSES = frozenset(
+    {
+        "USER_VERIFICATION_BYPASS",
+        "ATTESTATION_KEY_COMPROMISE",
+        "USER_KEY_REMOTE_COMPROMISE",
+        "USER_KEY_PHYSICAL_COMPROMISE",
+        "REVOKED",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -70,12 +96,16 @@ class RelyingParty:
     resident_key: str = "required"
     timeout_ms: int = 300_000
     algorithms: tuple[int, ...] = DEFAULT_ALGORITHMS
+    # "direct" when the policy requires verified attestation (``check_authenticator``).
+    attestation: str = "none"
 
     @cached_property
     def server(self) -> Fido2Server:
+        # fido2 verifies no attestation trust itself (its default verifier ignores it): the
+        # statement is checked by ``_check_attestation``, its trust by ``check_authenticator``.
         server = Fido2Server(
             PublicKeyCredentialRpEntity(id=self.id, name=self.name),
-            attestation=AttestationConveyancePreference.NONE,
+            attestation=AttestationConveyancePreference(self.attestation),
             verify_origin=self.origin_allowed,
         )
         server.allowed_algorithms = [
@@ -111,6 +141,29 @@ class NewCredential:
     user_verified: bool
     transports: tuple[str, ...]
     attestation_format: str
+    # The attestation certificates (DER, leaf first) when the statement carried an x5c chain
+    # that signed it; empty for self and "none" attestation. Checked, not trusted, until
+    # ``check_authenticator`` chains it to the model's roots.
+    trust_path: tuple[bytes, ...] = ()
+
+
+@dataclass(frozen=True)
+class AuthenticatorEntry:
+    """What the loaded FIDO metadata says of one model (``webauthn.metadata`` looks it up)."""
+
+    aaguid: bytes
+    name: str | None
+    status: str | None  # the latest status report's
+    attestation_roots: tuple[bytes, ...]  # DER
+
+
+@dataclass(frozen=True)
+class AuthenticatorRules:
+    """The policies on authenticator models (``ATTESTATION_REQUIRED``,
+    ``ALLOWED_AUTHENTICATORS``: AAGUIDs as bytes; empty allows any model)."""
+
+    attestation_required: bool = False
+    allowed: frozenset[bytes] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -401,7 +454,7 @@ def verify_registration(
     if not _key_usable(credential.public_key):
         raise RegistrationFailed(detail="public key is malformed")
     _check_backup_flags(auth_data, RegistrationFailed)
-    attestation_format = _check_attestation(response, auth_data)
+    attestation_format, attestation = _check_attestation(response, auth_data)
     transports = raw.get("response", {}).get("transports") or []
     if not isinstance(transports, list) or not all(isinstance(t, str) for t in transports):
         transports = []
@@ -416,10 +469,13 @@ def verify_registration(
         user_verified=auth_data.is_user_verified(),
         transports=tuple(t[:32] for t in transports[:8]),
         attestation_format=attestation_format,
+        trust_path=tuple(bytes(c) for c in attestation.trust_path or ()),
     )
 
 
-def _check_attestation(response: RegistrationResponse, auth_data: AuthenticatorData) -> str:
+def _check_attestation(
+    response: RegistrationResponse, auth_data: AuthenticatorData
+) -> tuple[str, AttestationResult]:
     """§7.1 steps 21–22: the format is one we know and its statement verifies. fido2 skips
     this when no attestation is asked for; we do not ("none" with a non-empty statement, an
     unknown or misspelt format, a packed statement with a bad signature all fail)."""
@@ -430,12 +486,74 @@ def _check_attestation(response: RegistrationResponse, auth_data: AuthenticatorD
     statement = attestation.att_stmt
     verifier = Attestation.for_type(fmt)()
     try:
-        verifier.verify(statement, auth_data, response.response.client_data.hash)
+        result = verifier.verify(statement, auth_data, response.response.client_data.hash)
     except (InvalidAttestation, InvalidSignature) as exc:
         raise RegistrationFailed(detail=f"{fmt} attestation does not verify: {exc}") from exc
     except _PARSE_ERRORS as exc:
         raise RegistrationFailed(detail=f"{fmt} attestation is malformed: {exc}") from exc
-    return fmt
+    return fmt, result
+
+
+def check_authenticator(
+    credential: NewCredential,
+    entry: AuthenticatorEntry | None,
+    rules: AuthenticatorRules,
+    *,
+    now: datetime,
+) -> bool:
+    """The authenticator's model against the loaded FIDO metadata (``entry``: the one listed
+    for the credential's AAGUID, if any) and the policies; True when its attestation was
+    verified to the model's roots. Refused, in order: a model whose latest status is a
+    compromise (``AuthenticatorCompromised``, even on a mere claim); with
+    ``attestation_required``, an attestation that is self or none, or does not chain to the
+    roots listed for the AAGUID (``AttestationNotTrusted``), then a verified model not on a
+    non-empty allow-list (``AuthenticatorNotAllowed``). Without verified attestation the
+    AAGUID is only a claim, so the allow-list is never applied to it."""
+    if entry is not None and entry.status in COMPROMISED_STATUSES:
+        raise AuthenticatorCompromised(detail=f"model status {entry.status}")
+    if not rules.attestation_required:
+        return False
+    if not credential.trust_path:
+        raise AttestationNotTrusted(
+            detail=f"{credential.attestation_format} attestation has no certificate chain"
+        )
+    if entry is None or not entry.attestation_roots:
+        raise AttestationNotTrusted(detail="no attestation roots for this AAGUID")
+    problem = _chain_problem(credential.trust_path, entry.attestation_roots, now)
+    if problem:
+        raise AttestationNotTrusted(detail=problem)
+    if rules.allowed and credential.aaguid not in rules.allowed:
+        raise AuthenticatorNotAllowed(detail="verified model not on the allow-list")
+    return True
+
+
+def _chain_problem(
+    trust_path: Sequence[bytes], roots: Sequence[bytes], now: datetime
+) -> str | None:
+    """Why ``trust_path`` (DER, leaf first) does not chain to one of ``roots``, or None. Every
+    certificate must be valid at ``now``; a chain may end with the root itself."""
+    try:
+        chain = [x509.load_der_x509_certificate(der) for der in trust_path]
+        anchors = [(der, x509.load_der_x509_certificate(der)) for der in roots]
+    except ValueError as exc:
+        return f"unreadable certificate: {exc}"
+    last = chain[-1]
+    for der, root in anchors:
+        if der == trust_path[-1]:
+            path = list(trust_path)
+        elif root.subject == last.issuer:
+            path = [*trust_path, der]
+        else:
+            continue
+        certificates = chain if len(path) == len(chain) else [*chain, root]
+        if any(not c.not_valid_before_utc <= now <= c.not_valid_after_utc for c in certificates):
+            return "a certificate of the attestation chain is not valid now"
+        try:
+            verify_x509_chain(path)
+        except (InvalidAttestation, InvalidSignature, ValueError):
+            continue
+        return None
+    return "the attestation chain does not lead to a root listed for this AAGUID"
 
 
 # ---- authentication (§7.2) -----------------------------------------------------------------

@@ -1,11 +1,11 @@
-"""The passkey feature's CLI commands: sweeping expired challenges and ended sessions, and
-unblocking a device."""
+"""The passkey feature's CLI commands: sweeping expired challenges and ended sessions,
+unblocking a device, and loading the FIDO Metadata Service BLOB (``mds load``)."""
 
 from __future__ import annotations
 
 import click
-from flask import Flask
-from flask.cli import with_appcontext
+from flask import Flask, current_app
+from flask.cli import AppGroup, with_appcontext
 
 from core import db as database
 from core import retention
@@ -13,8 +13,11 @@ from core.cli import actor
 from core.context import RequestContext
 from core.errors import AppError
 from core.sessions import purge_ended
+from webauthn import metadata
 from webauthn.challenges import purge_expired
 from webauthn.devices import unblock
+
+mds_group = AppGroup("mds", help="The FIDO Metadata Service: authenticator models.")
 
 
 @click.command("purge")
@@ -50,6 +53,43 @@ def unblock_device(device_id: int) -> None:
     click.echo(f"Unblocked device {device.id} ({device.name}); it can sign in again.")
 
 
+@mds_group.command("load")
+@click.argument("blob_file", metavar="FILE", type=click.Path(exists=True, dir_okay=False))
+@click.option(
+    "--trust-root",
+    type=click.Path(exists=True, dir_okay=False),
+    help="The certificate (PEM or DER) the BLOB must chain to (default: MDS_TRUST_ROOT, else "
+    "the FIDO Alliance root).",
+)
+def load_mds(blob_file: str, trust_root: str | None) -> None:
+    """Load a FIDO Metadata Service BLOB (downloaded from https://mds3.fidoalliance.org/):
+    its signature, certificate chain and number are checked, then its models replace the
+    loaded ones. Audited."""
+    db_session = database.session()
+    who = actor()
+    try:
+        with open(blob_file, "rb") as handle:
+            blob = handle.read(metadata.MAX_BLOB_BYTES + 1)
+        info = metadata.load_blob(
+            db_session,
+            RequestContext.outside_request(who),
+            blob,
+            trust_root_path=trust_root or current_app.config["MDS_TRUST_ROOT"],
+            actor=who,
+        )
+    except AppError as error:
+        db_session.rollback()
+        raise click.ClickException(error.message) from error
+    db_session.commit()
+    click.echo(
+        f"Loaded {info.entries} authenticator models from BLOB number {info.no}; "
+        f"next update due {info.next_update.isoformat()}."
+    )
+    if info.next_update < info.loaded_at.date():
+        click.echo("Warning: this BLOB's next update is already past; fetch a newer one.")
+
+
 def register_cli(app: Flask) -> None:
     app.cli.add_command(purge)
     app.cli.add_command(unblock_device)
+    app.cli.add_command(mds_group)

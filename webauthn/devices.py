@@ -16,14 +16,14 @@ from typing import Any, cast
 import sqlalchemy as sa
 from fido2.utils import websafe_encode
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, undefer
 
 from core import events, sessions
 from core.context import RequestContext
 from core.errors import InvalidInput, NotFound
 from core.models import User
 from core.users import TextRule
-from webauthn import challenges
+from webauthn import challenges, metadata
 from webauthn.ceremony import parse_registration, registration_options, verify_registration
 from webauthn.errors import (
     AlreadyRegistered,
@@ -121,6 +121,7 @@ def list_devices(db: Session, user: User) -> list[Device]:
         db.scalars(
             sa.select(Device)
             .where(Device.user_id == user.id, Device.status != DeviceStatus.REMOVED)
+            .options(undefer(Device.mds_name))
             .order_by(Device.id)
         )
     )
@@ -191,6 +192,7 @@ def complete_add_device(
     if device_name is None:
         device_name = normalise_device_name(pending.state.get("device_name"))
     credential = verify_registration(settings.rp, response, raw, challenge=pending.challenge)
+    metadata.check_new_credential(db, settings, credential, now)
     require_unregistered(db, credential.credential_id)
     device = new_device(user, credential, device_name, now)
     # A recovered device signs in with this very ceremony; an added or paired one has not

@@ -52,6 +52,16 @@ class DeviceRemoved(AuthenticationFailed):
     )
 
 
+class AccountDeactivated(AuthenticationFailed):
+    """Said only after the passkey's signature verified: whoever sees it holds the passkey."""
+
+    status, code = 403, "account_deactivated"
+    message = (
+        "Your ID was deactivated by your organisation's administrator, so it cannot sign in. "
+        "Ask your administrator to reactivate it."
+    )
+
+
 class DeviceNotFound(NotFound):
     """Not one of the signed-in ID's devices (any more): removed meanwhile, or never its own."""
 
@@ -72,4 +82,72 @@ class LastDevice(AppError):
         "last_device",
         "This is the only passkey or security key that can sign in to your ID. Add another one "
         "first, so you are not locked out.",
+    )
+
+
+# ---- authenticator models (the FIDO Metadata Service and the policies over it) -------------
+
+
+class AuthenticatorCompromised(RegistrationFailed):
+    """The model's latest status in the loaded FIDO metadata is a compromise (refused whether
+    its AAGUID was attested or only claimed)."""
+
+    code = "authenticator_compromised"
+    message = (
+        "This kind of passkey or security key has a known security problem and cannot be "
+        "registered. Use a different one."
+    )
+
+
+class AttestationNotTrusted(RegistrationFailed):
+    """ATTESTATION_REQUIRED: the attestation is self or none, or does not chain to the roots
+    the loaded FIDO metadata lists for the AAGUID (or it lists none)."""
+
+    code = "attestation_not_trusted"
+    message = (
+        "Your organisation accepts only security keys that prove their make and model, and "
+        "this one did not. Use one your organisation accepts."
+    )
+
+
+class AuthenticatorNotAllowed(RegistrationFailed):
+    """ATTESTATION_REQUIRED with ALLOWED_AUTHENTICATORS: a verified model not on the list."""
+
+    code = "authenticator_not_allowed"
+    message = (
+        "Your organisation does not allow this kind of passkey or security key. Use one your "
+        "organisation accepts."
+    )
+
+
+class MetadataRefused(AppError):
+    """A FIDO Metadata Service BLOB that was not loaded (nothing changed)."""
+
+    status, code, message = (
+        400,
+        "metadata_refused",
+        "This FIDO metadata file was not loaded: it is not a valid BLOB. Nothing changed.",
+    )
+
+
+class MetadataSignatureInvalid(MetadataRefused):
+    code = "metadata_signature_invalid"
+    message = (
+        "This FIDO metadata file was not loaded: its signature does not verify. Nothing changed."
+    )
+
+
+class MetadataChainInvalid(MetadataRefused):
+    code = "metadata_chain_invalid"
+    message = (
+        "This FIDO metadata file was not loaded: its certificate chain does not lead to the "
+        "trusted root. Nothing changed."
+    )
+
+
+class MetadataRollback(MetadataRefused):
+    status, code = 409, "metadata_rollback"
+    message = (
+        "This FIDO metadata file was not loaded: it is not newer than the one loaded already "
+        "(its number must be greater). Nothing changed."
     )

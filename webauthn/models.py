@@ -1,13 +1,14 @@
-"""Devices (credentials bound to an ID) and pending ceremony challenges."""
+"""Devices (credentials bound to an ID), pending ceremony challenges, and the authenticator
+models of the loaded FIDO Metadata Service BLOB."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, column_property, mapped_column
 
 from core.clock import utcnow
 from core.orm import Base, StrEnumType, UTCDateTime
@@ -42,6 +43,39 @@ class ChallengePurpose(StrEnum):
     EMBED = "embed"
 
 
+# ---- the FIDO Metadata Service (webauthn.metadata) -----------------------------------------
+
+
+class MetadataBlob(Base):
+    """The FIDO Metadata Service BLOB loaded last (one row): its serial number, which a later
+    load must exceed (no rollback to an older list), and when the next one is due."""
+
+    __tablename__ = "metadata_blob"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    no: Mapped[int] = mapped_column(sa.BigInteger)
+    next_update: Mapped[date] = mapped_column(sa.Date)
+    legal_header: Mapped[str] = mapped_column(sa.Text, default="")
+    entry_count: Mapped[int] = mapped_column(sa.Integer)
+    loaded_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class AuthenticatorModel(Base):
+    """One authenticator model of the loaded BLOB, found by its AAGUID (the primary key: a
+    registration costs one indexed lookup): its name, its latest status and the roots its
+    attestation must chain to."""
+
+    __tablename__ = "authenticator_models"
+
+    aaguid: Mapped[bytes] = mapped_column(sa.LargeBinary(16), primary_key=True)
+    name: Mapped[str | None] = mapped_column(sa.String(255))
+    # The latest status report's status (``fido2.mds3.AuthenticatorStatus``), as MDS spells it.
+    status: Mapped[str | None] = mapped_column(sa.String(64))
+    status_date: Mapped[date | None] = mapped_column(sa.Date)
+    # DER certificates, base64 (standard alphabet, as in the BLOB).
+    attestation_roots: Mapped[list[str]] = mapped_column(sa.JSON, default=list)
+
+
 class Device(Base):
     __tablename__ = "devices"
 
@@ -73,6 +107,15 @@ class Device(Base):
     flagged: Mapped[bool] = mapped_column(sa.Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The model's name in the loaded FIDO metadata, if it lists the device's AAGUID. Deferred:
+    # read only where devices are shown (``list_devices`` undefers it), never on sign-in.
+    mds_name: Mapped[str | None] = column_property(
+        sa.select(AuthenticatorModel.name)
+        .where(AuthenticatorModel.aaguid == aaguid)
+        .correlate_except(AuthenticatorModel)
+        .scalar_subquery(),
+        deferred=True,
+    )
 
 
 class DeviceBrowser(Base):

@@ -40,11 +40,14 @@ from core.users import (
     normalise_typed_username,
     normalise_username,
 )
-from webauthn.aaguids import authenticator_name, format_aaguid
+from webauthn.aaguids import device_model_name, format_aaguid
 from webauthn.account import SessionInfo
 from webauthn.devices import DEVICE_NAME, normalise_device_name
 from webauthn.errors import (
+    AttestationNotTrusted,
     AuthenticationFailed,
+    AuthenticatorCompromised,
+    AuthenticatorNotAllowed,
     DeviceBlocked,
     DeviceRemoved,
     LastDevice,
@@ -200,7 +203,9 @@ class DeviceOut(Answer):
     aaguid: str | None = Field(
         description="Authenticator model id; null when the authenticator sends none (all zeros)"
     )
-    authenticator: str | None = Field(description="Model name for well-known AAGUIDs")
+    authenticator: str | None = Field(
+        description="Model name: the loaded FIDO metadata's, else for well-known AAGUIDs"
+    )
     backup_eligible: bool = Field(description="BE flag: the passkey can be synced")
     backed_up: bool = Field(description="BS flag: the passkey is synced")
     flagged: bool = Field(
@@ -219,7 +224,7 @@ class DeviceOut(Answer):
             "last_used_at": device.last_used_at,
             "status": device.status,
             "aaguid": format_aaguid(device.aaguid),
-            "authenticator": authenticator_name(device.aaguid),
+            "authenticator": device_model_name(device),
             "backup_eligible": device.backup_eligible,
             "backed_up": device.backed_up,
             "flagged": device.flagged,
@@ -299,6 +304,14 @@ sign_in_answer_extras: list[Extension] = []
 
 # ---- the endpoints -------------------------------------------------------------------------
 
+# What the authenticator policies refuse at registration (``webauthn.metadata``).
+MODEL_REFUSED = [
+    (AuthenticatorCompromised, "a model the loaded FIDO metadata reports compromised"),
+    (AttestationNotTrusted, "ATTESTATION_REQUIRED: attestation not verified to the model's roots"),
+    (AuthenticatorNotAllowed, "ATTESTATION_REQUIRED: a model not on ALLOWED_AUTHENTICATORS"),
+]
+
+
 document(
     "webauthn_api",
     register_begin=Endpoint(
@@ -317,6 +330,7 @@ document(
         },
         errors=[
             (RegistrationFailed, "a response that fails a check"),
+            *MODEL_REFUSED,
             (UsernameTaken, "Username taken meanwhile"),
         ],
     ),
@@ -370,7 +384,7 @@ document(
         tag="devices",
         body=NewCredential,
         responses={201: (DeviceAnswer, "The new device")},
-        errors=[(RegistrationFailed, "a response that fails a check"), *FRESH],
+        errors=[(RegistrationFailed, "a response that fails a check"), *MODEL_REFUSED, *FRESH],
     ),
     rename_device=Endpoint(
         "Rename a device",

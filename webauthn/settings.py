@@ -4,6 +4,7 @@ user verification."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -11,7 +12,7 @@ from typing import Any
 
 from core import sessions
 from core.models import LoginSession
-from webauthn.ceremony import RelyingParty
+from webauthn.ceremony import AuthenticatorRules, RelyingParty
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,7 @@ class Settings:
     secret_key: str
     sessions: sessions.SessionPolicy
     reauth_max_age: int
+    authenticators: AuthenticatorRules = AuthenticatorRules()
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> Settings:
@@ -34,11 +36,16 @@ class Settings:
                 user_verification=config["USER_VERIFICATION"],
                 resident_key=config["RESIDENT_KEY"],
                 timeout_ms=config["CHALLENGE_TTL"] * 1000,
+                attestation="direct" if config["ATTESTATION_REQUIRED"] else "none",
             ),
             challenge_ttl=config["CHALLENGE_TTL"],
             secret_key=config["SECRET_KEY"],
             sessions=sessions.SessionPolicy.from_config(config),
             reauth_max_age=config["REAUTH_MAX_AGE"],
+            authenticators=AuthenticatorRules(
+                attestation_required=config["ATTESTATION_REQUIRED"],
+                allowed=frozenset(uuid.UUID(a).bytes for a in config["ALLOWED_AUTHENTICATORS"]),
+            ),
         )
 
 

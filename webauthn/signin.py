@@ -32,7 +32,7 @@ from core.users import (
     normalise_username,
     username_key,
 )
-from webauthn import challenges
+from webauthn import challenges, metadata
 from webauthn.assertions import verify_assertion
 from webauthn.ceremony import (
     authentication_options,
@@ -124,6 +124,7 @@ def complete_registration(
     if pending is None:
         raise RegistrationFailed(detail="no pending registration for this challenge and browser")
     credential = verify_registration(settings.rp, response, raw, challenge=pending.challenge)
+    metadata.check_new_credential(db, settings, credential, now)
     state = pending.state
     if find_user(db, state["username"]) is not None:
         raise UsernameTaken()

@@ -145,7 +145,7 @@ function toast(notification) {
   badge.append(icon(kind.icon));
 
   const body = element("div", "live-notification__body");
-  const title = element("p", "live-notification__title", kindTitle(notification.kind));
+  const title = element("p", "live-notification__title", kindTitle(notification));
   title.id = titleId;
   body.append(title, subjectLine(notification), metaLine(notification, "notice-meta"));
 

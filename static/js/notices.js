@@ -5,18 +5,23 @@
 import { api, describeUserAgent, signalUnknownCredential, withStepUp } from "./webauthn.js";
 import { timeElement } from "./times.js";
 
-/** What happened, for each notification kind. `tone` picks the icon and colour. */
+/** How each notification kind looks: `tone` picks the colour, `icon` the drawing. What it
+ * says comes from the server (`notification.title`, owned by notify/notices.py). */
 export const KINDS = {
-  device_added: { title: "A passkey was added to your ID", tone: "warning", icon: "plus" },
-  device_restored: { title: "Your ID was restored on a new device", tone: "warning", icon: "plus" },
-  device_duplicated: { title: "Your ID was copied to a new device", tone: "warning", icon: "plus" },
-  device_paired: { title: "A device was paired with your ID", tone: "warning", icon: "plus" },
-  device_blocked: { title: "A device of your ID was blocked", tone: "danger", icon: "block" },
-  device_removed: { title: "A device was removed from your ID", tone: "neutral", icon: "trash" },
-  device_flagged: { title: "A device of your ID may have been cloned", tone: "danger", icon: "warning" },
-  new_device_sign_in: { title: "New sign-in to your ID", tone: "warning", icon: "signin" },
-  email_changed: { title: "The email address of your ID was changed", tone: "warning", icon: "warning" },
-  website_connected: { title: "A website was connected to your ID", tone: "warning", icon: "signin" },
+  device_added: { tone: "warning", icon: "plus" },
+  device_restored: { tone: "warning", icon: "plus" },
+  device_duplicated: { tone: "warning", icon: "plus" },
+  device_paired: { tone: "warning", icon: "plus" },
+  device_blocked: { tone: "danger", icon: "block" },
+  device_unblocked: { tone: "warning", icon: "warning" },
+  device_removed: { tone: "neutral", icon: "trash" },
+  device_flagged: { tone: "danger", icon: "warning" },
+  new_device_sign_in: { tone: "warning", icon: "signin" },
+  email_changed: { tone: "warning", icon: "warning" },
+  website_connected: { tone: "warning", icon: "signin" },
+  sessions_ended_by_admin: { tone: "neutral", icon: "signout" },
+  user_deactivated: { tone: "danger", icon: "block" },
+  user_reactivated: { tone: "neutral", icon: "warning" },
 };
 
 /** Kinds after which the account page's device list has changed. */
@@ -25,8 +30,9 @@ export const DEVICE_KINDS = new Set([
   "device_duplicated", "device_flagged",
 ]);
 
-export function kindTitle(kind) {
-  return KINDS[kind]?.title ?? (kind ? `${kind.replace(/_/g, " ").replace(/^./, (c) => c.toUpperCase())}` : "Something happened");
+/** What happened, in the server's words. */
+export function kindTitle(notification) {
+  return notification?.title || "Something happened";
 }
 
 /** True when "This wasn't me — block it" makes sense for this notification. */
@@ -43,6 +49,7 @@ const PATHS = {
   trash: ["M4 7h16M10 11v6M14 11v6M6 7l1 12a2 2 0 0 0 2 2h6a2 2 0 0 0 2-2l1-12M9 7V4.5A1.5 1.5 0 0 1 10.5 3h3A1.5 1.5 0 0 1 15 4.5V7"],
   warning: ["M10.3 3.9 2.4 17.5A2 2 0 0 0 4.1 20.5h15.8a2 2 0 0 0 1.7-3L13.7 3.9a2 2 0 0 0-3.4 0Z", "M12 9v4.5M12 17h.01"],
   signin: ["M14 4h4a2 2 0 0 1 2 2v12a2 2 0 0 1-2 2h-4", "M4 12h11M11 8l4 4-4 4"],
+  signout: ["M10 4H6a2 2 0 0 0-2 2v12a2 2 0 0 0 2 2h4", "M9 12h11M16 8l4 4-4 4"],
   close: ["M6 6l12 12M18 6 6 18"],
   check: ["m5 12.5 4.5 4.5L19 7.5"],
 };

@@ -160,7 +160,7 @@ function buildItem(notification) {
 
   const body = element("div", "notification__body");
   const top = element("div", "notification__top");
-  const title = element("h3", "notification__kind", kindTitle(notification.kind));
+  const title = element("h3", "notification__kind", kindTitle(notification));
   title.id = titleId;
   const fresh = element("span", "badge badge--accent notification__new");
   const dot = element("span", "dot");
@@ -201,7 +201,7 @@ document.addEventListener("keystead:notification", (event) => {
   localiseTimes(list);
   updateUnread();
   const about = notification.website?.name || notification.device?.name;
-  setStatus(`New: ${kindTitle(notification.kind)}${about ? ` — ${about}` : ""}.`, "info");
+  setStatus(`New: ${kindTitle(notification)}${about ? ` — ${about}` : ""}.`, "info");
 });
 
 // ---- after a sign-in: "While you were away" ----------------------------------------------------

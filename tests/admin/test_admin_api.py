@@ -100,29 +100,56 @@ ROUTES = [
     ("delete", "/api/admin/devices/{device}", None),
     ("get", "/api/admin/policy", None),
     ("patch", "/api/admin/policy", {"BACKUP_PROMPT_AFTER_SIGNINS": 9}),
+    ("post", "/api/admin/users/{target}/deactivate", {}),
+    ("post", "/api/admin/users/{target}/reactivate", {}),
+    ("delete", "/api/admin/users/{target}", {"confirm": "{username}"}),
+    ("delete", "/api/admin/users/{target}/sessions/{session}", None),
+    ("post", "/api/admin/users/{target}/backup-code", {"deliver": "display"}),
 ]
 
 
 def _call(api: Api, method: str, path: str, body: Any) -> Any:
     if method == "get":
         return api.get(path)
-    if method == "delete":
+    if method == "delete" and body is None:
         return api.delete(path)
+    if method == "delete":
+        return api.client.delete(path, json=body, headers={"Origin": api.origin})
     call = {"put": api.client.put, "patch": api.client.patch}.get(method, api.client.post)
     return call(path, json=body, headers={"Origin": api.origin})
 
 
 def _path(app: Flask, path: str, username: str) -> str:
-    """``path`` for the ID ``username`` (``{target}``) and its first device (``{device}``)."""
+    """``path`` for the ID ``username`` (``{target}``), its first device (``{device}``) and its
+    first session (``{session}``)."""
     target = _user_id(app, username)
     device = execute(app, "SELECT min(id) FROM devices WHERE user_id = :u", u=target).scalar_one()
-    return path.format(target=target, device=device)
+    session = execute(
+        app, "SELECT min(id) FROM login_sessions WHERE user_id = :u", u=target
+    ).scalar_one()
+    return path.format(target=target, device=device, session=session)
+
+
+def _body(body: Any, username: str) -> Any:
+    """``body`` with ``{username}`` filled in (the typed confirmation of a deletion)."""
+    if isinstance(body, dict):
+        return {
+            key: value.format(username=username) if isinstance(value, str) else value
+            for key, value in body.items()
+        }
+    return body
 
 
 def _state(app: Flask) -> list[Any]:
-    """What an admin action could change: roles, devices, sessions."""
+    """What an admin action could change: roles, devices, sessions, policies, the IDs' state,
+    backup codes."""
     return [
         _roles(app),
+        sorted(
+            tuple(r)
+            for r in execute(app, "SELECT id, username, deactivated_at, deleted_at FROM users")
+        ),
+        sorted(tuple(r) for r in execute(app, "SELECT user_id, code_hash FROM backup_codes")),
         sorted(tuple(r) for r in execute(app, "SELECT id, status FROM devices")),
         sorted(tuple(r) for r in execute(app, "SELECT id, revoked_at FROM login_sessions")),
         sorted(tuple(r) for r in execute(app, "SELECT key, value FROM policy_values")),
@@ -133,7 +160,8 @@ def _state(app: Flask) -> list[Any]:
 def test_signed_out_gets_401(app: Flask, admin: Api, method: str, path: str, body: Any) -> None:
     anonymous = Api(app.test_client())
     before = _state(app)
-    assert _call(anonymous, method, _path(app, path, "root"), body).status_code == 401
+    answer = _call(anonymous, method, _path(app, path, "root"), _body(body, "root"))
+    assert answer.status_code == 401
     assert _state(app) == before
 
 
@@ -143,7 +171,8 @@ def test_an_id_without_a_role_gets_403_and_changes_nothing(
 ) -> None:
     nobody = person(app, "mallory")
     before = _state(app)
-    assert error(_call(nobody, method, _path(app, path, "mallory"), body)) == (403, "forbidden")
+    answer = _call(nobody, method, _path(app, path, "mallory"), _body(body, "mallory"))
+    assert error(answer) == (403, "forbidden")
     assert _state(app) == before
 
 
@@ -154,7 +183,8 @@ def test_helpdesk_acting_on_an_admin_gets_403(
     helpdesk = person(app, "helen")
     grant(app, "helen", "helpdesk")
     before = _state(app)
-    assert error(_call(helpdesk, method, _path(app, path, "root"), body)) == (403, "forbidden")
+    answer = _call(helpdesk, method, _path(app, path, "root"), _body(body, "root"))
+    assert error(answer) == (403, "forbidden")
     assert _state(app) == before
 
 

@@ -14,6 +14,7 @@ OWNERS = {
     "policy": "core.cli",
     "purge": "webauthn.cli",
     "unblock-device": "webauthn.cli",
+    "mds": "webauthn.cli",
     "reissue-backup-code": "recovery.cli",
     "send-mail": "notify.cli",
     "clients": "embed.cli",

@@ -223,3 +223,12 @@ def test_a_secret_matches_only_its_own_hash() -> None:
     assert not secret_matches(confidential, "")
     assert not secret_matches(confidential, None)
     assert not secret_matches(_client(public=True), "right")
+
+
+def test_a_client_id_never_starts_with_a_dash(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`flask clients delete -K…` would read the id as an option (seen in CI)."""
+    from embed import clients
+
+    made = iter(["-Kdash", "_ok", "plain"])
+    monkeypatch.setattr(clients.secrets, "token_urlsafe", lambda n: next(made))
+    assert clients.new_client_id() == "_ok"

@@ -161,16 +161,19 @@ def test_a_reissued_backup_code_voids_a_recovery_in_progress(app, signed_in, mai
 def test_a_backup_code_is_reissued_only_on_screen_or_by_mail(app, signed_in):
     from core import db as database
     from core.context import RequestContext
+    from core.users import find_user
     from recovery import backup
     from recovery.settings import BackupSettings
 
     settings = BackupSettings.from_config(app.config)
     with app.app_context(), pytest.raises(InvalidInput):
+        user = find_user(database.session(), "alice")
+        assert user is not None
         backup.reissue_code(
             database.session(),
             settings,
             RequestContext.outside_request("admin"),
-            username="alice",
+            user=user,
             deliver="sms",
             actor="admin",
         )

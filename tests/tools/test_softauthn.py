@@ -445,3 +445,43 @@ def test_cred_props_extension_is_answered(server: Fido2Server) -> None:
     options, _ = server.register_begin(new_user(), extensions={"credProps": True})
     reg = SoftAuthenticator(resident=False).create(dict(options))
     assert reg["clientExtensionResults"] == {"credProps": {"rk": False}}
+
+
+# -- full attestation (a vendor's batch certificate) -----------------------------------------
+
+
+def test_full_packed_attestation_verifies_with_fido2s_mds_verifier(server: Fido2Server) -> None:
+    """A key made by the tests' attestation CA is found, and its chain trusted, by python-fido2's
+    own MDS attestation verifier over a BLOB that lists the CA for its AAGUID."""
+    from fido2.mds3 import MdsAttestationVerifier, parse_blob
+
+    from tests.webauthn.mds import GOOD, OTHER, AttestationCa, entry, shared
+
+    mds, vendor = shared()
+    payload = parse_blob(mds.blob([entry(GOOD, "Good Key 5", roots=[vendor.ca.der])]), mds.root.der)
+    verifier = MdsAttestationVerifier(payload)
+
+    def attest(authn: SoftAuthenticator) -> Any:
+        options, state = server.register_begin(new_user())
+        reg = authn.create(dict(options))
+        server.register_complete(state, reg)
+        att = AttestationObject(b64u_decode(reg["response"]["attestationObject"]))
+        client_hash = CollectedClientData(b64u_decode(reg["response"]["clientDataJSON"])).hash
+        result = PackedAttestation().verify(att.att_stmt, att.auth_data, client_hash)
+        assert result.attestation_type == AttestationType.BASIC
+        return verifier.find_entry(att, client_hash)
+
+    found = attest(vendor.authenticator(GOOD))
+    assert found is not None and found.metadata_statement.description == "Good Key 5"
+    assert attest(vendor.authenticator(OTHER)) is None  # not listed
+    assert attest(AttestationCa().authenticator(GOOD)) is None  # another CA
+
+
+def test_an_attestation_certificate_needs_its_key_and_packed() -> None:
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    with pytest.raises(ValueError, match="together"):
+        SoftAuthenticator(attestation="packed", attestation_key=key)
+    with pytest.raises(ValueError, match="packed"):
+        SoftAuthenticator(attestation_key=key, attestation_certificates=[b"der"])
