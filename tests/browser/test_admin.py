@@ -147,6 +147,25 @@ def test_an_admin_finds_a_user_blocks_with_a_step_up_changes_a_policy_and_ends_s
     expect(key.locator(".block")).to_be_focused()
     assert device_status(server, "YubiKey") == "active"
 
+    # ---- re-issue Ada's backup code, shown once to hand over --------------------------------
+    page.check("input[name='deliver'][value='display']")
+    with page.expect_response(re.compile(r"/backup-code$")) as reissued:
+        page.click("#reissue")
+    assert reissued.value.status == 200
+    code = reissued.value.json()["backup_code"]
+    dialog = page.locator("#code-dialog")
+    expect(dialog).to_be_visible()
+    expect(page.locator("#code-value")).to_have_text(code)
+    expect(page.locator("#code-value")).to_be_focused()
+    expect(page.locator("#code-warning")).to_contain_text("Shown only this once.")
+    root.screenshot("admin-backup-code")
+    page.click("#code-close")
+    expect(dialog).to_be_hidden()
+    expect(page.locator("#code-value")).to_have_text("")  # gone from the page
+    expect(page.locator("#reissue")).to_be_focused()
+    expect(page.locator("#backup-state")).to_have_attribute("data-state", "active")
+    assert code not in page.content()
+
     # ---- a policy: a refused value is explained on its field, then backup is turned off ----
     root.goto("/admin/policies")
     prompt = page.locator("#policy-BACKUP_PROMPT_AFTER_SIGNINS")
@@ -250,7 +269,9 @@ def test_every_admin_page_runs_its_module_without_an_error(make_device: Any, ser
         root.screenshot(f"admin-page-{name}")
 
 
-def test_deleting_an_id_needs_its_username_typed(make_device: Any, server: Any) -> None:
+def test_end_a_session_then_delete_an_id_by_typing_its_username(
+    make_device: Any, server: Any
+) -> None:
     root = signed_in_admin(make_device, server)
     ada = make_device()
     sign_up(ada, "ada", device_name="Laptop")
@@ -273,5 +294,45 @@ def test_deleting_an_id_needs_its_username_typed(make_device: Any, server: Any) 
     page.click("#delete-cancel")
     expect(page.locator("#delete-dialog")).to_be_hidden()
     expect(opener).to_be_focused()
-    assert deletes == []  # nothing was sent
+    assert deletes == []  # a wrong username sends nothing
     assert me(ada).status == 200
+
+    # End Ada's one session from its row, then delete the ID with its username typed.
+    session = page.locator("#session-rows [data-session-id]")
+    expect(session).to_have_count(1)
+    session.locator(".end-session").click()
+    expect(page.locator("#sessions-status")).to_have_text(
+        "Session ended. That browser has to sign in again."
+    )
+    expect(page.locator("#session-rows [data-session-id]")).to_have_count(0)
+    assert me(ada).status == 401
+    opener.click()
+    page.fill("#delete-confirm", "ada")
+    with page.expect_response(re.compile(r"/api/admin/users/\d+$")) as deleted:
+        page.click("#delete-confirm-button")
+    assert deleted.value.status == 204
+    expect(page).to_have_url(page_url(root, "/admin/users"))
+    expect(page.locator("#results-summary")).to_have_text("1 ID found.")
+
+
+def test_the_reissue_channels_policy_shapes_the_users_page(make_device: Any, server: Any) -> None:
+    root = signed_in_admin(make_device, server)
+    page = root.page
+    root.goto("/admin/policies")
+    channels = page.locator("#policy-BACKUP_REISSUE_CHANNELS")
+    expect(channels.get_by_label("email")).to_be_checked()
+    channels.get_by_label("email").uncheck()
+    with page.expect_response("**/api/admin/policy") as saved:
+        page.click("#save-policies")
+    assert saved.value.request.post_data_json == {"BACKUP_REISSUE_CHANNELS": ["display"]}
+    assert stored_policies(server) == {"BACKUP_REISSUE_CHANNELS": ["display"]}
+    root.goto(f"/admin/users/{user_id(server, 'root')}")
+    expect(page.locator("input[name='deliver']")).to_have_count(1)
+    expect(page.locator("input[name='deliver'][value='display']")).to_be_checked()
+    # Back to the configured value.
+    root.goto("/admin/policies")
+    page.click(".policy-reset")
+    with page.expect_response("**/api/admin/policy") as reset:
+        page.click("#save-policies")
+    assert reset.value.request.post_data_json == {"BACKUP_REISSUE_CHANNELS": None}
+    assert stored_policies(server) == {}

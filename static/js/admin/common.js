@@ -147,7 +147,8 @@ export function fillFromLocation(form) {
   const params = new URLSearchParams(window.location.search);
   for (const [name, value] of params) {
     const field = form.elements.namedItem(name);
-    if (field && "value" in field) field.value = value;
+    if (field?.type === "checkbox") field.checked = field.value === value;
+    else if (field && "value" in field) field.value = value;
   }
   return params;
 }

@@ -25,7 +25,7 @@ function kindOf(detail) {
   const sample = [detail.effective, detail.configured, detail.default].find((v) => v !== null && v !== undefined);
   const choices = detail.choices ?? [...String(detail.values ?? "").matchAll(/'([^']*)'/g)].map((m) => m[1]);
   if (detail.type === "bool" || typeof sample === "boolean") return { kind: "bool" };
-  if (detail.type === "list" || Array.isArray(sample)) return { kind: "list" };
+  if (detail.type === "list" || Array.isArray(sample)) return choices.length ? { kind: "multi", choices } : { kind: "list" };
   if (detail.type === "int" || typeof sample === "number") {
     const range = /from (-?\d+) to (-?\d+)/.exec(detail.values ?? "");
     const least = /at least (-?\d+)/.exec(detail.values ?? "");
@@ -51,6 +51,17 @@ function input(detail, id) {
   } else if (kind === "int") {
     control = el("input", { type: "number", id, step: "1", min: min ?? null, max: max ?? null, inputmode: "numeric" });
     control.value = value ?? "";
+  } else if (kind === "multi") {
+    // A list of some of the choices: one checkbox each, in a group named by the field's label.
+    control = el(
+      "div",
+      { id, role: "group", tabindex: "-1", "aria-labelledby": `${id}-label`, class: "policy-choices" },
+      ...choices.map((choice) => {
+        const box = el("input", { type: "checkbox", value: choice, id: `${id}-${choice}` });
+        box.checked = (value ?? []).includes(choice);
+        return el("label", { class: "check", for: box.id }, box, ` ${choice}`);
+      }),
+    );
   } else if (kind === "list") {
     control = el("textarea", { id, rows: "3", spellcheck: "false" });
     control.value = (value ?? []).join("\n");
@@ -74,6 +85,8 @@ function valueOf(control) {
       return control.checked;
     case "int":
       return control.value.trim() === "" || !/^-?\d+$/.test(control.value.trim()) ? undefined : Number(control.value);
+    case "multi":
+      return [...control.querySelectorAll("input:checked")].map((box) => box.value);
     case "list":
       return control.value.split("\n").map((line) => line.trim()).filter(Boolean);
     default:
@@ -99,7 +112,10 @@ function field(detail) {
     "Use the configured value",
     el("span", { class: "visually-hidden" }, ` for ${humanise(detail.key)}`),
   );
-  const label = el("label", { for: id }, humanise(detail.key), " ", el("span", { class: "mono muted policy-key" }, detail.key));
+  const name = [humanise(detail.key), " ", el("span", { class: "mono muted policy-key" }, detail.key)];
+  const label = control.dataset.kind === "multi"
+    ? el("span", { class: "label", id: `${id}-label` }, ...name)
+    : el("label", { for: id, id: `${id}-label` }, ...name);
   const body = detail.type === "bool" || control.dataset.kind === "bool"
     ? [el("div", { class: "check" }, control, label)]
     : [label, control];

@@ -3,8 +3,8 @@
 // the call is retried once (common.js change()). After a change the page reads the ID again
 // (GET /api/admin/users/<id>), so what it shows is what the server holds.
 //   devices   POST /api/admin/devices/<id>/block | /unblock, DELETE /api/admin/devices/<id>
-//   sessions  DELETE /api/admin/sessions/<id>, POST /api/admin/users/<id>/sessions/end
-//   the ID    POST …/deactivate | …/reactivate, DELETE /api/admin/users/<id>
+//   sessions  DELETE /api/admin/users/<id>/sessions/<session id>, POST …/sessions/end
+//   the ID    POST …/deactivate | …/reactivate, DELETE /api/admin/users/<id> {confirm: username}
 //   backup    POST …/backup-code {deliver: "email" | "display"}
 //   roles     PUT …/roles {roles}
 //   trail     GET /api/admin/audit?user_id=<id>
@@ -213,7 +213,7 @@ $("session-rows").addEventListener("click", (event) => {
   const button = event.target.closest("button.end-session");
   const row = button?.closest("[data-session-id]");
   if (!row || button.disabled) return;
-  const url = `/api/admin/sessions/${encodeURIComponent(row.dataset.sessionId)}`;
+  const url = `${base}/sessions/${encodeURIComponent(row.dataset.sessionId)}`;
   change(button, "sessions-status", () => api(url, { method: "DELETE" }), async () => {
     await refresh();
     say("sessions-status", "Session ended. That browser has to sign in again.", "success");
@@ -263,7 +263,8 @@ if (deleteDialog) {
       $("delete-confirm").focus();
       return;
     }
-    await change($("delete-confirm-button"), "delete-progress", () => api(base, { method: "DELETE" }), () => {
+    const body = { confirm: typed }; // the server checks it too
+    await change($("delete-confirm-button"), "delete-progress", () => api(base, { method: "DELETE", body }), () => {
       window.location.assign("/admin/users");
     });
   });
@@ -271,7 +272,7 @@ if (deleteDialog) {
 
 // ---- backup code -------------------------------------------------------------------------
 
-$("reissue-form").addEventListener("submit", (event) => {
+$("reissue-form")?.addEventListener("submit", (event) => {
   event.preventDefault();
   const deliver = new FormData(event.target).get("deliver");
   change($("reissue"), "backup-status", () => api(`${base}/backup-code`, { body: { deliver } }), async (answer) => {
@@ -280,7 +281,7 @@ $("reissue-form").addEventListener("submit", (event) => {
       say("backup-status", "A new backup code was made. The old one no longer works.", "success");
       openDialog($("code-dialog"), $("code-value"));
     } else {
-      say("backup-status", "A new backup code was mailed to the ID's address. The old one no longer works.", "success");
+      say("backup-status", "A new backup code was mailed to the ID's backup address. The old one no longer works.", "success");
     }
     await refresh();
   });

@@ -1,5 +1,5 @@
 // /admin/users: search and filter IDs, page through them; each row links to the ID's page.
-//   GET /api/admin/users?q=&status=&role=&backup_active=&page=&per_page= → {users, total, page, per_page}
+//   GET /api/admin/users?q=&status=&role=&backup=&flagged=&page=&per_page= → {users, total, page, per_page}
 
 import {
   el, fillFromLocation, load, messageRow, pager, queryOf, rememberQuery, say, sayError, when,
@@ -67,8 +67,8 @@ form.addEventListener("submit", (event) => {
   event.preventDefault();
   search(1, { focus: true });
 });
-for (const select of form.querySelectorAll("select")) {
-  select.addEventListener("change", () => search(1));
+for (const control of form.querySelectorAll("select, input[type='checkbox']")) {
+  control.addEventListener("change", () => search(1));
 }
 
 const start = fillFromLocation(form);
