@@ -60,8 +60,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     from admin import authenticator_views
     from admin import cli as admin_cli
-    from admin.page_views import pages as admin_pages
     from admin import roles as admin_roles
+    from admin.page_views import pages as admin_pages
     from admin.views import api as admin_api
     from core import cli as core_cli
     from embed import cli as embed_cli
