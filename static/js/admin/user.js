@@ -10,6 +10,7 @@
 //   trail     GET /api/admin/audit?user_id=<id>
 
 import { api } from "../webauthn.js";
+import { renderCode } from "../backupcode.js";
 import {
   change, closeDialog, el, humanise, load, messageRow, openDialog, say, sayError, when,
 } from "./common.js";
@@ -277,7 +278,7 @@ $("reissue-form")?.addEventListener("submit", (event) => {
   const deliver = new FormData(event.target).get("deliver");
   change($("reissue"), "backup-status", () => api(`${base}/backup-code`, { body: { deliver } }), async (answer) => {
     if (answer?.backup_code) {
-      $("code-value").textContent = answer.backup_code;
+      renderCode($("code-value"), answer.backup_code); // wraps between groups, as on /account/backup
       say("backup-status", "A new backup code was made. The old one no longer works.", "success");
       openDialog($("code-dialog"), $("code-value"));
     } else {
