@@ -150,3 +150,42 @@ def test_the_authenticators_page_without_metadata(make_device: Any, server: Any)
     expect(page.locator("#blob-info")).to_contain_text("No metadata loaded")
     page.click("#save-allowed")
     expect(page.locator("#status")).to_have_text("Saved: any model may be registered.")
+
+
+def test_pick_the_allowed_models_from_the_loaded_metadata(
+    make_device: Any, server: Any, tmp_path: Path
+) -> None:
+    needs("admin.authenticator_views")
+    from tests.webauthn.mds import COMPROMISED, GOOD, shared
+    from tests.webauthn.test_metadata import catalogue, load
+
+    mds, vendor = shared()
+    loaded = load(server.app, tmp_path, mds.blob(catalogue(vendor), no=5), mds.root)
+    assert loaded.exit_code == 0, loaded.output
+    root = signed_in_admin(make_device, server)
+    page = root.page
+    root.goto("/admin/authenticators")
+    expect(page.locator("#blob-info")).to_contain_text("BLOB number 5 with 4 models")
+    expect(page.locator("#model-rows tr")).to_have_count(4)
+    # A compromised model cannot be allowed.
+    expect(page.locator(f"#allow-{COMPROMISED}")).to_be_disabled()
+    page.fill("#model-filter", "good")
+    expect(page.locator("#model-rows tr:visible")).to_have_count(1)
+    page.get_by_label("Good Key 5").check()
+    expect(page.locator("#allowed-count")).to_have_text("1 allowed")
+    with page.expect_response("**/api/admin/policy") as saved:
+        page.click("#save-allowed")
+    assert saved.value.request.post_data_json == {"ALLOWED_AUTHENTICATORS": [str(GOOD)]}
+    expect(page.locator("#status")).to_have_text("Saved: only 1 model may be registered.")
+    root.screenshot("admin-authenticators")
+
+    # A BLOB that does not chain to the configured root is refused in the server's words.
+    page.set_input_files(
+        "#blob-file",
+        files=[{"name": "blob.jwt", "mimeType": "text/plain", "buffer": mds.blob([], no=6)}],
+    )
+    with page.expect_response("**/api/admin/authenticators/blob") as refused:
+        page.click("#blob-load")
+    assert refused.value.status >= 400
+    expect(page.locator("#blob-status")).to_have_text(refused.value.json()["message"])
+    expect(page.locator("#blob-info")).to_contain_text("BLOB number 5")

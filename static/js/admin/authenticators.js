@@ -93,7 +93,8 @@ form.addEventListener("submit", (event) => {
   const chosen = [...rows.querySelectorAll("input.allow:checked")].map((box) => box.value);
   change($("save-allowed"), "status", () => api("/api/admin/policy", { method: "PATCH", body: { [KEY]: chosen } }), (answer) => {
     allowed = new Set(answer.policy?.[KEY] ?? chosen);
-    say("status", chosen.length ? `Saved: ${chosen.length} models may be registered.` : "Saved: any model may be registered.", "success");
+    const count = chosen.length === 1 ? "1 model" : `${chosen.length} models`;
+    say("status", chosen.length ? `Saved: only ${count} may be registered.` : "Saved: any model may be registered.", "success");
   });
 });
 
