@@ -243,10 +243,23 @@ def test_the_signed_out_sign_in_and_come_back_to_the_admin_page(
     expect(root.page.locator("#policy-BACKUP_MODE")).to_have_value("optional")
 
 
+def unlabelled(page: Any) -> list[str]:
+    """The form controls and buttons on the page that have no accessible name."""
+    return list(
+        page.evaluate(
+            """() => [...document.querySelectorAll('input, select, textarea, button')]
+              .filter((c) => c.type !== 'hidden' && c.checkVisibility())
+              .filter((c) => !(c.labels?.length || c.getAttribute('aria-label')
+                || c.getAttribute('aria-labelledby') || c.textContent.trim()))
+              .map((c) => c.outerHTML.slice(0, 120))"""
+        )
+    )
+
+
 def test_every_admin_page_runs_its_module_without_an_error(make_device: Any, server: Any) -> None:
     """Each page's module loads and runs to the end: where its endpoint answers, it shows the
     data; where it does not (yet), it shows the API's refusal in a live region, never a broken
-    page."""
+    page. Every control it shows has a name a screen reader says."""
     root = signed_in_admin(make_device, server)
     uncaught: list[str] = []
     root.page.on("pageerror", lambda exc: uncaught.append(str(exc)))
@@ -265,6 +278,7 @@ def test_every_admin_page_runs_its_module_without_an_error(make_device: Any, ser
         root.page.wait_for_load_state("networkidle")
         expect(root.page.locator("[aria-busy='true']")).to_have_count(0)
         assert uncaught == [], (path, uncaught)
+        assert unlabelled(root.page) == [], path
         name = path.strip("/").replace("/", "-") or "admin"
         root.screenshot(f"admin-page-{name}")
 
@@ -336,3 +350,28 @@ def test_the_reissue_channels_policy_shapes_the_users_page(make_device: Any, ser
         page.click("#save-policies")
     assert reset.value.request.post_data_json == {"BACKUP_REISSUE_CHANNELS": None}
     assert stored_policies(server) == {}
+
+
+def test_deactivate_and_reactivate_an_id(make_device: Any, server: Any) -> None:
+    ada = make_device()
+    sign_up(ada, "ada", device_name="Laptop")
+    expect(ada.page.locator("#live-notifications")).to_have_attribute("data-state", "polling")
+    root = signed_in_admin(make_device, server)
+    page = root.page
+    root.goto(f"/admin/users/{user_id(server, 'ada')}")
+    deactivate = page.locator("#deactivate")
+    expect(deactivate).to_be_enabled()
+    deactivate.click()
+    expect(page.locator("#status")).to_contain_text("Deactivated")
+    expect(page.locator("#user-status")).to_have_attribute("data-status", "deactivated")
+    expect(page.locator("#reactivate")).to_be_focused()
+    expect(page.locator("#no-sessions")).to_be_visible()
+    assert me(ada).status == 401
+    expect(ada.page.locator("#session-ended")).to_be_visible()
+    root.goto("/admin/users?status=deactivated")
+    expect(page.locator("#status-filter")).to_have_value("deactivated")
+    expect(page.locator("#user-rows a.user-link")).to_have_text(["ada"])
+    page.locator("#user-rows a.user-link").click()
+    page.click("#reactivate")
+    expect(page.locator("#user-status")).to_have_attribute("data-status", "active")
+    expect(page.locator("#deactivate")).to_be_focused()
