@@ -7,12 +7,14 @@ from core.config import markdown_table
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 START = "| Key (env `KEYSTEAD_<KEY>`)"
-END = "\n\n## HTTP API"
+# The table ends at the first blank line after it (sections follow it: never rewrite them).
+END = "\n\n"
 
 
 def main() -> None:
     text = README.read_text()
-    start, end = text.index(START), text.index(END)
+    start = text.index(START)
+    end = text.index(END, start)
     README.write_text(text[:start] + markdown_table() + text[end:])
     print(f"updated the configuration table in {README}")
 
