@@ -38,10 +38,7 @@ def audit_csv() -> Response:
     return Response(
         stream_with_context(_csv(filters)),
         mimetype="text/csv",
-        headers={
-            "Content-Disposition": f"attachment; filename=keystead-audit-{stamp}.csv",
-            "Cache-Control": "no-store",
-        },
+        headers={"Content-Disposition": f"attachment; filename=keystead-audit-{stamp}.csv"},
     )
 
 

@@ -27,6 +27,7 @@ from core.policy import POLICIES
 from tests.admin.test_admin_api import _user_id, grant, person
 from tests.clock import Clock
 from tests.conftest import Api, error, execute, snapshot
+from tests.openapi_check import check_response
 from tools.softauthn import SoftAuthenticator
 
 T0 = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
@@ -61,6 +62,7 @@ def audit_count(app: Flask, where: str = "1 = 1", **params: Any) -> int:
 def listed(api: Api, query: str = "") -> dict[str, Any]:
     response = api.get(f"/api/admin/audit?{query}")
     assert response.status_code == 200, response.get_json()
+    check_response("GET", "/api/admin/audit", 200, response.get_json())
     return response.get_json()
 
 
