@@ -8,7 +8,7 @@ from typing import Annotated, Any, Self
 
 from pydantic import BeforeValidator, Field, WithJsonSchema, model_validator
 
-from admin.audit import Entry, Filters, Page
+from admin.audit import MAX_PER_PAGE, Entry, Filters, Page
 from admin.schemas import GATE, TAG
 from core.db import ROW_ID_MAX
 from core.schemas import Answer, Endpoint, Query, Timestamp, document, rule_error
@@ -55,7 +55,7 @@ class AuditQuery(Query):
     )
     until: Moment | None = Field(default=None, description="Before this time (ISO 8601)")
     page: int = Field(default=1, ge=1, le=1_000_000)
-    per_page: int = Field(default=50, ge=1, le=100)
+    per_page: int = Field(default=50, ge=1, le=MAX_PER_PAGE)
 
     @model_validator(mode="after")
     def _in_order(self) -> Self:

@@ -248,7 +248,15 @@ def test_the_csv_is_streamed_holding_its_session_until_the_last_row(app: Flask, 
             for i in range(count)
         ],
     )
-    pool = app.extensions[database.ENGINE_KEY].pool
+    engine = app.extensions[database.ENGINE_KEY]
+    pool = engine.pool
+    fetched: list[dict[str, Any]] = []
+
+    def options(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if "FROM audit_events" in statement and "count(" not in statement:
+            fetched.append(dict(_args[1].execution_options))
+
+    sa.event.listen(engine, "before_cursor_execute", options)
     response = admin.client.get("/api/admin/audit.csv?kind=test_event", buffered=False)
     try:
         assert response.status_code == 200 and response.is_streamed
@@ -266,6 +274,11 @@ def test_the_csv_is_streamed_holding_its_session_until_the_last_row(app: Flask, 
         rest = b"".join(chunks)
     finally:
         response.close()
+        sa.event.remove(engine, "before_cursor_execute", options)
+    # One query, fetched a batch at a time (a server-side cursor where the driver has one).
+    assert [(o.get("yield_per"), o.get("stream_results")) for o in fetched] == [
+        (audit_service.STREAM_BATCH, True)
+    ]
     lines = (header + first + rest).decode().splitlines()
     assert len(lines) == count + 1
     assert lines[1].split(",")[7] == f"10.0.{(count - 1) // 256}.{(count - 1) % 256}"
