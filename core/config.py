@@ -430,6 +430,17 @@ SETTINGS: dict[str, Setting] = {
         "Path to the certificate (PEM or DER) a FIDO Metadata Service BLOB must chain to. "
         "Default: the FIDO Alliance's root (GlobalSign Root CA - R3), shipped with Keystead.",
     ),
+    "AUDIT_RETENTION_DAYS": Setting(
+        365,
+        "Days the audit trail keeps an event; `flask --app app purge` (cron) deletes older ones "
+        "(an ID's latest `BACKUP_PROMPT_AFTER_SIGNINS` sign-ins stay: the backup prompt counts "
+        "them). 0 keeps every event forever. Set in the configuration only, never by an "
+        "administrator while running: whoever could shorten it could erase the trail of what "
+        "they did.",
+        int,
+        min=0,
+        max=100 * 365,
+    ),
     "MAX_CONTENT_LENGTH": Setting(
         65536, "Largest accepted request body in bytes (413 beyond).", int, min=1
     ),
