@@ -59,6 +59,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     audit.connect()
 
     from admin import cli as admin_cli
+    from admin import invitations as admin_invitations
+    from admin.invitation_views import api as admin_invitations_api
     from admin.views import api as admin_api
     from core import cli as core_cli
     from embed import cli as embed_cli
@@ -90,6 +92,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(oidc_views)
     app.register_blueprint(embed_frame)
     app.register_blueprint(admin_api)
+    app.register_blueprint(admin_invitations_api)
+    admin_invitations.connect()  # an invitation's role, granted when its ID is created
     app.register_blueprint(connection_views.connections)
     connection_views.register_page_extras()  # the account page's "Connected websites"
     oidc_tokens.connect()  # what websites hold dies with the device and the ID

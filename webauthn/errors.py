@@ -73,3 +73,51 @@ class LastDevice(AppError):
         "This is the only passkey or security key that can sign in to your ID. Add another one "
         "first, so you are not locked out.",
     )
+
+
+class RegistrationClosed(AppError):
+    status, code, message = (
+        403,
+        "registration_closed",
+        "New IDs cannot be created here at the moment. If you were invited, open the link from "
+        "your invitation.",
+    )
+
+
+class InvitationRequired(AppError):
+    status, code, message = (
+        403,
+        "invitation_required",
+        "Creating an ID here needs an invitation. Ask your administrator for one, then open "
+        "the link it gives you.",
+    )
+
+
+class InvitationInvalid(InvitationRequired):
+    """Unknown, expired, used or revoked: all answered alike."""
+
+    message = (
+        "This invitation link cannot be used: it may have expired, been used already or been "
+        "withdrawn. Ask your administrator for a new one."
+    )
+
+
+class InvitationNotFound(NotFound):
+    code = "invitation_not_found"
+    message = "No such invitation."
+
+
+class InvitationUsed(AppError):
+    status, code, message = (
+        409,
+        "invitation_used",
+        "This invitation was used already: its ID exists.",
+    )
+
+
+class EmailInUse(AppError):
+    status, code, message = (
+        409,
+        "email_in_use",
+        "An ID with this email address exists already.",
+    )

@@ -23,6 +23,8 @@ class Settings:
     secret_key: str
     sessions: sessions.SessionPolicy
     reauth_max_age: int
+    # Who may create an ID: "open", "invite" (an invitation needed) or "closed".
+    registration: str = "open"
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> Settings:
@@ -39,6 +41,7 @@ class Settings:
             secret_key=config["SECRET_KEY"],
             sessions=sessions.SessionPolicy.from_config(config),
             reauth_max_age=config["REAUTH_MAX_AGE"],
+            registration=config["REGISTRATION"],
         )
 
 
