@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, JsonValue
 
 from admin.errors import Forbidden
 from admin.invitations import CSV_HEADER, MAX_CSV_ROWS, Imported
@@ -25,7 +25,8 @@ from webauthn.schemas import Email, Username
 
 TAG = "admin"
 GATE = [(NotSignedIn, "signed out"), (Forbidden, "not an administrator")]
-DELIVERIES = [d.value for d in InvitationDelivery]
+DELIVERIES: list[JsonValue] = [d.value for d in InvitationDelivery]
+STATUSES: list[JsonValue] = [s.value for s in InvitationStatus]
 
 
 class CreateInvitation(Body):
@@ -83,7 +84,7 @@ class InvitationOut(Answer):
     username: str | None
     role: str | None
     delivery: str = Field(json_schema_extra={"enum": DELIVERIES})
-    status: str = Field(json_schema_extra={"enum": [s.value for s in InvitationStatus]})
+    status: str = Field(json_schema_extra={"enum": STATUSES})
     created_at: Timestamp
     expires_at: Timestamp
     used_at: Timestamp | None
@@ -160,8 +161,7 @@ document(
         errors=GATE,
     ),
     revoke_invitation=Endpoint(
-        "Withdraw an invitation: its link opens nothing any more (admins only; fresh "
-        "verification)",
+        "Withdraw an invitation: its link opens nothing any more (admins only; fresh verification)",
         tag=TAG,
         responses={204: "Revoked (or revoked already)"},
         errors=[*GATE, ReauthRequired, InvitationNotFound, InvitationUsed],

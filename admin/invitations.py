@@ -187,9 +187,7 @@ def _grant_role(db: Session, event: events.InvitationAccepted) -> None:
     user = db.get(User, event.user_id)
     if user is None:
         return
-    roles.grant(
-        db, event.ctx, user, role, actor_user_id=event.actor_user_id, actor=event.actor
-    )
+    roles.grant(db, event.ctx, user, role, actor_user_id=event.actor_user_id, actor=event.actor)
 
 
 def connect() -> None:

@@ -1,5 +1,5 @@
-"""Mail that backup and recovery events (and invitations) call for, written to the outbox in the event's
-transaction (so nothing is sent for a change that rolled back)."""
+"""Mail that backup and recovery events (and invitations) call for, written to the outbox in
+the event's transaction (so nothing is sent for a change that rolled back)."""
 
 from __future__ import annotations
 

@@ -251,7 +251,9 @@ def revoke(db: Session, ctx: RequestContext, invitation_id: int, *, actor_user_i
 def list_invitations(db: Session) -> list[Invitation]:
     """Every invitation, newest first (their status: ``Invitation.status``)."""
     return list(
-        db.scalars(sa.select(Invitation).order_by(Invitation.created_at.desc(), Invitation.id.desc()))
+        db.scalars(
+            sa.select(Invitation).order_by(Invitation.created_at.desc(), Invitation.id.desc())
+        )
     )
 
 
@@ -265,9 +267,7 @@ class SignUpOffer:
     username: str | None = None
 
 
-def sign_up_offer(
-    db: Session, registration: str, token: str | None, now: datetime
-) -> SignUpOffer:
+def sign_up_offer(db: Session, registration: str, token: str | None, now: datetime) -> SignUpOffer:
     """The sign-up page's state for REGISTRATION ``registration`` and the link's ``token``
     (the same rules as ``webauthn.signin.begin_registration``, checked again there)."""
     if token is not None:

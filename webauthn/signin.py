@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from core import events, sessions
 from core.context import RequestContext
+from core.errors import InvalidInput
 from core.models import User
 from core.security import keyed_hash
 from core.users import (
@@ -32,7 +33,6 @@ from core.users import (
     normalise_username,
     username_key,
 )
-from core.errors import InvalidInput
 from webauthn import challenges, invitations
 from webauthn.assertions import verify_assertion
 from webauthn.ceremony import (
