@@ -324,12 +324,11 @@ class SessionsEndedByAdmin(Event):
 
 @dataclass(frozen=True, kw_only=True)
 class InvitationCreated(Event):
-    """An invitation to create an ID (``user_id`` None: no ID exists yet)."""
+    """An invitation to create an ID (``user_id`` None: no ID exists yet). Its address and
+    username stay in the invitation's row (erased with the ID it creates), not in the trail."""
 
     name = "invitation_created"
     invitation_id: int
-    email: str
-    username: str | None
     role: str | None
     delivery: str  # "email" or "display"
     actor_user_id: int | None  # the administrator, or

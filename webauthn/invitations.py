@@ -138,8 +138,6 @@ def create(
             ctx=ctx,
             user_id=None,
             invitation_id=invitation.id,
-            email=email,
-            username=username,
             role=role,
             delivery=delivery.value,
             actor_user_id=actor_user_id,

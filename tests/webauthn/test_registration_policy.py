@@ -264,3 +264,16 @@ def test_the_page_fills_in_the_invitation(app: Flask, client: Any, clock: Clock)
     clock.advance(3600)
     expired = client.get(f"/signup?invitation={token}").get_data(as_text=True)
     assert InvitationInvalid.message in expired and 'id="signup-form"' not in expired
+
+
+def test_deleting_the_id_erases_what_its_invitation_held(app: Flask, api: Api) -> None:
+    token = invite(app, username="newbie")
+    assert sign_up(api, token).status_code == 201
+    deleted = api.client.delete(
+        "/api/me", json={"confirm": "newbie"}, headers={"Origin": api.origin}
+    )
+    assert deleted.status_code == 204, deleted.get_json()
+    row = execute(app, "SELECT email, username, used_at FROM invitations").one()
+    assert (row.email, row.username) == ("", None) and row.used_at is not None
+    audited = execute(app, "SELECT data FROM audit_events").scalars().all()
+    assert "newbie@example.com" not in str(audited)
