@@ -72,7 +72,7 @@ class NewInvitation(Answer):
         )
 
 
-class InvitationCreated(Answer):
+class CreatedInvitation(Answer):
     invitation: NewInvitation
 
 
@@ -144,7 +144,7 @@ document(
         "Invite someone to create an ID (admins only; fresh verification)",
         tag=TAG,
         body=CreateInvitation,
-        responses={201: InvitationCreated},
+        responses={201: CreatedInvitation},
         description="The link works once, until `expires_at` (INVITATION_TTL), whatever "
         "REGISTRATION says. Audited with the administrator as actor.",
         errors=[

@@ -11,7 +11,7 @@ from admin import invitations as invitation_service
 from admin.invitation_schemas import (
     CreateInvitation,
     ImportAnswer,
-    InvitationCreated,
+    CreatedInvitation,
     InvitationList,
     InvitationOut,
     NewInvitation,
@@ -47,7 +47,7 @@ def create_invitation() -> Response:
     db.commit()
     shown = created.invitation.delivery == InvitationDelivery.DISPLAY
     qr = qr_svg(created.url) if shown else None
-    return answer(InvitationCreated(invitation=NewInvitation.from_created(created, qr)), 201)
+    return answer(CreatedInvitation(invitation=NewInvitation.from_created(created, qr)), 201)
 
 
 @api.get("")

@@ -6,6 +6,7 @@ says why it cannot create an ID, in the server's own words."""
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import pytest
@@ -277,3 +278,33 @@ def test_deleting_the_id_erases_what_its_invitation_held(app: Flask, api: Api) -
     assert (row.email, row.username) == ("", None) and row.used_at is not None
     audited = execute(app, "SELECT data FROM audit_events").scalars().all()
     assert "newbie@example.com" not in str(audited)
+
+
+def test_two_completes_at_the_same_moment_create_one_id(app: Flask) -> None:
+    """Truly concurrent: whichever complete runs second finds the invitation used (or, on
+    SQLite, waits for the first writer) and creates nothing."""
+    token = invite(app)
+    browsers = [Api(app.test_client()), Api(app.test_client())]
+    started = [begin(b, token, name) for b, name in zip(browsers, ("first", "second"), strict=True)]
+    bodies = [
+        {**SoftAuthenticator(origin=ORIGIN).create(s.get_json()), "device_name": "A"}
+        for s in started
+    ]
+    barrier = threading.Barrier(2)
+    answers: list[Any] = [None, None]
+
+    def complete(i: int) -> None:
+        barrier.wait()
+        answers[i] = browsers[i].post("/api/register/complete", bodies[i])
+
+    threads = [threading.Thread(target=complete, args=(i,)) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    statuses = [a.status_code for a in answers]
+    assert statuses.count(201) == 1, [a.get_json() for a in answers]
+    assert len(users(app)) == 1
+    assert (
+        execute(app, "SELECT count(*) FROM invitations WHERE used_at IS NOT NULL").scalar_one() == 1
+    )
