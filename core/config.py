@@ -251,6 +251,25 @@ SETTINGS: dict[str, Setting] = {
         max=DAY,
         policy=True,
     ),
+    "REGISTRATION": Setting(
+        "open",
+        "Who may create an ID: `open` (anyone), `invite` (only with an administrator's "
+        "invitation: 403 `invitation_required` otherwise) or `closed` (403 "
+        "`registration_closed`). An invitation link works whatever this says: that is how the "
+        "first administrator of a closed server gets in (`flask --app app admin invite`). "
+        "Adding a device, recovery and pairing are never gated.",
+        choices=("open", "invite", "closed"),
+        policy=True,
+    ),
+    "INVITATION_TTL": Setting(
+        604800,
+        "Seconds an administrator's invitation stays valid (7 days); the CLI's enrollment link "
+        "(`admin invite`) lasts 24 hours.",
+        int,
+        min=3600,
+        max=90 * DAY,
+        policy=True,
+    ),
     "BACKUP_MODE": Setting(
         "optional",
         "`optional` (users choose), `on_enrollment` (every new ID activates backup during "
