@@ -58,9 +58,14 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     web.init_app(app)
     audit.connect()
 
+    from admin import audit as admin_audit
+    from admin import audit_views as admin_audit_views
     from admin import authenticator_views
     from admin import cli as admin_cli
+    from admin import invitations as admin_invitations
     from admin import roles as admin_roles
+    from admin import stats_views as admin_stats_views
+    from admin.invitation_views import api as admin_invitations_api
     from admin.page_views import pages as admin_pages
     from admin.views import api as admin_api
     from core import cli as core_cli
@@ -95,6 +100,11 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(admin_api)
     app.register_blueprint(admin_pages)
     app.register_blueprint(authenticator_views.api)
+    app.register_blueprint(admin_audit_views.api)
+    app.register_blueprint(admin_stats_views.api)
+    admin_audit.connect()  # `flask purge` sweeps audit events past their retention
+    app.register_blueprint(admin_invitations_api)
+    admin_invitations.connect()  # an invitation's role, granted when its ID is created
     app.register_blueprint(connection_views.connections)
     connection_views.register_page_extras()  # the account page's "Connected websites"
     oidc_tokens.connect()  # what websites hold dies with the device and the ID

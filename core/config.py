@@ -251,6 +251,25 @@ SETTINGS: dict[str, Setting] = {
         max=DAY,
         policy=True,
     ),
+    "REGISTRATION": Setting(
+        "open",
+        "Who may create an ID: `open` (anyone), `invite` (only with an administrator's "
+        "invitation: 403 `invitation_required` otherwise) or `closed` (403 "
+        "`registration_closed`). An invitation link works whatever this says: that is how the "
+        "first administrator of a closed server gets in (`flask --app app admin invite`). "
+        "Adding a device, recovery and pairing are never gated.",
+        choices=("open", "invite", "closed"),
+        policy=True,
+    ),
+    "INVITATION_TTL": Setting(
+        604800,
+        "Seconds an administrator's invitation stays valid (7 days); the CLI's enrollment link "
+        "(`admin invite`) lasts 24 hours.",
+        int,
+        min=3600,
+        max=90 * DAY,
+        policy=True,
+    ),
     "BACKUP_MODE": Setting(
         "optional",
         "`optional` (users choose), `on_enrollment` (every new ID activates backup during "
@@ -429,6 +448,17 @@ SETTINGS: dict[str, Setting] = {
         None,
         "Path to the certificate (PEM or DER) a FIDO Metadata Service BLOB must chain to. "
         "Default: the FIDO Alliance's root (GlobalSign Root CA - R3), shipped with Keystead.",
+    ),
+    "AUDIT_RETENTION_DAYS": Setting(
+        365,
+        "Days the audit trail keeps an event; `flask --app app purge` (cron) deletes older ones "
+        "(an ID's latest `BACKUP_PROMPT_AFTER_SIGNINS` sign-ins stay: the backup prompt counts "
+        "them). 0 keeps every event forever. Set in the configuration only, never by an "
+        "administrator while running: whoever could shorten it could erase the trail of what "
+        "they did.",
+        int,
+        min=0,
+        max=100 * 365,
     ),
     "MAX_CONTENT_LENGTH": Setting(
         65536, "Largest accepted request body in bytes (413 beyond).", int, min=1

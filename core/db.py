@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.pool import StaticPool
 
 from core.clock import utcnow  # noqa: F401  (named here too: see above)
-from core.orm import Base, UTCDateTime  # noqa: F401  (named here too: see above)
+from core.orm import READ_ONLY, Base, UTCDateTime  # noqa: F401  (named here too: see above)
 
 ENGINE_KEY = "keystead.engine"
 
@@ -57,8 +57,10 @@ def make_engine(uri: str) -> Engine:
             # committed, fails at once with SQLITE_BUSY (the busy timeout cannot help it), and
             # even GET requests write now and then (a session's last-seen time, a pairing's
             # expiry). So every transaction takes the write lock up front and waits its turn;
-            # they are all short. PostgreSQL is the path for concurrency beyond that.
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # they are all short. PostgreSQL is the path for concurrency beyond that. A
+            # transaction that only reads, for long (``READ_ONLY``), must not hold that lock.
+            read_only = conn.get_execution_options().get(READ_ONLY)
+            conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
         return engine
     return sa.create_engine(uri, pool_pre_ping=True, pool_size=10, max_overflow=10)

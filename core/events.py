@@ -359,6 +359,41 @@ class SessionsEndedByAdmin(Event):
     session_id: int | None = None
 
 
+# ---- administration: invitations ------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class InvitationCreated(Event):
+    """An invitation to create an ID (``user_id`` None: no ID exists yet). Its address and
+    username stay in the invitation's row (erased with the ID it creates), not in the trail."""
+
+    name = "invitation_created"
+    invitation_id: int
+    role: str | None
+    delivery: str  # "email" or "display"
+    actor_user_id: int | None  # the administrator, or
+    actor: str | None  # who, when no ID did it (``cli:<login>``)
+
+
+@dataclass(frozen=True, kw_only=True)
+class InvitationRevoked(Event):
+    name = "invitation_revoked"
+    invitation_id: int
+    actor_user_id: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class InvitationAccepted(Event):
+    """``user_id`` was created with the invitation; admin/ grants ``role`` (if any) with the
+    inviting administrator as actor."""
+
+    name = "invitation_accepted"
+    invitation_id: int
+    role: str | None
+    actor_user_id: int | None  # who invited
+    actor: str | None
+
+
 # ---- partner websites (embed/) -------------------------------------------------------------
 
 
@@ -439,6 +474,17 @@ class BackupCodeDelivered(SecretEvent):
     name = "backup_code_delivered"
     to: str
     code: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class InvitationDelivered(SecretEvent):
+    """An invitation's link, for the mail that carries it (``user_id`` None)."""
+
+    name = "invitation_delivered"
+    to: str
+    url: str
+    expires: str  # "YYYY-MM-DD HH:MM UTC", for the mail
+    username: str | None
 
 
 # ---- emitting and subscribing --------------------------------------------------------------

@@ -52,6 +52,13 @@ class StrEnumType(sa.types.TypeDecorator[E]):
         return None if value is None else self.enum(value)
 
 
+# An execution option for a transaction that only reads, for long (a streamed export):
+# ``db.connection(execution_options={READ_ONLY: True})`` before its first statement. On SQLite
+# its BEGIN is deferred instead of IMMEDIATE (core/db.py), so, the database being in WAL mode,
+# it takes no write lock and no writer waits for it while its rows flow.
+READ_ONLY = "keystead_read_only"
+
+
 class Base(DeclarativeBase):
     metadata = sa.MetaData(
         naming_convention={

@@ -6,9 +6,12 @@ they get what this module extracts."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
+import qrcode
+import qrcode.image.svg
 from flask import Flask, Response, current_app, g, request
 from flask_login import LoginManager, current_user
 
@@ -21,6 +24,7 @@ from core.errors import CsrfFailed, InvalidInput, NotFound, NotSignedIn, Unsuppo
 from core.models import LoginSession, User
 from core.security import ClientInfo, origin_allowed, token_hash
 
+V = TypeVar("V", bound=Callable[..., Any])
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 login_manager = LoginManager()
 
@@ -69,6 +73,12 @@ def duration_words(seconds: int) -> str:
             count = seconds // size
             return f"{count} {unit}{'' if count == 1 else 's'}"
     return f"{seconds} second{'' if seconds == 1 else 's'}"
+
+
+def qr_svg(url: str) -> str:
+    """``url`` as an SVG QR code (no Pillow needed), for a page to show beside the link."""
+    image = qrcode.make(url, image_factory=qrcode.image.svg.SvgPathImage, box_size=8, border=2)
+    return image.to_string(encoding="unicode")
 
 
 def session_policy() -> sessions.SessionPolicy:
@@ -241,14 +251,40 @@ def _check_origin() -> None:
         raise CsrfFailed()
 
 
+def accepts_body(mimetype: str) -> Callable[[V], V]:
+    """Marks an API view that reads a body of ``mimetype`` (a CSV upload) instead of JSON: the
+    JSON-only rule lets exactly that type through to it, nothing else (the Origin check still
+    applies). The view reads it with ``raw_body``; docs/openapi.py documents it."""
+
+    def mark(view: V) -> V:
+        view.body_type = mimetype  # type: ignore[attr-defined]
+        return view
+
+    return mark
+
+
+def raw_body(mimetype: str) -> str:
+    """The request's body as text, of the type its view ``accepts_body`` (415 otherwise; 400
+    when it is not UTF-8)."""
+    if request.mimetype != mimetype:
+        raise UnsupportedMediaType(f"Send {mimetype}.")
+    try:
+        return request.get_data(cache=False).decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise InvalidInput("The body must be UTF-8 text.") from None
+
+
 def _check_api_content_type() -> None:
     """The API speaks JSON only: a body of any other type is refused before a view runs, so
-    no endpoint can be driven by a form or a text/plain request (the classic CSRF shapes)."""
+    no endpoint can be driven by a form or a text/plain request (the classic CSRF shapes). A
+    view marked ``accepts_body`` takes its one declared type instead."""
     if request.method in SAFE_METHODS or not request.path.startswith("/api/"):
         return
+    view = current_app.view_functions.get(request.endpoint or "")
+    expected = getattr(view, "body_type", "application/json")
     has_body = bool(request.content_length) or request.headers.get("Transfer-Encoding")
-    if (has_body or request.mimetype) and request.mimetype != "application/json":
-        raise UnsupportedMediaType()
+    if (has_body or request.mimetype) and request.mimetype != expected:
+        raise UnsupportedMediaType(None if expected == "application/json" else f"Send {expected}.")
 
 
 def _keep_last_seen(response: Response) -> None:

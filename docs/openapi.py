@@ -168,6 +168,12 @@ def _operation(
             "required": True,
             "content": {"application/json": {"schema": models.body(endpoint.body)}},
         }
+    body_type = getattr(view, "body_type", None)  # core.web.accepts_body
+    if body_type is not None:
+        operation["requestBody"] = {
+            "required": True,
+            "content": {body_type: {"schema": {"type": "string"}}},
+        }
     responses: dict[str, Any] = {}
     for status, reply in sorted(endpoint.replies.items()):
         documented: dict[str, Any] = {"description": reply.description}
@@ -211,7 +217,7 @@ def _errors(
     implicit: list[tuple[type[AppError], str]] = []
     if method not in ("GET", "HEAD", "OPTIONS"):
         implicit += STATE_CHANGING
-    if endpoint.body is not None:
+    if endpoint.body is not None or getattr(view, "body_type", None) is not None:
         implicit += READS_BODY
     if endpoint.query is not None:
         implicit += READS_QUERY

@@ -4,7 +4,10 @@ and block links (``inbox``, ``inbox_views``) and, in development, the dev mailbo
 
 from __future__ import annotations
 
-from flask import Flask
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # so that importing notify.models (the dashboard counts mail) needs no Flask
+    from flask import Flask
 
 
 def init_app(app: Flask) -> None:

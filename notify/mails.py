@@ -1,5 +1,5 @@
-"""Mail that backup and recovery events call for, written to the outbox in the event's
-transaction (so nothing is sent for a change that rolled back)."""
+"""Mail that backup and recovery events (and invitations) call for, written to the outbox in
+the event's transaction (so nothing is sent for a change that rolled back)."""
 
 from __future__ import annotations
 
@@ -152,6 +152,23 @@ def _user_deleted(db: Session, event: events.UserDeleted) -> None:
     )
 
 
+def _invitation(db: Session, event: events.InvitationDelivered) -> None:
+    """An administrator's invitation, mailed: no ID yet, so no proven address to check (the
+    administrator chose it; the sign-up it opens proves it)."""
+    enqueue(
+        db,
+        event.ctx.now,
+        to=event.to,
+        template="invitation",
+        kind="invitation",
+        context={
+            "url": event.url,
+            "username": event.username,
+            "expires": event.expires,
+        },
+    )
+
+
 def connect() -> None:
     """Idempotent: ``events.subscribe`` keeps one subscription per (event, handler)."""
     events.subscribe(events.EmailCodeIssued, _email_code)
@@ -161,3 +178,4 @@ def connect() -> None:
     events.subscribe(events.DeviceRecovered, _recovered)
     events.subscribe(events.EmailChanged, _email_changed)
     events.subscribe(events.UserDeleted, _user_deleted)
+    events.subscribe(events.InvitationDelivered, _invitation)

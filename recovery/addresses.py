@@ -208,12 +208,13 @@ def on_user_registered(
     """A listener for ``events.UserRegistered``: the new ID's address gets a code to confirm
     it, bound to the sign-up's browser. While the mail cap holds for that address (IDs created
     one after another with someone else's address), sign-up still succeeds and no mail goes
-    out: the owner can ask for a code from the account page later."""
+    out: the owner can ask for a code from the account page later. An address the sign-up
+    proved already (an invitation mailed to it, ``webauthn.invitations.accept``) gets none."""
 
     def receive(db: Session, event: events.UserRegistered) -> None:
         user = db.get(User, event.user_id)
-        if user is None:
-            return
+        if user is None or user.email_verified_at is not None:
+            return  # proven already: the sign-up used an invitation mailed to it
         config = settings()
         wait = mail_cap_wait(
             db,

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import qrcode
-import qrcode.image.svg
 from flask import Blueprint, Response, current_app, redirect, render_template, request
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
@@ -18,6 +16,7 @@ from core.models import User
 from core.ratelimit import rate_limited
 from core.schemas import Extension, NoFields, UserOut, answer, parse_body
 from core.web import (
+    qr_svg,
     request_context,
     safe_next_path,
     set_session_cookie,
@@ -253,12 +252,6 @@ def pair_page(token: str) -> tuple[str, int]:
     return html, 404 if state.phase == "invalid" else 200
 
 
-def _qr_svg(url: str) -> str:
-    """The URL as an SVG QR code (no Pillow needed)."""
-    image = qrcode.make(url, image_factory=qrcode.image.svg.SvgPathImage, box_size=8, border=2)
-    return image.to_string(encoding="unicode")
-
-
 @api.post("/pairing")
 @rate_limited
 def pairing_start() -> Response:
@@ -276,7 +269,7 @@ def pairing_start() -> Response:
         PairingCreated(
             token=created.token,
             url=created.url,
-            qr_svg=_qr_svg(created.url),
+            qr_svg=qr_svg(created.url),
             expires_at=created.expires_at,
         ),
         201,

@@ -24,7 +24,7 @@ from core.errors import InvalidInput, NotFound
 from core.models import User
 from core.sessions import SessionPolicy
 from core.users import normalise_display_name
-from webauthn.models import Challenge, Device, DeviceBrowser, DeviceStatus
+from webauthn.models import Challenge, Device, DeviceBrowser, DeviceStatus, Invitation
 from webauthn.settings import Settings, require_fresh
 
 
@@ -184,6 +184,13 @@ def erase_user(
         sa.delete(DeviceBrowser).where(
             DeviceBrowser.device_id.in_(sa.select(Device.id).where(Device.user_id == user.id))
         )
+    )
+    # The invitation it was created with kept its address and username: erased too.
+    db.execute(
+        sa.update(Invitation)
+        .where(Invitation.used_by_user_id == user.id)
+        .values(email="", username=None)
+        .execution_options(synchronize_session=False)
     )
     audit.anonymise(db, user.id)
     # Outside the username pattern (':'), so no sign-up can ever collide with a tombstone.

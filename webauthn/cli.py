@@ -8,7 +8,7 @@ from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 
 from core import db as database
-from core import retention
+from core import policy, retention
 from core.cli import actor
 from core.context import RequestContext
 from core.errors import AppError
@@ -24,11 +24,12 @@ mds_group = AppGroup("mds", help="The FIDO Metadata Service: authenticator model
 @with_appcontext
 def purge() -> None:
     """Delete expired challenges, sessions that ended over 30 days ago, and what other
-    features registered (``core.retention``: expired website codes and tokens) (for cron)."""
+    features registered (``core.retention``: expired website codes and tokens, audit events
+    older than AUDIT_RETENTION_DAYS) (for cron)."""
     db_session = database.session()
     now = database.utcnow()
     challenges, ended = purge_expired(db_session, now), purge_ended(db_session, now)
-    others = retention.sweep_registered(db_session, now)
+    others = retention.sweep_registered(db_session, now, policy.current())
     db_session.commit()
     more = "".join(f", {count} {what}" for what, count in others.items())
     click.echo(f"deleted {challenges} expired challenges, {ended} ended sessions{more}")

@@ -151,3 +151,51 @@ class MetadataRollback(MetadataRefused):
         "This FIDO metadata file was not loaded: it is not newer than the one loaded already "
         "(its number must be greater). Nothing changed."
     )
+
+
+class RegistrationClosed(AppError):
+    status, code, message = (
+        403,
+        "registration_closed",
+        "New IDs cannot be created here at the moment. If you were invited, open the link from "
+        "your invitation.",
+    )
+
+
+class InvitationRequired(AppError):
+    status, code, message = (
+        403,
+        "invitation_required",
+        "Creating an ID here needs an invitation. Ask your administrator for one, then open "
+        "the link it gives you.",
+    )
+
+
+class InvitationInvalid(InvitationRequired):
+    """Unknown, expired, used or revoked: all answered alike."""
+
+    message = (
+        "This invitation link cannot be used: it may have expired, been used already or been "
+        "withdrawn. Ask your administrator for a new one."
+    )
+
+
+class InvitationNotFound(NotFound):
+    code = "invitation_not_found"
+    message = "No such invitation."
+
+
+class InvitationUsed(AppError):
+    status, code, message = (
+        409,
+        "invitation_used",
+        "This invitation was used already: its ID exists.",
+    )
+
+
+class EmailInUse(AppError):
+    status, code, message = (
+        409,
+        "email_in_use",
+        "An ID with this email address exists already.",
+    )

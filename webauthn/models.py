@@ -146,3 +146,57 @@ class Challenge(Base):
     state: Mapped[dict[str, Any]] = mapped_column(sa.JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class InvitationDelivery(StrEnum):
+    """How an invitation's link reached its person: mailed (the address is then proven by the
+    sign-up that uses it) or shown to the administrator to hand over."""
+
+    EMAIL = "email"
+    DISPLAY = "display"
+
+
+class InvitationStatus(StrEnum):
+    """Where an invitation stands (derived from its times, sent in JSON, never stored)."""
+
+    PENDING = "pending"
+    USED = "used"
+    EXPIRED = "expired"
+    REVOKED = "revoked"
+
+
+class Invitation(Base):
+    """An invitation to create an ID (``webauthn.invitations``). Only the token's hash is
+    stored; it is used once (``used_at``, set in the transaction that creates the ID)."""
+
+    __tablename__ = "invitations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # The ID created with it gets this address (and, if set, this username).
+    email: Mapped[str] = mapped_column(sa.String(254))
+    username: Mapped[str | None] = mapped_column(sa.String(64))
+    # A role admin/ grants on acceptance, kept as a plain name (this package knows no roles).
+    role: Mapped[str | None] = mapped_column(sa.String(16))
+    delivery: Mapped[InvitationDelivery] = mapped_column(StrEnumType(InvitationDelivery, 16))
+    token_hash: Mapped[bytes] = mapped_column(sa.LargeBinary(32), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    used_by_user_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("users.id", ondelete="SET NULL")
+    )
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Who invited: an administrator's ID, or (from the CLI) the command's actor.
+    created_by_user_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("users.id", ondelete="SET NULL")
+    )
+    created_by: Mapped[str | None] = mapped_column(sa.String(128))
+
+    def status(self, now: datetime) -> InvitationStatus:
+        if self.used_at is not None:
+            return InvitationStatus.USED
+        if self.revoked_at is not None:
+            return InvitationStatus.REVOKED
+        if self.expires_at <= now:
+            return InvitationStatus.EXPIRED
+        return InvitationStatus.PENDING

@@ -50,10 +50,14 @@ from webauthn.errors import (
     AuthenticatorNotAllowed,
     DeviceBlocked,
     DeviceRemoved,
+    InvitationInvalid,
+    InvitationRequired,
     LastDevice,
+    RegistrationClosed,
     RegistrationFailed,
     UsernameTaken,
 )
+from webauthn.invitations import MAX_TOKEN_LENGTH
 from webauthn.models import Device, DeviceStatus
 
 # ---- fields --------------------------------------------------------------------------------
@@ -132,9 +136,21 @@ class Assertion(CredentialBody):
 
 
 class SignUpBegin(Body):
-    username: Username
-    email: Email
+    username: Username = Field(
+        description="With an invitation that names a username: that one (any case)"
+    )
+    email: Email | None = Field(
+        default=None,
+        description="Required without an invitation; with one, its address (which the ID "
+        "gets) or left out",
+    )
     display_name: DisplayName | None = None
+    invitation: str | None = Field(
+        default=None,
+        max_length=MAX_TOKEN_LENGTH,
+        description="The token of an invitation link (`/signup?invitation=…`): needed when "
+        "registration is `invite`, and opens sign-up even when it is `closed`",
+    )
 
 
 class SignInBegin(Body):
@@ -319,7 +335,19 @@ document(
         tag="sign-up",
         body=SignUpBegin,
         responses={200: CreationOptions},
-        errors=[(UsernameTaken, "Username taken (ignoring case)")],
+        description="Without `invitation`, REGISTRATION must be `open`. With one, it must open "
+        "a pending invitation (an unknown, expired, used or revoked token is refused alike); "
+        "the ID gets the invitation's address and, if it names one, its username.",
+        errors=[
+            (UsernameTaken, "Username taken (ignoring case)"),
+            (RegistrationClosed, "REGISTRATION is `closed` and no invitation was sent"),
+            (
+                InvitationRequired,
+                "REGISTRATION is `invite` and no invitation was sent, or the invitation "
+                "cannot be used",
+            ),
+            (InvalidInput, "also: the address or username is not the invitation's"),
+        ],
     ),
     register_complete=Endpoint(
         "Finish creating an ID; signs the browser in",
@@ -332,6 +360,8 @@ document(
             (RegistrationFailed, "a response that fails a check"),
             *MODEL_REFUSED,
             (UsernameTaken, "Username taken meanwhile"),
+            (RegistrationClosed, "registration closed since the begin"),
+            (InvitationInvalid, "the invitation was used (another sign-up), revoked or expired"),
         ],
     ),
     authenticate_begin=Endpoint(

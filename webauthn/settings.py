@@ -25,6 +25,8 @@ class Settings:
     sessions: sessions.SessionPolicy
     reauth_max_age: int
     authenticators: AuthenticatorRules = AuthenticatorRules()
+    # Who may create an ID: "open", "invite" (an invitation needed) or "closed".
+    registration: str = "open"
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> Settings:
@@ -46,6 +48,7 @@ class Settings:
                 attestation_required=config["ATTESTATION_REQUIRED"],
                 allowed=frozenset(uuid.UUID(a).bytes for a in config["ALLOWED_AUTHENTICATORS"]),
             ),
+            registration=config["REGISTRATION"],
         )
 
 

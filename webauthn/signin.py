@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from core import events, sessions
 from core.context import RequestContext
+from core.errors import InvalidInput
 from core.models import User
 from core.security import keyed_hash
 from core.users import (
@@ -32,7 +33,7 @@ from core.users import (
     normalise_username,
     username_key,
 )
-from webauthn import challenges, metadata
+from webauthn import challenges, invitations, metadata
 from webauthn.assertions import verify_assertion
 from webauthn.ceremony import (
     authentication_options,
@@ -48,7 +49,13 @@ from webauthn.devices import (
     remember_browser,
     require_unregistered,
 )
-from webauthn.errors import AuthenticationFailed, RegistrationFailed, UsernameTaken
+from webauthn.errors import (
+    AuthenticationFailed,
+    InvitationRequired,
+    RegistrationClosed,
+    RegistrationFailed,
+    UsernameTaken,
+)
 from webauthn.models import ChallengePurpose, Device, DeviceStatus
 from webauthn.settings import Settings
 
@@ -65,16 +72,45 @@ class SignIn:
 # ---- sign up -------------------------------------------------------------------------------
 
 
+def require_open(settings: Settings) -> None:
+    """A sign-up without an invitation needs REGISTRATION ``open``."""
+    if settings.registration == "closed":
+        raise RegistrationClosed()
+    if settings.registration == "invite":
+        raise InvitationRequired()
+
+
 def begin_registration(
     db: Session,
     settings: Settings,
     ctx: RequestContext,
     *,
     username: str,
-    email: str,
+    email: str | None,
     display_name: str | None,
+    invitation: str | None = None,
 ) -> dict[str, Any]:
+    """Options to create a new ID. With ``invitation`` (a token), whatever REGISTRATION says,
+    the token must open a pending invitation, whose address the ID gets (``email`` may be left
+    out; if given it must be the same) and whose username, if it names one, ``username`` must
+    be. Without, REGISTRATION must be ``open``. The invitation is only looked at here: the
+    complete uses it up."""
+    invited = None
+    if invitation is not None:
+        invited = invitations.require_valid(db, invitation, ctx.now)
+    else:
+        require_open(settings)
     username = normalise_username(username)
+    if invited is not None:
+        if email is not None and normalise_email(email).lower() != invited.email.lower():
+            raise InvalidInput("This invitation is for another email address.")
+        email = invited.email
+        if invited.username is not None:
+            if username_key(username) != username_key(invited.username):
+                raise InvalidInput(f"This invitation is for the username {invited.username}.")
+            username = invited.username
+    if email is None:
+        raise InvalidInput("'email' is required.")
     email = normalise_email(email)
     display_name = normalise_display_name(display_name, username)
     if find_user(db, username) is not None:
@@ -91,6 +127,7 @@ def begin_registration(
             "email": email,
             "display_name": display_name,
             "user_handle": user_handle.hex(),
+            "invitation_id": invited.id if invited is not None else None,
         },
     )
     return registration_options(
@@ -126,6 +163,9 @@ def complete_registration(
     credential = verify_registration(settings.rp, response, raw, challenge=pending.challenge)
     metadata.check_new_credential(db, settings, credential, now)
     state = pending.state
+    invitation_id = state.get("invitation_id")
+    if invitation_id is None:
+        require_open(settings)  # the policy may have changed since the begin
     if find_user(db, state["username"]) is not None:
         raise UsernameTaken()
     require_unregistered(db, credential.credential_id)
@@ -138,6 +178,9 @@ def complete_registration(
         created_at=now,
     )
     add_unique(db, user)
+    if invitation_id is not None:
+        # Used up in this transaction: a second sign-up with the same link fails here.
+        invitations.accept(db, ctx, invitation_id, user)
     device = new_device(user, credential, device_name, now)
     add_unique(db, device)
     remember_browser(db, device.id, client.browser, now)

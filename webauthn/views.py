@@ -33,6 +33,7 @@ from core.web import (
 
 # Aliased: the views devices() and signin() hold the plain names (they are endpoint names).
 from webauthn import devices as device_service
+from webauthn import invitations as invitation_service
 from webauthn import signin as signin_service
 from webauthn.models import Device, DeviceStatus
 from webauthn.schemas import (
@@ -110,11 +111,19 @@ def signin() -> ResponseReturnValue:
 def signup() -> ResponseReturnValue:
     """``next``: where the new ID goes once created (a website waiting for a sign-in, as the
     sign-in page's "Create an ID" link passes it on); the backup set-up comes first when the
-    policy says backup is part of enrollment."""
+    policy says backup is part of enrollment. ``invitation``: an invitation's token (its
+    link): the page fills in its address and username; without one, a server whose
+    registration is not open says so (its error's own words) instead of showing the form."""
     next_url = _safe_next(request.args.get("next"))
     if current_user.is_authenticated:
         return redirect(next_url)
-    return render_template("webauthn/signup.html", next_url=next_url)
+    offer = invitation_service.sign_up_offer(
+        database.session(),
+        settings().registration,
+        request.args.get("invitation"),
+        request_context().now,
+    )
+    return render_template("webauthn/signup.html", next_url=next_url, offer=offer)
 
 
 @pages.get("/account")
@@ -149,6 +158,7 @@ def register_begin() -> Response:
         username=body.username,
         email=body.email,
         display_name=body.display_name,
+        invitation=body.invitation,
     )
     database.session().commit()
     return answer(CreationOptions.model_validate(options))

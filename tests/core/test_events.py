@@ -169,7 +169,8 @@ def test_every_event_but_the_secret_ones_is_audited_as_it_is(
         db.commit()
     rows = audit_rows(app)[before:]
     audited = [e for e in emitted if not isinstance(e, events.SecretEvent)]
-    assert len(audited) == len(emitted) - 2  # the mailed one-time code and backup code
+    # the mailed one-time code, backup code and invitation link
+    assert len(audited) == len(emitted) - 3
     assert [(r.kind, r.user_id, r.device_id, r.ip, r.user_agent, r.data) for r in rows] == [
         (e.name, user_id, 7, "192.0.2.7", "Tests/1.0", e.details()) for e in audited
     ]
@@ -190,4 +191,5 @@ def test_a_secret_event_never_reaches_the_audit_trail(app: Any, signed_in: Any):
     assert {t.name for t in concrete_events(events.SecretEvent)} == {
         "email_code_issued",
         "backup_code_delivered",
+        "invitation_delivered",
     }

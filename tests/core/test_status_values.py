@@ -18,7 +18,14 @@ from embed.models import TokenKind
 from recovery.models import EmailCodePurpose, FailureStep, FlowStage, PairingStatus
 from recovery.restore import RecoveryMode
 from tests.conftest import Api
-from webauthn.models import Challenge, ChallengePurpose, Device, DeviceStatus
+from webauthn.models import (
+    Challenge,
+    ChallengePurpose,
+    Device,
+    DeviceStatus,
+    InvitationDelivery,
+    InvitationStatus,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -48,6 +55,8 @@ STORED = {
     FailureStep: {"backup_code", "email_code", "pairing_number"},
     PairingStatus: {"waiting", "awaiting_approval", "approved", "rejected", "expired"},
     RecoveryMode: {"restore", "duplicate"},
+    InvitationDelivery: {"email", "display"},
+    InvitationStatus: {"pending", "used", "expired", "revoked"},
 }
 
 
