@@ -375,3 +375,45 @@ def test_deactivate_and_reactivate_an_id(make_device: Any, server: Any) -> None:
     page.click("#reactivate")
     expect(page.locator("#user-status")).to_have_attribute("data-status", "active")
     expect(page.locator("#deactivate")).to_be_focused()
+
+
+def test_the_dashboard_and_the_audit_log_with_its_csv_export(make_device: Any, server: Any) -> None:
+    ada = make_device()
+    sign_up(ada, "ada", device_name="Laptop")
+    add_security_key(ada, "YubiKey")
+    root = signed_in_admin(make_device, server)
+    page = root.page
+    [key] = rows(server, DeviceRow, DeviceRow.name == "YubiKey")
+    blocked = page.request.post(
+        f"{server.url}/api/admin/devices/{key.id}/block",
+        headers={"Origin": server.url, "Content-Type": "application/json"},
+        data="{}",
+    )
+    assert blocked.status == 200  # just signed up: fresh, no step-up
+
+    root.goto("/admin/")
+    ids = page.locator(".figure[data-key='users.total']")
+    expect(ids.locator(".figure__value")).to_have_text("2")
+    expect(page.locator(".figure[data-key='devices.blocked'] .figure__value")).to_have_text("1")
+    root.screenshot("admin-dashboard")
+
+    root.goto("/admin/audit")
+    page.fill("#f-kind", "device_blocked")
+    page.click("#audit-search")
+    expect(page.locator("#events-summary")).to_have_text("1 event.")
+    event = page.locator("#event-rows tr[data-kind='device_blocked']")
+    expect(event).to_contain_text("root")
+    expect(page).to_have_url(page_url(root, "/admin/audit?kind=device_blocked"))
+    export = page.locator("#audit-export")
+    expect(export).to_have_attribute("href", "/api/admin/audit.csv?kind=device_blocked")
+    csv = page.request.get(server.url + (export.get_attribute("href") or ""))
+    assert csv.status == 200 and csv.headers["content-type"].startswith("text/csv")
+    lines = csv.text().strip().splitlines()
+    assert lines[0].startswith("id,at,kind,user_id,actor_id,actor")
+    assert len(lines) == 2 and ",device_blocked," in lines[1]
+    root.screenshot("admin-audit")
+
+    # The ID's own page shows its trail, the administrator as actor.
+    root.goto(f"/admin/users/{user_id(server, 'ada')}")
+    trail = page.locator("#trail-rows tr[data-kind='device_blocked']")
+    expect(trail).to_contain_text("root")

@@ -31,6 +31,14 @@ function details(value) {
   return Object.entries(value).map(([k, v]) => `${k}: ${typeof v === "object" ? JSON.stringify(v) : v}`).join("; ");
 }
 
+/** Who acted: the administrator, the command line or a system actor, else the ID itself. */
+function by(event) {
+  if (event.actor) return event.actor;
+  if (event.actor_id) return `#${event.actor_id}`;
+  if (typeof event.details?.actor === "string") return event.details.actor;
+  return el("span", { class: "muted" }, event.user_id ? "The ID itself" : "—");
+}
+
 function row(event) {
   return el(
     "tr",
@@ -38,7 +46,7 @@ function row(event) {
     el("td", {}, when(event.at, "datetime")),
     el("td", {}, humanise(event.kind), el("br"), el("span", { class: "mono muted" }, event.kind)),
     el("td", {}, event.user_id ? el("a", { href: `/admin/users/${encodeURIComponent(event.user_id)}` }, `#${event.user_id}`) : ""),
-    el("td", {}, event.actor || (event.actor_id ? `#${event.actor_id}` : el("span", { class: "muted" }, "The ID itself"))),
+    el("td", {}, by(event)),
     el("td", { class: "mono" }, event.ip || ""),
     el("td", { class: "audit-details" }, details(event.details)),
   );

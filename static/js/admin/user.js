@@ -319,7 +319,7 @@ async function trail() {
       { dataset: { kind: event.kind } },
       el("td", {}, when(event.at, "datetime")),
       el("td", {}, humanise(event.kind)),
-      el("td", {}, event.actor || el("span", { class: "muted" }, "The ID itself")),
+      el("td", {}, event.actor || event.details?.actor || el("span", { class: "muted" }, "The ID itself")),
       el("td", { class: "mono" }, event.ip || ""),
     )));
     if (!answer.events.length) messageRow(rows, "Nothing recorded yet.");
