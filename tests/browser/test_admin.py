@@ -6,6 +6,7 @@ account page, open in another browser, hears of each change live, without a relo
 from __future__ import annotations
 
 import re
+import secrets
 import time
 from datetime import timedelta
 from typing import Any
@@ -417,3 +418,63 @@ def test_the_dashboard_and_the_audit_log_with_its_csv_export(make_device: Any, s
     root.goto(f"/admin/users/{user_id(server, 'ada')}")
     trail = page.locator("#trail-rows tr[data-kind='device_blocked']")
     expect(trail).to_contain_text("root")
+
+
+def test_page_through_the_users(make_device: Any, server: Any) -> None:
+    root = signed_in_admin(make_device, server)
+    with Session(server.app.extensions[ENGINE_KEY]) as db:
+        for n in range(24):
+            db.add(
+                User(
+                    user_handle=secrets.token_bytes(32),
+                    username=f"user{n:02d}",
+                    username_key=f"user{n:02d}",
+                    email=f"user{n:02d}@example.org",
+                    display_name="",
+                )
+            )
+        db.commit()
+    page = root.page
+    root.goto("/admin/users")
+    expect(page.locator("#results-summary")).to_have_text("25 IDs found.")
+    expect(page.locator("#user-rows tr")).to_have_count(20)
+    expect(page.locator("#page-info")).to_have_text("Page 1 of 2")
+    expect(page.locator("#prev-page")).to_be_disabled()
+    page.click("#next-page")
+    expect(page.locator("#page-info")).to_have_text("Page 2 of 2")
+    expect(page.locator("#user-rows tr")).to_have_count(5)
+    expect(page.locator("#results-title")).to_be_focused()
+    expect(page).to_have_url(page_url(root, "/admin/users?page=2"))
+    expect(page.locator("#next-page")).to_be_disabled()
+    # Opened again (a bookmark, Back), the same page shows.
+    root.goto("/admin/users?page=2")
+    expect(page.locator("#page-info")).to_have_text("Page 2 of 2")
+    # A new search starts at page 1.
+    page.fill("#q", "user1")
+    page.press("#q", "Enter")
+    expect(page.locator("#results-summary")).to_have_text("10 IDs found.")
+    expect(page.locator("#user-pager")).to_be_hidden()
+
+
+def test_a_helpdesk_acts_on_users_but_not_on_administrators(make_device: Any, server: Any) -> None:
+    signed_in_admin(make_device, server)
+    desk = make_device()
+    sign_up(desk, "desk", device_name="Desk laptop")
+    grant(server, "desk", "helpdesk")
+    ada = make_device()
+    sign_up(ada, "ada", device_name="Laptop")
+    page = desk.page
+    desk.goto(f"/admin/users/{user_id(server, 'ada')}")
+    expect(page.locator("#user-username")).to_have_text("ada")
+    # No roles, audit trail or delete on a helpdesk's page.
+    expect(page.locator("#roles-form")).to_have_count(0)
+    expect(page.locator("#trail-rows")).to_have_count(0)
+    expect(page.locator("#delete-open")).to_have_count(0)
+    laptop = admin_device_row(desk, "Laptop")
+    laptop.locator(".block").click()
+    expect(laptop).to_have_attribute("data-status", "blocked")
+    assert device_status(server, "Laptop") == "blocked"
+    # An administrator's page is the 403 page, its ID's data never shown.
+    answer = desk.goto(f"/admin/users/{user_id(server, 'root')}")
+    assert answer is not None and answer.status == 403
+    expect(page.locator("#error-title")).to_have_text("You can't open this page")
