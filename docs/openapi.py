@@ -167,6 +167,13 @@ def _operation(
             "required": True,
             "content": {"application/json": {"schema": models.body(endpoint.body)}},
         }
+    raw_types = getattr(view, "raw_body_types", ())  # core.web.raw_body: an uploaded file
+    if raw_types:
+        binary = {"type": "string", "format": "binary"}
+        operation["requestBody"] = {
+            "required": True,
+            "content": {kind: {"schema": binary} for kind in raw_types},
+        }
     responses: dict[str, Any] = {}
     for status, reply in sorted(endpoint.replies.items()):
         documented: dict[str, Any] = {"description": reply.description}
