@@ -12,11 +12,14 @@ from core import branding
 from core.branding import Brand
 from core.errors import NotSignedIn, PayloadTooLarge, ReauthRequired, UnsupportedMediaType
 from core.logo import FORMATS, MAX_BYTES, LogoRefused
-from core.schemas import Answer, Body, Checked, Endpoint, Timestamp, document
+from core.schemas import Answer, Body, Checked, Endpoint, ErrorSpec, Timestamp, document
 from core.users import TextRule
 
 TAG = "admin"
-GATE = [(NotSignedIn, "signed out"), (Forbidden, "no role that may do this (admins only)")]
+GATE: list[ErrorSpec] = [
+    (NotSignedIn, "signed out"),
+    (Forbidden, "no role that may do this (admins only)"),
+]
 NAME = TextRule(min_length=1, max_length=branding.NAME_MAX)
 ACCENT = TextRule(min_length=7, max_length=7, characters="[#0-9A-Fa-f]")
 
@@ -77,7 +80,7 @@ class BrandingAnswer(Answer):
         )
 
 
-CHANGE = [*GATE, ReauthRequired]
+CHANGE: list[ErrorSpec] = [*GATE, ReauthRequired]
 
 document(
     "admin_branding",

@@ -92,7 +92,8 @@ def _image(image: LogoImage | None, cache_control: str) -> Response:
         }
     )
     response.set_etag(image.sha256)
-    return response.make_conditional(request)
+    response.make_conditional(request)
+    return response
 
 
 @public.get("/branding/logo/<digest>")
@@ -119,4 +120,5 @@ def stylesheet() -> Response:
         f"public, max-age={YEAR}, immutable" if fresh else "public, no-cache"
     )
     response.set_etag(brand.version)
-    return response.make_conditional(request)
+    response.make_conditional(request)
+    return response

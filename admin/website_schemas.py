@@ -16,6 +16,7 @@ from core.schemas import (
     Body,
     Checked,
     Endpoint,
+    ErrorSpec,
     NoFields,
     Timestamp,
     document,
@@ -27,8 +28,11 @@ from embed.errors import ClientNotFound, InvalidClientSettings
 from embed.models import Client
 
 TAG = "admin"
-GATE = [(NotSignedIn, "signed out"), (Forbidden, "no role that may do this (admins only)")]
-CHANGE = [*GATE, ReauthRequired]
+GATE: list[ErrorSpec] = [
+    (NotSignedIn, "signed out"),
+    (Forbidden, "no role that may do this (admins only)"),
+]
+CHANGE: list[ErrorSpec] = [*GATE, ReauthRequired]
 URI = TextRule(min_length=1, max_length=clients.MAX_URI_LENGTH)
 
 
