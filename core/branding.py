@@ -163,18 +163,20 @@ def read(db: Session, configured_name: str) -> Brand:
 
 
 class BrandingCache:
-    """One per app: the ``Brand`` last read and the policy stamp it was read under."""
+    """One per app: the ``Brand`` last read, and the policy stamp (and configured name) it was
+    read under. ``configured``: the app's configuration (RP_NAME is read from it each time)."""
 
-    def __init__(self, configured_name: str) -> None:
-        self._configured_name = configured_name
-        self._cached: tuple[str | None, Brand] | None = None
+    def __init__(self, configured: Mapping[str, Any]) -> None:
+        self._configured = configured
+        self._cached: tuple[tuple[str | None, str], Brand] | None = None
         self.reads = 0
 
     def current(self, db: Session, stamp: str | None) -> Brand:
+        key = (stamp, str(self._configured["RP_NAME"]))
         cached = self._cached
-        if cached is None or cached[0] != stamp:
+        if cached is None or cached[0] != key:
             # Read by columns: the identity map may hold a row another request changed.
-            cached = self._cached = (stamp, _select(db, self._configured_name))
+            cached = self._cached = (key, _select(db, key[1]))
             self.reads += 1
         return cached[1]
 
@@ -247,11 +249,13 @@ def update(
             checked[field] = normalise_name(value)
         else:
             checked[field] = normalise_accent(value)
-    row = _row(db, ctx.now)
-    for field, value in checked.items():
+    current = db.get(Branding, ROW_ID, with_for_update=True)
+    changed = {f: v for f, v in checked.items() if v != getattr(current, f, None)}
+    if not changed:  # nothing to write (and no row made for it)
+        return _brand(current, configured_name)
+    row = current or _row(db, ctx.now)
+    for field, value in changed.items():
         previous = getattr(row, field)
-        if value == previous:
-            continue
         setattr(row, field, value)
         _changed(db, ctx, row, field, value, previous, actor_user_id)
     db.flush()

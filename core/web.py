@@ -48,7 +48,7 @@ def _row_ids_in_range(_endpoint: str | None, values: dict[str, Any] | None) -> N
 
 def init_app(app: Flask) -> None:
     login_manager.init_app(app)
-    app.extensions[BRANDING_KEY] = branding.BrandingCache(app.config["RP_NAME"])
+    app.extensions[BRANDING_KEY] = branding.BrandingCache(app.config)
     # No Flask cookie session at all: sign-in state lives in the server-side session table.
     login_manager.session_protection = None
     login_manager.request_loader(_load_user_from_session_cookie)

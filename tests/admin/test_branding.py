@@ -79,6 +79,15 @@ def test_admin_sets_name_and_colour_audited(app: Flask, admin: Api) -> None:
     assert audited(app)[-1]["previous"] == "Acme Corp"
 
 
+def test_a_patch_that_changes_nothing_records_nothing(app: Flask, admin: Api) -> None:
+    assert patch(admin, {}).status_code == 200
+    assert patch(admin, {"name": None}).status_code == 200
+    assert stored(app) == [] and audited(app) == []
+    patch(admin, {"name": "Acme"})
+    assert patch(admin, {"name": " Acme "}).status_code == 200
+    assert len(audited(app)) == 1
+
+
 @pytest.mark.parametrize(
     ("body", "field"),
     [
@@ -272,6 +281,8 @@ def test_pages_show_the_name_logo_and_colour(app: Flask, admin: Api) -> None:
     css = admin.client.get(sheet.group(1))
     assert css.mimetype == "text/css" and "--accent: #0a7f3c;" in css.get_data(as_text=True)
     assert "immutable" in css.headers["Cache-Control"]
+    # The embeddable button partner websites load names the organisation too.
+    assert 'const RP_NAME = "Acme <Corp>";' in visitor.get("/embed.js").get_data(as_text=True)
     # The passkey dialog's relying party name stays the configured one.
     options = admin.post("/api/register/begin", {"username": "newbie", "email": "n@example.com"})
     assert options.get_json()["publicKey"]["rp"]["name"] == "Keystead Test"

@@ -201,7 +201,7 @@ def test_the_cache_reads_again_only_when_the_stamp_moves(app: object) -> None:
     from core import db as database
 
     assert isinstance(app, Flask)
-    cache = BrandingCache("Org")
+    cache = BrandingCache({"RP_NAME": "Org"})
     with app.app_context():
         db = database.session()
         assert cache.current(db, "one").name == "Org"
