@@ -18,7 +18,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 import notify
-from core import audit, policy, users, web
+from core import audit, branding, policy, users, web
 from core import config as settings
 from core import db as database
 from core.errors import (
@@ -60,7 +60,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     from admin import audit as admin_audit
     from admin import audit_views as admin_audit_views
-    from admin import authenticator_views
+    from admin import authenticator_views, branding_views, website_views
     from admin import cli as admin_cli
     from admin import invitations as admin_invitations
     from admin import roles as admin_roles
@@ -105,6 +105,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     admin_audit.connect()  # `flask purge` sweeps audit events past their retention
     app.register_blueprint(admin_invitations_api)
     admin_invitations.connect()  # an invitation's role, granted when its ID is created
+    app.register_blueprint(branding_views.api)
+    app.register_blueprint(branding_views.public)
+    app.register_blueprint(website_views.api)
     app.register_blueprint(connection_views.connections)
     connection_views.register_page_extras()  # the account page's "Connected websites"
     oidc_tokens.connect()  # what websites hold dies with the device and the ID
@@ -119,9 +122,23 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     @app.context_processor
     def _page_globals() -> dict[str, Any]:
-        return {"rp_name": app.config["RP_NAME"]}
+        brand = _branding(app)
+        # ``rp_name``: the organisation's name as pages show it (the branding's, not the
+        # WebAuthn relying party's, which stays RP_NAME).
+        return {"rp_name": brand.name, "branding": brand}
 
     return app
+
+
+def _branding(app: Flask) -> branding.Brand:
+    """The branding for a page; its defaults when the database cannot say (the page that
+    tells a database failure must still render)."""
+    try:
+        return web.current_branding()
+    except SQLAlchemyError:
+        database.session().rollback()
+        log.warning("branding unavailable: the page shows the defaults", exc_info=True)
+        return branding.read_defaults(app.config["RP_NAME"])
 
 
 def _input_rules() -> dict[str, TextRule]:

@@ -21,7 +21,7 @@ from admin.web import allowed
 from core import db as database
 from core import policy
 from core.schemas import answer, parse_body
-from core.web import accepts_body, qr_svg, raw_body, request_context
+from core.web import body_text, qr_svg, raw_body, request_context
 from webauthn import invitations as invitation_store
 from webauthn.models import InvitationDelivery
 
@@ -69,10 +69,10 @@ def revoke_invitation(invitation_id: int) -> Response:
 
 
 @api.post("/import")
-@accepts_body("text/csv")
+@raw_body("text/csv", max_length=invitation_service.MAX_CSV_BYTES)
 def import_invitations() -> Response:
     actor = allowed(Action.MANAGE_INVITATIONS, changes=True)
-    text = raw_body("text/csv")
+    text = body_text("text/csv")
     db = database.session()
     imported = invitation_service.import_csv(
         db,

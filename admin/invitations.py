@@ -27,6 +27,8 @@ log = logging.getLogger(__name__)
 
 CSV_HEADER = ("email", "username", "role")
 MAX_CSV_ROWS = 1000
+# The largest CSV upload: MAX_CSV_ROWS rows of the longest address and username, with room.
+MAX_CSV_BYTES = 512 * 1024
 
 
 def invite(

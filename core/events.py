@@ -349,6 +349,19 @@ class RoleRevoked(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
+class BrandingChanged(Event):
+    """An administrator changed the organisation's name, accent colour or logo
+    (``core.branding``); ``user_id`` is None. A logo is recorded by its hash, type and size,
+    never its bytes."""
+
+    name = "branding_changed"
+    field: str  # "name", "accent_color" or "logo"
+    value: Any  # None: back to the default (no logo)
+    previous: Any
+    actor_user_id: int
+
+
+@dataclass(frozen=True, kw_only=True)
 class SessionsEndedByAdmin(Event):
     """An administrator ended sessions of ``user_id``: all of them, or the one
     ``session_id``."""
@@ -405,6 +418,7 @@ class ClientRegistered(Event):
     client_id: str
     client_name: str
     actor: str | None
+    actor_user_id: int | None = None  # the administrator's ID (the admin API)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -413,6 +427,19 @@ class ClientRemoved(Event):
     client_id: str
     client_name: str
     actor: str | None
+    actor_user_id: int | None = None  # the administrator's ID (the admin API)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ClientUpdated(Event):
+    """A partner website's settings changed: ``changes`` maps each changed setting to its
+    old and new value (``{"origins": {"old": [...], "new": [...]}}``)."""
+
+    name = "client_updated"
+    client_id: str
+    changes: dict[str, Any]
+    actor: str | None
+    actor_user_id: int | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -420,6 +447,7 @@ class ClientSecretRotated(Event):
     name = "client_secret_rotated"
     client_id: str
     actor: str | None
+    actor_user_id: int | None = None  # the administrator's ID (the admin API)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -116,3 +116,22 @@ class PolicyState(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     stamp: Mapped[str] = mapped_column(sa.String(32))
     changed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Branding(Base):
+    """One row (id 1): how the organisation presents itself on every page and mail
+    (``core.branding``). A null name or accent colour means the configured default (RP_NAME,
+    the style sheet's accent); the logo is a PNG or JPEG this server re-encoded, addressed by
+    the SHA-256 of its bytes (``logo_hash``) so that its URL changes when it does."""
+
+    __tablename__ = "branding"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str | None] = mapped_column(sa.String(64))
+    accent_color: Mapped[str | None] = mapped_column(sa.String(7))
+    # Read only to serve the image: never loaded with the row.
+    logo: Mapped[bytes | None] = mapped_column(sa.LargeBinary, deferred=True)
+    logo_content_type: Mapped[str | None] = mapped_column(sa.String(32))
+    logo_hash: Mapped[str | None] = mapped_column(sa.String(64))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_by: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))

@@ -314,6 +314,13 @@ CACHE_KEY = "keystead.policy"
 
 def init_app(app: Flask) -> None:
     app.extensions[CACHE_KEY] = PolicyCache(app.config)
+    # The branding (core.branding) is cached under the policy stamp: its change renews it, so
+    # every process reads it again at its next request.
+    events.subscribe(events.BrandingChanged, _branding_changed)
+
+
+def _branding_changed(db: Session, event: events.BrandingChanged) -> None:
+    _changed(db, event.ctx.now)
 
 
 def current() -> Policy:

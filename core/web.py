@@ -15,7 +15,7 @@ import qrcode.image.svg
 from flask import Flask, Response, current_app, g, request
 from flask_login import LoginManager, current_user
 
-from core import browser_ids, policy, sessions
+from core import branding, browser_ids, policy, sessions
 from core import db as database
 from core.clock import utcnow
 from core.context import RequestContext
@@ -27,6 +27,7 @@ from core.security import ClientInfo, origin_allowed, token_hash
 V = TypeVar("V", bound=Callable[..., Any])
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 login_manager = LoginManager()
+BRANDING_KEY = "keystead.branding"
 
 PAGE_CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -49,6 +50,7 @@ def _row_ids_in_range(_endpoint: str | None, values: dict[str, Any] | None) -> N
 
 def init_app(app: Flask) -> None:
     login_manager.init_app(app)
+    app.extensions[BRANDING_KEY] = branding.BrandingCache(app.config)
     # No Flask cookie session at all: sign-in state lives in the server-side session table.
     login_manager.session_protection = None
     login_manager.request_loader(_load_user_from_session_cookie)
@@ -79,6 +81,16 @@ def qr_svg(url: str) -> str:
     """``url`` as an SVG QR code (no Pillow needed), for a page to show beside the link."""
     image = qrcode.make(url, image_factory=qrcode.image.svg.SvgPathImage, box_size=8, border=2)
     return image.to_string(encoding="unicode")
+
+
+def current_branding() -> branding.Brand:
+    """The organisation's branding for this request (pages and mail), read at its first use:
+    from the process's cache while the policy stamp, which the request reads anyway, has not
+    moved (``core.branding``)."""
+    if "branding" not in g:
+        stamp = policy.current().stamp
+        g.branding = current_app.extensions[BRANDING_KEY].current(database.session(), stamp)
+    return g.branding
 
 
 def session_policy() -> sessions.SessionPolicy:
@@ -251,21 +263,23 @@ def _check_origin() -> None:
         raise CsrfFailed()
 
 
-def accepts_body(mimetype: str) -> Callable[[V], V]:
-    """Marks an API view that reads a body of ``mimetype`` (a CSV upload) instead of JSON: the
-    JSON-only rule lets exactly that type through to it, nothing else (the Origin check still
-    applies). The view reads it with ``raw_body``; docs/openapi.py documents it."""
+def raw_body(*types: str, max_length: int) -> Callable[[V], V]:
+    """Marks an API view that reads a body other than JSON (an uploaded image): the JSON-only
+    rule lets through a body of the same major type as ``types`` (``image/…``; the view checks
+    which exactly and answers 400 for the rest), and this view alone may read up to
+    ``max_length`` bytes instead of MAX_CONTENT_LENGTH. docs/openapi.py documents ``types``."""
 
     def mark(view: V) -> V:
-        view.body_type = mimetype  # type: ignore[attr-defined]
+        view.raw_body_types = types  # type: ignore[attr-defined]
+        view.raw_body_max_length = max_length  # type: ignore[attr-defined]
         return view
 
     return mark
 
 
-def raw_body(mimetype: str) -> str:
-    """The request's body as text, of the type its view ``accepts_body`` (415 otherwise; 400
-    when it is not UTF-8)."""
+def body_text(mimetype: str) -> str:
+    """The request's body as text, for a view marked ``raw_body`` with ``mimetype`` (415 for
+    any other type; 400 when it is not UTF-8)."""
     if request.mimetype != mimetype:
         raise UnsupportedMediaType(f"Send {mimetype}.")
     try:
@@ -276,15 +290,21 @@ def raw_body(mimetype: str) -> str:
 
 def _check_api_content_type() -> None:
     """The API speaks JSON only: a body of any other type is refused before a view runs, so
-    no endpoint can be driven by a form or a text/plain request (the classic CSRF shapes). A
-    view marked ``accepts_body`` takes its one declared type instead."""
+    no endpoint can be driven by a form or a text/plain request (the classic CSRF shapes).
+    A view marked ``raw_body`` takes its own kind of body instead, of its own size."""
     if request.method in SAFE_METHODS or not request.path.startswith("/api/"):
         return
     view = current_app.view_functions.get(request.endpoint or "")
-    expected = getattr(view, "body_type", "application/json")
+    raw_types = getattr(view, "raw_body_types", None)
+    if raw_types:
+        request.max_content_length = view.raw_body_max_length  # type: ignore[union-attr]
+        major_types = {kind.split("/", 1)[0] for kind in raw_types}
+        if request.mimetype.split("/", 1)[0] not in major_types:
+            raise UnsupportedMediaType(f"Send {' or '.join(raw_types)}.")
+        return
     has_body = bool(request.content_length) or request.headers.get("Transfer-Encoding")
-    if (has_body or request.mimetype) and request.mimetype != expected:
-        raise UnsupportedMediaType(None if expected == "application/json" else f"Send {expected}.")
+    if (has_body or request.mimetype) and request.mimetype != "application/json":
+        raise UnsupportedMediaType()
 
 
 def _keep_last_seen(response: Response) -> None:

@@ -168,11 +168,18 @@ def _operation(
             "required": True,
             "content": {"application/json": {"schema": models.body(endpoint.body)}},
         }
-    body_type = getattr(view, "body_type", None)  # core.web.accepts_body
-    if body_type is not None:
+    raw_types = getattr(view, "raw_body_types", ())  # core.web.raw_body: an upload
+    if raw_types:
         operation["requestBody"] = {
             "required": True,
-            "content": {body_type: {"schema": {"type": "string"}}},
+            "content": {
+                kind: {
+                    "schema": {"type": "string"}
+                    if kind.startswith("text/")
+                    else {"type": "string", "format": "binary"}
+                }
+                for kind in raw_types
+            },
         }
     responses: dict[str, Any] = {}
     for status, reply in sorted(endpoint.replies.items()):

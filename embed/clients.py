@@ -1,5 +1,5 @@
-"""Partner websites (OAuth clients): registering, listing, removing, and rotating a secret.
-The CLI uses these functions now; the admin panel will use the same ones.
+"""Partner websites (OAuth clients): registering, listing, changing, removing, and rotating a
+secret. The CLI and the admin API (admin/website_views.py) use the same functions.
 
 The registration rules are strict on purpose. Redirect URIs and origins are compared exactly
 (no prefix or subdomain leniency). A redirect URI is https, or plain http only on a loopback
@@ -12,6 +12,7 @@ import hmac
 import re
 import secrets
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
@@ -95,6 +96,30 @@ def _unique(values: list[str], what: str) -> list[str]:
     return list(dict.fromkeys(values))
 
 
+def check_name(value: str) -> str:
+    name = " ".join(value.split())
+    if not name or len(name) > NAME_MAX:
+        raise InvalidClientSettings(f"the name must have 1 to {NAME_MAX} characters")
+    return name
+
+
+def check_redirect_uris(values: list[str]) -> list[str]:
+    if not values:
+        raise InvalidClientSettings("at least one redirect URI is needed")
+    return _unique([check_redirect_uri(u) for u in values], "redirect URI")
+
+
+def check_origins(values: list[str]) -> list[str]:
+    return _unique([normalise_origin(o) for o in values], "origin")
+
+
+def check_post_logout_redirect_uris(values: list[str]) -> list[str]:
+    return _unique(
+        [check_redirect_uri(u, "post-logout redirect URI") for u in values],
+        "post-logout redirect URI",
+    )
+
+
 def _new_secret() -> tuple[str, bytes]:
     secret = secrets.token_urlsafe(32)
     return secret, token_hash(secret)
@@ -121,27 +146,18 @@ def create_client(
     trusted: bool = False,
     id_token_alg: str = "RS256",  # noqa: S107 (an algorithm name, not a password)
     actor: str | None = None,
+    actor_user_id: int | None = None,
 ) -> CreatedClient:
     """Registers a website. Its ``client_id`` is random (never a name someone could guess or
     squat); a confidential client's secret is returned once and stored hashed."""
-    name = " ".join(name.split())
-    if not name or len(name) > NAME_MAX:
-        raise InvalidClientSettings(f"the name must have 1 to {NAME_MAX} characters")
-    if not redirect_uris:
-        raise InvalidClientSettings("at least one redirect URI is needed")
+    name = check_name(name)
     if id_token_alg not in ID_TOKEN_ALGORITHMS:
         raise InvalidClientSettings(
             f"the ID token algorithm is one of {', '.join(ID_TOKEN_ALGORITHMS)}"
         )
-    redirects = _unique([check_redirect_uri(u) for u in redirect_uris], "redirect URI")
-    allowed_origins = _unique([normalise_origin(o) for o in origins or []], "origin")
-    logouts = _unique(
-        [
-            check_redirect_uri(u, "post-logout redirect URI")
-            for u in post_logout_redirect_uris or []
-        ],
-        "post-logout redirect URI",
-    )
+    redirects = check_redirect_uris(redirect_uris)
+    allowed_origins = check_origins(origins or [])
+    logouts = check_post_logout_redirect_uris(post_logout_redirect_uris or [])
     secret, secret_hash = (None, None) if public else _new_secret()
     client = Client(
         client_id=new_client_id(),
@@ -159,7 +175,12 @@ def create_client(
     events.emit(
         db,
         events.ClientRegistered(
-            ctx=ctx, user_id=None, client_id=client.client_id, client_name=name, actor=actor
+            ctx=ctx,
+            user_id=None,
+            client_id=client.client_id,
+            client_name=name,
+            actor=actor,
+            actor_user_id=actor_user_id,
         ),
     )
     return CreatedClient(client, secret)
@@ -181,22 +202,91 @@ def get_client(db: Session, client_id: str) -> Client:
 
 
 def delete_client(
-    db: Session, ctx: RequestContext, client_id: str, *, actor: str | None = None
+    db: Session,
+    ctx: RequestContext,
+    client_id: str,
+    *,
+    actor: str | None = None,
+    actor_user_id: int | None = None,
 ) -> None:
     """Removes the website with every connection, grant, code and token it had."""
     client = get_client(db, client_id)
     events.emit(
         db,
         events.ClientRemoved(
-            ctx=ctx, user_id=None, client_id=client.client_id, client_name=client.name, actor=actor
+            ctx=ctx,
+            user_id=None,
+            client_id=client.client_id,
+            client_name=client.name,
+            actor=actor,
+            actor_user_id=actor_user_id,
         ),
     )
     db.delete(client)
     db.flush()
 
 
+def update_client(
+    db: Session,
+    ctx: RequestContext,
+    client_id: str,
+    *,
+    name: str | None = None,
+    redirect_uris: list[str] | None = None,
+    origins: list[str] | None = None,
+    post_logout_redirect_uris: list[str] | None = None,
+    trusted: bool | None = None,
+    actor: str | None = None,
+    actor_user_id: int | None = None,
+) -> Client:
+    """Changes a website's settings (None: left as it is), checked by the very rules of
+    ``create_client`` (``InvalidClientSettings``, nothing changed); audited with each changed
+    setting's old and new value. Whether it is public and its ID token algorithm stay: a
+    website's configuration depends on them (delete and register it again instead)."""
+    client = get_client(db, client_id)
+    wanted: dict[str, Any] = {}
+    if name is not None:
+        wanted["name"] = check_name(name)
+    if redirect_uris is not None:
+        wanted["redirect_uris"] = check_redirect_uris(redirect_uris)
+    if origins is not None:
+        wanted["origins"] = check_origins(origins)
+    if post_logout_redirect_uris is not None:
+        wanted["post_logout_redirect_uris"] = check_post_logout_redirect_uris(
+            post_logout_redirect_uris
+        )
+    if trusted is not None:
+        wanted["trusted"] = trusted
+    changes: dict[str, Any] = {}
+    for setting, value in wanted.items():
+        old = getattr(client, setting)
+        old = list(old) if isinstance(old, list) else old
+        if value != old:
+            changes[setting] = {"old": old, "new": value}
+            setattr(client, setting, value)
+    if changes:
+        db.flush()
+        events.emit(
+            db,
+            events.ClientUpdated(
+                ctx=ctx,
+                user_id=None,
+                client_id=client.client_id,
+                changes=changes,
+                actor=actor,
+                actor_user_id=actor_user_id,
+            ),
+        )
+    return client
+
+
 def rotate_secret(
-    db: Session, ctx: RequestContext, client_id: str, *, actor: str | None = None
+    db: Session,
+    ctx: RequestContext,
+    client_id: str,
+    *,
+    actor: str | None = None,
+    actor_user_id: int | None = None,
 ) -> str:
     """A new secret for a confidential client; the old one stops working at once."""
     client = get_client(db, client_id)
@@ -206,7 +296,13 @@ def rotate_secret(
     client.secret_rotated_at = ctx.now
     events.emit(
         db,
-        events.ClientSecretRotated(ctx=ctx, user_id=None, client_id=client.client_id, actor=actor),
+        events.ClientSecretRotated(
+            ctx=ctx,
+            user_id=None,
+            client_id=client.client_id,
+            actor=actor,
+            actor_user_id=actor_user_id,
+        ),
     )
     return secret
 

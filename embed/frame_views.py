@@ -27,7 +27,7 @@ from core.context import RequestContext
 from core.ratelimit import rate_limited
 from core.schemas import answer, parse_body
 from core.security import ClientInfo
-from core.web import PAGE_CSP, request_now
+from core.web import PAGE_CSP, current_branding, request_now
 from embed import frame as frame_service
 from embed.frame import REQUEST_PARAMETERS, FrameSettings
 from embed.schemas import EmbedAssertion, EmbedBegin, EmbedDecision, EmbedOptions, EmbedResult
@@ -134,12 +134,12 @@ def consent() -> Response:
 
 @bp.get("/embed.js")
 def component() -> Response:
-    """static/embed.js with this server's RP_NAME written in: any website may load it (CORS),
-    and browsers keep it for an hour."""
+    """static/embed.js with the organisation's name (its branding) written in: any website may
+    load it (CORS), and browsers keep it for an hour."""
     source = (Path(current_app.static_folder or "static") / "embed.js").read_text("utf-8")
     if RP_NAME_LINE not in source:
         raise RuntimeError(f"static/embed.js lost its line {RP_NAME_LINE!r}")
-    name = json.dumps(current_app.config["RP_NAME"])
+    name = json.dumps(current_branding().name)
     response = Response(
         source.replace(RP_NAME_LINE, f"const RP_NAME = {name};", 1), mimetype="text/javascript"
     )

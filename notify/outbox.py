@@ -5,7 +5,9 @@ Templates live in ``templates/email/``: ``<name>.txt`` and ``<name>.html``, exte
 shared ``_layout.txt`` / ``_layout.html``. The text template names the subject in
 ``{% block subject %}`` (a block the layout does not print: ``enqueue`` renders it on its own,
 on one line); both templates then get it as ``subject``, with the caller's context plus
-``rp_name``, ``origin`` (the public origin, for links) and ``recipient``.
+``rp_name`` (the organisation's name, from its branding), ``accent_color``, ``logo_url`` (an
+absolute URL, or None without a logo), ``origin`` (the public origin, for links) and
+``recipient``.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from flask import current_app, render_template
 from sqlalchemy.orm import Session, SessionTransaction
 
 from core.models import User
+from core.web import current_branding
 from notify import delivery
 from notify.models import OutboxMail
 
@@ -60,7 +63,16 @@ def enqueue(
     # An IDN domain travels in its ASCII (punycode) form: SMTP without SMTPUTF8 needs it.
     to = _ascii_address(to)
     config = current_app.config
-    values = {**context, "rp_name": config["RP_NAME"], "origin": config["ORIGIN"], "recipient": to}
+    brand = current_branding()
+    values = {
+        **context,
+        "rp_name": brand.name,
+        "accent_color": brand.accent_color,
+        # An absolute link, never an attachment: the current logo, also in an old mail.
+        "logo_url": f"{config['ORIGIN']}/branding/logo" if brand.logo_hash else None,
+        "origin": config["ORIGIN"],
+        "recipient": to,
+    }
     values["subject"] = _subject(f"email/{template}.txt", values)
     text = _tidy(render_template(f"email/{template}.txt", **values))
     html = render_template(f"email/{template}.html", **values)
