@@ -21,6 +21,7 @@ from admin.models import Role
 from admin.roles import Action
 from admin.web import acting_on, allowed
 from core import db as database
+from core import logo
 from core.models import User
 
 pages = Blueprint("admin_pages", __name__, url_prefix="/admin")
@@ -143,4 +144,14 @@ def audit() -> ResponseReturnValue:
 
 @pages.get("/branding")
 def branding() -> ResponseReturnValue:
-    return _page(Action.MANAGE_BRANDING, "admin/branding.html", "admin_pages.branding")
+    """The logo's accepted types and size are core.logo's, rendered (never a copy)."""
+    if (away := _sign_in_first()) is not None:
+        return away
+    actor = allowed(Action.MANAGE_BRANDING)
+    return _render(
+        "admin/branding.html",
+        "admin_pages.branding",
+        actor,
+        logo_formats=logo.FORMATS,
+        logo_max_kib=logo.MAX_BYTES // 1024,
+    )

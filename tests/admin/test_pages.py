@@ -179,3 +179,11 @@ def test_the_header_links_staff_to_their_first_admin_page(
     assert link(admin) == ["/admin/"]
     assert link(helpdesk) == ["/admin/users"]
     assert link(signed_in) == []
+
+
+def test_the_branding_page_says_the_logo_rule_core_logo_declares(admin: Api) -> None:
+    from core import logo
+
+    html = admin.client.get("/admin/branding").get_data(as_text=True)
+    assert f"at most {logo.MAX_BYTES // 1024} KiB" in html
+    assert f'accept="{",".join(logo.FORMATS)}"' in html
