@@ -460,6 +460,11 @@ def test_page_through_the_users(make_device: Any, server: Any) -> None:
     # Opened again (a bookmark, Back), the same page shows.
     root.goto("/admin/users?page=2")
     expect(page.locator("#page-info")).to_have_text("Page 2 of 2")
+    # A filter applies at once and starts at page 1: nobody here has backup.
+    page.select_option("#backup-filter", "true")
+    expect(page.locator("#results-summary")).to_have_text("0 IDs found.")
+    expect(page).to_have_url(page_url(root, "/admin/users?backup=true"))
+    page.select_option("#backup-filter", "")
     # A new search starts at page 1.
     page.fill("#q", "user1")
     page.press("#q", "Enter")
