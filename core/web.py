@@ -6,7 +6,7 @@ they get what this module extracts."""
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -29,11 +29,42 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 login_manager = LoginManager()
 BRANDING_KEY = "keystead.branding"
 
-PAGE_CSP = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
-    "frame-ancestors 'none'"
-)
+# Every page's Content-Security-Policy, directive by directive; ``page_csp`` is the one place
+# that varies it for a page.
+_PAGE_DIRECTIVES = {
+    "default-src": "'self'",
+    "script-src": "'self'",
+    "style-src": "'self'",
+    "img-src": "'self' data:",
+    "connect-src": "'self'",
+    "object-src": "'none'",
+    "base-uri": "'none'",
+    "form-action": "'self'",
+    "frame-ancestors": "'none'",
+}
+# An origin as a CSP source expression: scheme://host[:port] and nothing that could end the
+# directive or the header (``embed.clients.normalise_origin`` made it; this makes sure).
+CSP_ORIGIN = re.compile(r"https?://(?:[a-z0-9.-]+|\[[0-9a-f:.]+\])(?::[0-9]{1,5})?")
+
+
+def page_csp(
+    *, form_action: Iterable[str] = (), frame_ancestors: Iterable[str] | None = None
+) -> str:
+    """The pages' policy; ``form_action``: origins a form's answer may also redirect to (CSP's
+    ``form-action`` governs that redirect too); ``frame_ancestors``: the only origins that may
+    frame the page (none given, or none valid: no frame at all). An origin that is not a plain
+    ``scheme://host[:port]`` is left out, so nothing can end a directive."""
+    directives = dict(_PAGE_DIRECTIVES)
+    extra = sorted({o for o in form_action if CSP_ORIGIN.fullmatch(o)})
+    if extra:
+        directives["form-action"] = " ".join(["'self'", *extra])
+    if frame_ancestors is not None:
+        allowed = [o for o in frame_ancestors if CSP_ORIGIN.fullmatch(o)]
+        directives["frame-ancestors"] = " ".join(allowed) if allowed else "'none'"
+    return "; ".join(f"{name} {value}" for name, value in directives.items())
+
+
+PAGE_CSP = page_csp()
 # Sent only when ORIGIN is https: two years, as browsers' preload lists expect.
 HSTS = "max-age=63072000; includeSubDomains"
 

@@ -8,7 +8,6 @@ requests carry a transaction secret instead (``embed.frame``)."""
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 from flask import (
@@ -27,7 +26,7 @@ from core.context import RequestContext
 from core.ratelimit import rate_limited
 from core.schemas import answer, parse_body
 from core.security import ClientInfo
-from core.web import PAGE_CSP, current_branding, request_now
+from core.web import current_branding, page_csp, request_now
 from embed import frame as frame_service
 from embed.frame import REQUEST_PARAMETERS, FrameSettings
 from embed.schemas import EmbedAssertion, EmbedBegin, EmbedDecision, EmbedOptions, EmbedResult
@@ -38,9 +37,6 @@ bp = Blueprint("embed_frame", __name__)
 RP_NAME_LINE = 'const RP_NAME = "Keystead";'
 # How long browsers and proxies may keep /embed.js (an ETag revalidates it after).
 COMPONENT_MAX_AGE = 3600
-# An origin as a CSP source expression: scheme://host[:port] and nothing that could end the
-# directive or the header (``embed.clients.normalise_origin`` made it; this makes sure).
-_CSP_ORIGIN = re.compile(r"https?://(?:[a-z0-9.-]+|\[[0-9a-f:.]+\])(?::[0-9]{1,5})?")
 
 
 def _settings() -> FrameSettings:
@@ -82,14 +78,9 @@ def signin() -> ResponseReturnValue:
 
 def _frameable_by(response: Response, origins: list[str]) -> None:
     """The page's CSP with ``frame-ancestors`` set to ``origins`` (every other directive as
-    on every page), and so no ``X-Frame-Options``, which would forbid any frame."""
-    directives = [d for d in PAGE_CSP.split("; ") if not d.startswith("frame-ancestors")]
-    allowed = [origin for origin in origins if _CSP_ORIGIN.fullmatch(origin)]
-    ancestors = " ".join(allowed) if allowed else "'none'"
-    # core.web adds X-Frame-Options: DENY only where the CSP forbids every frame.
-    response.headers["Content-Security-Policy"] = "; ".join(
-        [*directives, f"frame-ancestors {ancestors}"]
-    )
+    on every page), and so no ``X-Frame-Options``, which would forbid any frame (core.web adds
+    it only where the CSP forbids every frame)."""
+    response.headers["Content-Security-Policy"] = page_csp(frame_ancestors=origins)
 
 
 # ---- its JSON API --------------------------------------------------------------------------

@@ -40,6 +40,7 @@ from core.security import keyed_hash
 from core.web import (
     clear_session_cookie,
     csrf_exempt,
+    page_csp,
     request_context,
     signed_in_user,
 )
@@ -279,12 +280,9 @@ def _authorize(args: MultiDict[str, str], *, requested_at: datetime | None) -> R
 def _form_may_leave_for(page: str, *uris: str) -> Response:
     """A page whose form's answer redirects to the website: CSP's ``form-action`` also
     governs where a form submission may be redirected, so it names the website's origin."""
-    from core.web import PAGE_CSP
-
-    origins = " ".join(sorted({origin_of(uri) for uri in uris}))
     response = Response(page)
-    response.headers["Content-Security-Policy"] = PAGE_CSP.replace(
-        "form-action 'self'", f"form-action 'self' {origins}".rstrip()
+    response.headers["Content-Security-Policy"] = page_csp(
+        form_action=[origin_of(uri) for uri in uris]
     )
     return response
 

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 HEADLINES = {
-    "device_added": "A device was added to your ID",
+    "device_added": "A passkey was added to your ID",
     "device_restored": "Your ID was restored on a new device",
     "device_duplicated": "Your ID was copied to a new device",
     "device_paired": "A device was paired with your ID",

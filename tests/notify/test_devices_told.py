@@ -75,7 +75,7 @@ def test_adding_a_device_tells_every_other_device_and_the_address(two_devices, m
     assert notice["ip"] == "127.0.0.1" and notice["user_agent"].startswith("Werkzeug")
     assert b.get("/api/notifications").get_json()["notifications"] == []
     mails = mailbox.wait_for(to=ALICE, count=3)
-    added = [m for m in mails if m["Subject"] == "A device was added to your ID"]
+    added = [m for m in mails if m["Subject"] == "A passkey was added to your ID"]
     assert [("Device C" in mailbox.text(m)) for m in added] == [False, True]
     assert "/block/" in mailbox.text(added[1])
 
