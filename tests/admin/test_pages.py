@@ -187,3 +187,15 @@ def test_the_branding_page_says_the_logo_rule_core_logo_declares(admin: Api) -> 
     html = admin.client.get("/admin/branding").get_data(as_text=True)
     assert f"at most {logo.MAX_BYTES // 1024} KiB" in html
     assert f'accept="{",".join(logo.FORMATS)}"' in html
+
+
+def test_the_invitations_page_says_the_registration_policy_in_force(admin: Api) -> None:
+    def shown() -> str:
+        html = admin.client.get("/admin/invitations").get_data(as_text=True)
+        found = re.search(r'data-registration="([a-z]+)"', html)
+        assert found, html
+        return found.group(1)
+
+    assert shown() == "open"
+    assert admin.patch("/api/admin/policy", {"REGISTRATION": "invite"}).status_code == 200
+    assert shown() == "invite"
