@@ -1,9 +1,6 @@
 """The admin sections whose APIs come from the other parts of issue 10 (invitations, websites,
 branding, authenticators), in real Chromium: each page drives its API through the step-up and
-shows what the API answers, secrets once.
-
-Each test needs its API's views module, built on its own branch: until that is merged here the
-test skips (``needs``). They passed against a trial merge of those branches."""
+shows what the API answers, secrets once."""
 
 from __future__ import annotations
 
@@ -12,22 +9,12 @@ import re
 from pathlib import Path
 from typing import Any
 
-import pytest
 from playwright.sync_api import expect
 
 from tests.browser.test_admin import make_stale, signed_in_admin
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def needs(module: str) -> None:
-    """Skip until the API this page drives is merged (its views module in this tree)."""
-    if not (ROOT / (module.replace(".", "/") + ".py")).exists():
-        pytest.skip(f"{module} is not merged yet")
-
 
 def test_invite_someone_by_a_link_shown_once_then_revoke_it(make_device: Any, server: Any) -> None:
-    needs("admin.invitation_views")
     root = signed_in_admin(make_device, server)
     page = root.page
     root.goto("/admin/invitations")
@@ -78,7 +65,6 @@ def test_invite_someone_by_a_link_shown_once_then_revoke_it(make_device: Any, se
 
 
 def test_add_a_website_see_its_secret_once_rotate_and_delete(make_device: Any, server: Any) -> None:
-    needs("admin.website_views")
     root = signed_in_admin(make_device, server)
     page = root.page
     root.goto("/admin/websites")
@@ -112,7 +98,6 @@ def test_add_a_website_see_its_secret_once_rotate_and_delete(make_device: Any, s
 
 
 def test_brand_the_organisation(make_device: Any, server: Any) -> None:
-    needs("admin.branding_views")
     from PIL import Image
 
     root = signed_in_admin(make_device, server)
@@ -142,7 +127,6 @@ def test_brand_the_organisation(make_device: Any, server: Any) -> None:
 
 
 def test_the_authenticators_page_without_metadata(make_device: Any, server: Any) -> None:
-    needs("admin.authenticator_views")
     root = signed_in_admin(make_device, server)
     page = root.page
     root.goto("/admin/authenticators")
@@ -155,7 +139,6 @@ def test_the_authenticators_page_without_metadata(make_device: Any, server: Any)
 def test_pick_the_allowed_models_from_the_loaded_metadata(
     make_device: Any, server: Any, tmp_path: Path
 ) -> None:
-    needs("admin.authenticator_views")
     from tests.webauthn.mds import COMPROMISED, GOOD, shared
     from tests.webauthn.test_metadata import catalogue, load
 
