@@ -66,6 +66,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from admin import roles as admin_roles
     from admin import stats_views as admin_stats_views
     from admin.invitation_views import api as admin_invitations_api
+    from admin.page_views import pages as admin_pages
     from admin.views import api as admin_api
     from core import cli as core_cli
     from embed import cli as embed_cli
@@ -97,6 +98,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(oidc_views)
     app.register_blueprint(embed_frame)
     app.register_blueprint(admin_api)
+    app.register_blueprint(admin_pages)
     app.register_blueprint(authenticator_views.api)
     app.register_blueprint(admin_audit_views.api)
     app.register_blueprint(admin_stats_views.api)

@@ -12,7 +12,7 @@ let feedbackTimer = 0;
 const $ = (id) => document.getElementById(id);
 
 /** Split "K7QM-3WXD-…" into groups so a long code wraps between groups, not inside one. */
-function renderCode(element, code) {
+export function renderCode(element, code) {
   element.textContent = "";
   const groups = code.split("-");
   groups.forEach((group, index) => {
