@@ -17,6 +17,7 @@ from admin.errors import (
 )
 from admin.models import Role
 from admin.users import Page, UserDetail, UserRow
+from core.config import SETTINGS, Setting
 from core.errors import NotFound, NotSignedIn, ReauthRequired
 from core.schemas import Answer, Body, Endpoint, NoFields, Query, Timestamp, document
 from webauthn.errors import DeviceNotFound
@@ -149,6 +150,12 @@ class PolicyDetail(Answer):
     key: str
     doc: str
     values: str = Field(description="What it accepts, in words")
+    type: Literal["bool", "int", "str", "list"] = Field(description="Its values' type")
+    choices: list[str] | None = Field(
+        description="The words it accepts (a list: each at most once); null: any"
+    )
+    min: int | None = Field(description="A whole number's least value")
+    max: int | None = Field(description="A whole number's greatest value")
     default: Any
     configured: Any = Field(description="After instance/config.py and the environment")
     stored: Any = Field(description="Set while running (null: nothing stored)")
@@ -165,8 +172,18 @@ class PolicyAnswer(Answer):
     def from_described(cls, described: list[Any]) -> PolicyAnswer:
         return cls(
             policy={d.key: d.effective for d in described},
-            details=[PolicyDetail(**vars(d)) for d in described],
+            details=[PolicyDetail(**vars(d), **_declared(SETTINGS[d.key])) for d in described],
         )
+
+
+def _declared(setting: Setting) -> dict[str, Any]:
+    """What a form needs to edit a policy, from its one declaration (``core.config``)."""
+    return {
+        "type": setting.type.__name__,
+        "choices": list(setting.choices) or None,
+        "min": setting.min if setting.type is int else None,
+        "max": setting.max if setting.type is int else None,
+    }
 
 
 class AdminDevice(Answer):

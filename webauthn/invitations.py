@@ -161,7 +161,7 @@ def create(
 
 def find_valid(db: Session, token: str | None, now: datetime) -> Invitation | None:
     """The pending invitation ``token`` opens, or None (unknown, expired, used, revoked)."""
-    if not token or len(token) > MAX_TOKEN_LENGTH:
+    if not token:
         return None
     hashed = token_hash(token)
     invitation = db.scalar(sa.select(Invitation).where(Invitation.token_hash == hashed))
@@ -215,16 +215,15 @@ def accept(db: Session, ctx: RequestContext, invitation_id: int, user: User) -> 
     return invitation
 
 
-def revoke(db: Session, ctx: RequestContext, invitation_id: int, *, actor_user_id: int) -> bool:
-    """Withdraws a pending (or expired) invitation: its link opens nothing any more. False,
-    and nothing recorded, when it was revoked already; ``InvitationUsed`` when its ID exists."""
+def revoke(db: Session, ctx: RequestContext, invitation_id: int, *, actor_user_id: int) -> None:
+    """Withdraws a pending (or expired) invitation: its link opens nothing any more. Nothing
+    is recorded when it was revoked already; ``InvitationUsed`` when its ID exists (the one
+    conditional UPDATE decides, also against a sign-up using it at the same moment)."""
     invitation = db.get(Invitation, invitation_id)
     if invitation is None:
         raise InvitationNotFound()
-    if invitation.used_at is not None:
-        raise InvitationUsed()
     if invitation.revoked_at is not None:
-        return False
+        return
     revoked = db.execute(
         sa.update(Invitation)
         .where(
@@ -236,14 +235,13 @@ def revoke(db: Session, ctx: RequestContext, invitation_id: int, *, actor_user_i
         .execution_options(synchronize_session=False)
     )
     if rowcount(revoked) != 1:
-        raise InvitationUsed(detail="used (or revoked) while being revoked")
+        raise InvitationUsed(detail="used (or revoked meanwhile)")
     events.emit(
         db,
         events.InvitationRevoked(
             ctx=ctx, user_id=None, invitation_id=invitation_id, actor_user_id=actor_user_id
         ),
     )
-    return True
 
 
 def list_invitations(db: Session) -> list[Invitation]:

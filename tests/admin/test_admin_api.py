@@ -452,3 +452,22 @@ def test_helpdesk_cannot_read_or_change_policies(app: Flask, admin: Api) -> None
     grant(app, "helen", "helpdesk")
     assert error(helpdesk.get("/api/admin/policy")) == (403, "forbidden")
     assert error(_patch(helpdesk, {"BACKUP_PROMPT_AFTER_SIGNINS": 2})) == (403, "forbidden")
+
+
+def test_each_policy_says_how_it_is_edited_as_declared(app: Flask, admin: Api) -> None:
+    """The policy page builds its form from these, never from the words in ``values``."""
+    from core.config import SETTINGS
+
+    details = {d["key"]: d for d in admin.get("/api/admin/policy").get_json()["details"]}
+    assert details["REGISTRATION"]["type"] == "str"
+    assert details["REGISTRATION"]["choices"] == list(SETTINGS["REGISTRATION"].choices)
+    prompt = details["BACKUP_PROMPT_AFTER_SIGNINS"]
+    assert (prompt["type"], prompt["min"], prompt["max"], prompt["choices"]) == (
+        "int",
+        SETTINGS["BACKUP_PROMPT_AFTER_SIGNINS"].min,
+        SETTINGS["BACKUP_PROMPT_AFTER_SIGNINS"].max,
+        None,
+    )
+    assert details["BACKUP_REISSUE_CHANNELS"]["type"] == "list"
+    assert details["BACKUP_REISSUE_CHANNELS"]["choices"] == ["email", "display"]
+    assert details["RESTORE_REMOVES_OLD_DEVICES"]["type"] == "bool"

@@ -308,3 +308,49 @@ def test_two_completes_at_the_same_moment_create_one_id(app: Flask) -> None:
     assert (
         execute(app, "SELECT count(*) FROM invitations WHERE used_at IS NOT NULL").scalar_one() == 1
     )
+
+
+# ---- boundaries ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("config_overrides", INVITE, indirect=True)
+def test_an_invitation_that_expires_between_begin_and_complete_creates_nothing(
+    app: Flask, api: Api, clock: Clock
+) -> None:
+    """Begun one second before the link expires, completed at the very second it does: the
+    conditional UPDATE that uses it up finds it no longer live."""
+    token = invite(app, ttl=3600)
+    clock.advance(3599)
+    started = begin(api, token)
+    assert started.status_code == 200, started.get_json()
+    clock.advance(1)
+    credential = SoftAuthenticator(origin=ORIGIN).create(started.get_json())
+    done = api.post("/api/register/complete", {**credential, "device_name": "Laptop"})
+    assert error(done) == (403, "invitation_required")
+    assert "newbie" not in users(app) and used_at(app) == [None]
+
+
+def test_an_invitation_token_longer_than_any_we_make_is_bad_input(app: Flask, api: Api) -> None:
+    from webauthn.invitations import MAX_TOKEN_LENGTH
+
+    too_long = begin(api, "A" * (MAX_TOKEN_LENGTH + 1))
+    assert error(too_long) == (400, "invalid_input")
+    at_limit = begin(api, "A" * MAX_TOKEN_LENGTH)
+    assert error(at_limit) == (403, "invitation_required")
+
+
+def test_an_invitation_role_must_be_a_role_name(app: Flask) -> None:
+    from core.errors import InvalidInput
+
+    with app.app_context(), pytest.raises(InvalidInput):
+        invitations.create(
+            database.session(),
+            RequestContext.outside_request("cli:test"),
+            email="newbie@example.com",
+            username=None,
+            role="Admin; drop",
+            delivery=InvitationDelivery.DISPLAY,
+            ttl=3600,
+            origin=ORIGIN,
+            actor="cli:test",
+        )

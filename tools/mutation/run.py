@@ -128,8 +128,26 @@ TARGETS: dict[str, tuple[str, list[str]]] = {
         "full",
         ["tests/core/test_policy.py", "tests/core/test_config.py", "tests/core/test_migrations.py"],
     ),
-    # Who may act in the admin API.
-    "admin/roles.py": ("full", ["tests/admin/test_admin_api.py"]),
+    # Who may act in the admin API, and what an administrator does to an ID.
+    "admin/roles.py": (
+        "full",
+        ["tests/admin/test_admin_api.py", "tests/admin/test_admin_account.py"],
+    ),
+    "admin/actions.py": (
+        "full",
+        [
+            "tests/admin/test_admin_account.py",
+            "tests/admin/test_admin_api.py",
+            "tests/admin/test_seed_promises.py",
+        ],
+    ),
+    # Who may create an ID: invitations and the registration policy.
+    "webauthn/invitations.py": (
+        "full",
+        ["tests/webauthn/test_registration_policy.py", "tests/admin/test_invitations.py"],
+    ),
+    # What an uploaded logo may be.
+    "core/logo.py": ("full", ["tests/core/test_branding.py", "tests/admin/test_branding.py"]),
     # Partner websites: the rules of the provider and of what websites hold.
     "embed/authorize.py": ("full", ["tests/embed/test_rules.py", "tests/embed/test_provider.py"]),
     "embed/requests.py": ("full", ["tests/embed/test_rules.py", "tests/embed/test_provider.py"]),

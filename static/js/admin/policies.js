@@ -18,19 +18,13 @@ function docText(text) {
   return String(text ?? "").split("`").map((part, i) => (i % 2 ? el("code", {}, part) : part));
 }
 
-/** How a policy is edited: its declared type and choices when the API sends them, else what
- * its value and its accepted values in words ("'a', 'b' or 'c'", "a whole number from 0 to 9")
- * say. */
+/** How a policy is edited: its type, choices and range as the server declares them
+ * (core/config.py, sent by GET /api/admin/policy). */
 function kindOf(detail) {
-  const sample = [detail.effective, detail.configured, detail.default].find((v) => v !== null && v !== undefined);
-  const choices = detail.choices ?? [...String(detail.values ?? "").matchAll(/'([^']*)'/g)].map((m) => m[1]);
-  if (detail.type === "bool" || typeof sample === "boolean") return { kind: "bool" };
-  if (detail.type === "list" || Array.isArray(sample)) return choices.length ? { kind: "multi", choices } : { kind: "list" };
-  if (detail.type === "int" || typeof sample === "number") {
-    const range = /from (-?\d+) to (-?\d+)/.exec(detail.values ?? "");
-    const least = /at least (-?\d+)/.exec(detail.values ?? "");
-    return { kind: "int", min: detail.min ?? range?.[1] ?? least?.[1], max: detail.max ?? range?.[2] };
-  }
+  const choices = detail.choices ?? [];
+  if (detail.type === "bool") return { kind: "bool" };
+  if (detail.type === "list") return choices.length ? { kind: "multi", choices } : { kind: "list" };
+  if (detail.type === "int") return { kind: "int", min: detail.min ?? undefined, max: detail.max ?? undefined };
   if (choices.length) return { kind: "choice", choices };
   return { kind: "text" };
 }
