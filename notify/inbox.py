@@ -214,9 +214,14 @@ def _on_website_connected(db: Session, event: events.WebsiteConnected) -> None:
 
 def _on_administrator_change(
     db: Session,
-    event: events.SessionsEndedByAdmin | events.UserDeactivated | events.UserReactivated,
+    event: events.SessionsEndedByAdmin
+    | events.UserDeactivated
+    | events.UserReactivated
+    | events.BackupCodeReissued,
 ) -> None:
-    """An administrator's change to the ID as a whole: every device, and the address."""
+    """An administrator's change to the ID as a whole (the admin panel's or the command
+    line's): every device, and the address, except a re-issued code, whose own mail
+    (notify/mails.py) tells the address."""
     if event.user_id is None:
         return
     announce(
@@ -226,6 +231,7 @@ def _on_administrator_change(
         user_id=event.user_id,
         subject_device_id=None,
         device_name="",
+        mail=not isinstance(event, events.BackupCodeReissued),
         by_administrator=True,
     )
 
@@ -261,6 +267,7 @@ def connect() -> None:
     events.subscribe(events.SessionsEndedByAdmin, _on_administrator_change)
     events.subscribe(events.UserDeactivated, _on_administrator_change)
     events.subscribe(events.UserReactivated, _on_administrator_change)
+    events.subscribe(events.BackupCodeReissued, _on_administrator_change)
 
 
 # ---- reading -------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ HEADLINES = {
     "sessions_ended_by_admin": "An administrator signed your ID out",
     "user_deactivated": "An administrator deactivated your ID",
     "user_reactivated": "An administrator reactivated your ID",
+    "backup_code_reissued": "An administrator issued a new backup code for your ID",
 }
 # The same news when an administrator made it (``data["by_administrator"]``).
 BY_ADMINISTRATOR = {

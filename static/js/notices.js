@@ -22,6 +22,7 @@ export const KINDS = {
   sessions_ended_by_admin: { tone: "neutral", icon: "signout" },
   user_deactivated: { tone: "danger", icon: "block" },
   user_reactivated: { tone: "neutral", icon: "warning" },
+  backup_code_reissued: { tone: "warning", icon: "warning" },
 };
 
 /** Kinds after which the account page's device list has changed. */

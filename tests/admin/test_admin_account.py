@@ -406,3 +406,18 @@ def test_deactivation_is_mailed_to_the_address(
     assert admin.post(f"/api/admin/users/{alice}/deactivate", {}).status_code == 200
     mail = _mail(mailbox, "An administrator deactivated your ID")
     assert "did this from the admin panel" in mailbox.text(mail)
+
+
+def test_a_reissue_is_told_to_the_ids_devices(
+    app: Flask, admin: Api, signed_in: Api, mailbox: Any
+) -> None:
+    activate_backup(signed_in, mailbox)
+    alice = _user_id(app, "alice")
+    reissued = admin.post(f"/api/admin/users/{alice}/backup-code", {"deliver": "display"})
+    assert reissued.status_code == 200
+    notices = signed_in.get("/api/notifications").get_json()["notifications"]
+    titles = {n["kind"]: n["title"] for n in notices}
+    assert titles["backup_code_reissued"] == (
+        "An administrator issued a new backup code for your ID"
+    )
+    assert all(n["by_administrator"] for n in notices if n["kind"] in titles)
