@@ -136,7 +136,7 @@ def test_notices_to_an_unconfirmed_address_stay_in_the_inbox(
     assert unconfirmed.post("/api/me/email/confirm", {"otp": code}).status_code == 200
     assert unconfirmed.add_device(SoftAuthenticator(origin=ORIGIN), "Third").status_code == 201
     [_, mail] = mailbox.wait_for(to=ALICE, count=2)
-    assert "A device was added" in mail["Subject"]
+    assert "A passkey was added" in mail["Subject"]
 
 
 def test_other_mail_to_an_unconfirmed_address_is_dropped(app, unconfirmed, mailbox):
