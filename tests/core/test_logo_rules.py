@@ -180,6 +180,8 @@ def test_every_start_of_frame_marker_declares_the_size(marker: int) -> None:
         SOI + b"\xff\xe0",
         SOI + b"\xff\xda\x00\x02" + sof(7, 9),  # start of scan before the frame header
         SOI + b"\xff\xd9\x00\x02" + sof(7, 9),  # end of image before the frame header
+        SOI + b"\xff\xd9" + sof(7, 9),  # end of image has no length to skip
+        SOI + b"\xff\xda" + sof(7, 9),
         b"<html><body>not a jpeg</body></html>",
         png_header(7, 9),
     ],
@@ -255,3 +257,15 @@ def test_transparency_is_kept_for_png() -> None:
     # No transparency: nothing to keep.
     assert stored(clean(image(4, 4), "image/png")).mode == "RGB"
     assert stored(clean(image(4, 4, mode="L"), "image/png")).mode == "RGB"
+
+
+def test_the_stored_file_is_the_pixels_encoded_once_with_the_house_settings() -> None:
+    # Optimised (smallest lossless PNG, optimised JPEG Huffman tables), JPEG at quality 90.
+    upload = image(40, 20, "PNG", mode="RGBA")
+    expected = io.BytesIO()
+    Image.open(io.BytesIO(upload)).convert("RGBA").save(expected, "PNG", optimize=True)
+    assert clean(upload, "image/png").data == expected.getvalue()
+    upload = image(40, 20, "JPEG")
+    expected = io.BytesIO()
+    Image.open(io.BytesIO(upload)).convert("RGB").save(expected, "JPEG", quality=90, optimize=True)
+    assert clean(upload, "image/jpeg").data == expected.getvalue()
