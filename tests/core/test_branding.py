@@ -125,6 +125,24 @@ def test_a_large_logo_is_scaled_down_to_fit() -> None:
         (png_declaring(2100, 2100), "image/png"),  # each side allowed, the area not
         (png_declaring(0, 10), "image/png"),
     ],
+    # Named: ids made of the bytes would change with logo's constants (mutation testing).
+    ids=[
+        "svg",
+        "svg-as-png",
+        "gif",
+        "gif-as-png",
+        "html-as-png",
+        "html-as-jpeg",
+        "png-as-jpeg",
+        "jpeg-as-png",
+        "truncated",
+        "empty",
+        "animated",
+        "bomb",
+        "side-over",
+        "area-over",
+        "zero-width",
+    ],
 )
 def test_anything_else_is_refused(data: bytes, content_type: str) -> None:
     with pytest.raises(logo.LogoRefused):

@@ -147,7 +147,14 @@ TARGETS: dict[str, tuple[str, list[str]]] = {
         ["tests/webauthn/test_registration_policy.py", "tests/admin/test_invitations.py"],
     ),
     # What an uploaded logo may be.
-    "core/logo.py": ("full", ["tests/core/test_branding.py", "tests/admin/test_branding.py"]),
+    "core/logo.py": (
+        "full",
+        [
+            "tests/core/test_logo_rules.py",
+            "tests/core/test_branding.py",
+            "tests/admin/test_branding.py",
+        ],
+    ),
     # Partner websites: the rules of the provider and of what websites hold.
     "embed/authorize.py": ("full", ["tests/embed/test_rules.py", "tests/embed/test_provider.py"]),
     "embed/requests.py": ("full", ["tests/embed/test_rules.py", "tests/embed/test_provider.py"]),
