@@ -88,19 +88,35 @@ def base_config(database_url: str, instance: Path) -> dict[str, Any]:
     }
 
 
+_SEQUENCES: dict[str, list[str]] = {}
+
+
 def empty_tables(app: Flask) -> None:
-    """Every table emptied. On PostgreSQL, TRUNCATE takes each table's exclusive lock in turn:
-    a request a live server is still answering for the previous browser test (a page's last
-    poll) can hold one of them while waiting for another, and PostgreSQL then ends one side
-    as a deadlock. TRUNCATE is the side to try again, a few times."""
+    """Every table emptied, children first, and on PostgreSQL every id sequence restarted, in
+    one round trip. DELETE, not TRUNCATE: on tables this small TRUNCATE cost about 200 ms a
+    test (it makes every table anew), a tenth of the suite's time on PostgreSQL; DELETE costs
+    about 20. A request a live server is still answering for the previous browser test can
+    still lock against it and PostgreSQL then ends one side as a deadlock: this side tries
+    again, a few times."""
     engine = app.extensions[database.ENGINE_KEY]
     tables = list(reversed(Base.metadata.sorted_tables))
     for attempt in range(5):
         try:
             with engine.begin() as conn:
                 if conn.dialect.name == "postgresql":
-                    names = ", ".join(t.name for t in tables)
-                    conn.execute(sa.text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+                    sequences = _SEQUENCES.get(str(engine.url))
+                    if sequences is None:
+                        sequences = _SEQUENCES[str(engine.url)] = list(
+                            conn.scalars(
+                                sa.text(
+                                    "SELECT sequencename FROM pg_sequences"
+                                    " WHERE schemaname = current_schema()"
+                                )
+                            )
+                        )
+                    statements = [f"DELETE FROM {table.name}" for table in tables]
+                    statements += [f"ALTER SEQUENCE {name} RESTART" for name in sequences]
+                    conn.exec_driver_sql("; ".join(statements))
                 else:
                     for table in tables:
                         conn.execute(table.delete())
