@@ -131,10 +131,6 @@ class SetRoles(Body):
     roles: list[Annotated[Role, Field(strict=False)]] = Field(max_length=2)
 
 
-class RolesAnswer(Answer):
-    user: AdminUserOut
-
-
 class PolicyChanges(Body):
     """Policy keys (as in the configuration reference) and their new values; `null` puts a
     key back to its configured value."""
@@ -235,7 +231,7 @@ document(
         "Set an ID's roles (admins only; fresh verification)",
         tag=TAG,
         body=SetRoles,
-        responses={200: RolesAnswer},
+        responses={200: UserAnswer},
         errors=[*GATE, ReauthRequired, UserNotFound, LastAdmin],
     ),
     block_device=Endpoint(

@@ -150,6 +150,11 @@ class UserDetail:
     backup_activated_at: datetime | None
 
 
+def user_row(db: Session, user: User) -> UserRow:
+    """``user`` as a line of the list (an answer that names only the ID)."""
+    return _rows(db, [user])[0]
+
+
 def user_detail(db: Session, settings: Settings, ctx: RequestContext, user: User) -> UserDetail:
     """One ID as the admin page shows it: devices (removed ones left out), live sessions,
     connected websites and whether backup is active (never the code)."""
@@ -165,7 +170,7 @@ def user_detail(db: Session, settings: Settings, ctx: RequestContext, user: User
         for connection, client in connections_of(db, user.id)
     ]
     return UserDetail(
-        row=_rows(db, [user])[0],
+        row=user_row(db, user),
         devices=list_devices(db, user),
         sessions=list_sessions(db, settings, ctx, user=user),
         websites=websites,

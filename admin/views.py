@@ -13,13 +13,13 @@ from admin import users as user_service
 from admin.roles import Action
 from admin.schemas import (
     AdminDevice,
+    AdminUserOut,
     DeleteUser,
     EndedSessions,
     MailedBackupCode,
     PolicyAnswer,
     PolicyChanges,
     ReissueBackupCode,
-    RolesAnswer,
     SetRoles,
     ShownBackupCode,
     UserAnswer,
@@ -72,8 +72,7 @@ def set_roles(user_id: int) -> Response:
     db = database.session()
     role_service.set_roles(db, request_context(), target, body.roles, actor_user_id=actor.id)
     db.commit()
-    detail = user_service.user_detail(db, settings(), request_context(), target)
-    return answer(RolesAnswer(user=UserProfile.from_detail(detail).user))
+    return _user_answer(target)
 
 
 def _device(device_id: int) -> tuple[User, Device]:
@@ -138,9 +137,10 @@ def end_session(user_id: int, session_id: int) -> Response:
 
 
 def _user_answer(target: User) -> Response:
-    db = database.session()
-    detail = user_service.user_detail(db, settings(), request_context(), target)
-    return answer(UserAnswer(user=UserProfile.from_detail(detail).user))
+    """``{"user": …}``: the ID as a line of the list, after a change to it."""
+    return answer(
+        UserAnswer(user=AdminUserOut.from_row(user_service.user_row(database.session(), target)))
+    )
 
 
 @api.post("/users/<int:user_id>/deactivate")

@@ -138,6 +138,12 @@ def change_display_name(db: Session, ctx: RequestContext, *, user: User, display
     return user
 
 
+def _confirmed_address(user: User) -> str | None:
+    """Where news of the ID may be mailed: an unconfirmed address gets verification mail only
+    (nobody proved they read it)."""
+    return user.email if user.email_verified_at is not None else None
+
+
 # ---- deleting the ID -----------------------------------------------------------------------
 
 
@@ -167,8 +173,7 @@ def erase_user(
             ctx=ctx,
             user_id=user.id,
             device_id=login_session.device_id if login_session and actor_user_id is None else None,
-            # Unverified addresses get verification mail only (nobody proved they read it).
-            to=user.email if user.email_verified_at is not None else None,
+            to=_confirmed_address(user),
             username=user.username,
             actor_user_id=actor_user_id,
         ),
@@ -229,7 +234,7 @@ def deactivate_user(
             user_id=user.id,
             actor_user_id=actor_user_id,
             ended=ended,
-            to=user.email if user.email_verified_at is not None else None,
+            to=_confirmed_address(user),
         ),
     )
     db.flush()
@@ -248,7 +253,7 @@ def reactivate_user(db: Session, ctx: RequestContext, *, user: User, actor_user_
             ctx=ctx,
             user_id=user.id,
             actor_user_id=actor_user_id,
-            to=user.email if user.email_verified_at is not None else None,
+            to=_confirmed_address(user),
         ),
     )
     db.flush()
